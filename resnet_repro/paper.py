@@ -1,0 +1,61 @@
+"""The paper's published numbers, as data. Nothing else in the project repeats them.
+
+Source: K. He, X. Zhang, S. Ren, J. Sun, "Deep Residual Learning for Image Recognition",
+arXiv:1512.03385 (CVPR 2016), section 4.2 "CIFAR-10 and Analysis", Table 6 and Figures 6-7.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+SOURCE = ('He, Zhang, Ren, Sun. "Deep Residual Learning for Image Recognition", '
+          "arXiv:1512.03385, section 4.2, Table 6")
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    model: str
+    depth: int
+    params_millions: float
+    test_error_pct: float             # the number in Table 6 ("best of 5 runs" for 110)
+    mean_error_pct: float | None = None
+    std_error_pct: float | None = None
+    runs: int | None = None
+
+
+# Table 6: classification error on the CIFAR-10 test set, ResNets with option A shortcuts.
+TABLE6 = (
+    PaperResult("resnet20", 20, 0.27, 8.75),
+    PaperResult("resnet32", 32, 0.46, 7.51),
+    PaperResult("resnet44", 44, 0.66, 7.17),
+    PaperResult("resnet56", 56, 0.85, 6.97),
+    # "6.43 (6.61+-0.16)": best of 5 runs, then mean +- std over the 5 runs.
+    PaperResult("resnet110", 110, 1.7, 6.43, mean_error_pct=6.61, std_error_pct=0.16, runs=5),
+    PaperResult("resnet1202", 1202, 19.4, 7.93),
+)
+
+# Figure 6 (left) leaves plain-110 off the chart: "its error is higher than 60%".
+PLAIN110_ERROR_ABOVE_PCT = 60.0
+
+
+def table6() -> pd.DataFrame:
+    """Table 6 as a DataFrame, one row per ResNet depth."""
+    return pd.DataFrame([r.__dict__ for r in TABLE6])
+
+
+def paper_error(model: str) -> float | None:
+    """The Table 6 test error of a model, None where the paper gives no number (plain nets)."""
+    for r in TABLE6:
+        if r.model == model:
+            return r.test_error_pct
+    return None
+
+
+def paper_params_millions(depth: int) -> float | None:
+    """Parameter count in millions the paper gives for this depth (same for plain twins)."""
+    for r in TABLE6:
+        if r.depth == depth:
+            return r.params_millions
+    return None

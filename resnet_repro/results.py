@@ -1,0 +1,142 @@
+"""Result files: their Parquet schemas and atomic writers and readers.
+
+Every writer goes through `atomic_path`: the data lands in a temporary file beside the target
+and is renamed over it, so a killed job never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+METRICS_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("arch", pa.string()),
+    ("depth", pa.int32()),
+    ("shortcut", pa.string()),
+    ("seed", pa.int32()),
+    ("epoch", pa.int32()),            # 1-based; the last row may be a partial epoch
+    ("iteration", pa.int64()),        # iterations done at the end of this row's epoch
+    ("lr", pa.float64()),             # learning rate of the last iteration of the epoch
+    ("train_loss", pa.float64()),     # mean over the epoch's (augmented) training batches
+    ("train_error_pct", pa.float64()),
+    ("val_loss", pa.float64()),       # null without a validation split
+    ("val_error_pct", pa.float64()),
+    ("test_loss", pa.float64()),      # full test set, eval mode, original images
+    ("test_error_pct", pa.float64()),
+    ("epoch_seconds", pa.float64()),  # training + evaluation wall time of the epoch
+    ("images_per_second", pa.float64()),  # training images per second of training time
+    ("status", pa.string()),          # "ok" or "diverged"
+])
+
+LAYER_STD_SCHEMA = pa.schema([
+    ("model", pa.string()),
+    ("arch", pa.string()),
+    ("depth", pa.int32()),
+    ("seed", pa.int32()),
+    ("layer", pa.int32()),            # 1-based index of the 3x3 conv layer in network order
+    ("name", pa.string()),            # module name of the BN whose output is measured
+    ("std", pa.float64()),            # std of the BN output over images, positions, channels
+    ("images", pa.int32()),
+])
+
+STATUSES = ("ok", "diverged")
+
+
+class ResultError(ValueError):
+    """A result file that is missing, unreadable or not of the expected layout."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; on success rename it over `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def _table(rows: pd.DataFrame | Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    missing = [c for c in schema.names if c not in df.columns]
+    if missing:
+        raise ResultError(f"result rows lack the columns {missing}")
+    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+
+
+def write_parquet(rows: pd.DataFrame | Sequence[Mapping[str, Any]], path: str | Path,
+                  schema: pa.Schema) -> None:
+    table = _table(rows, schema)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ResultError(f"result file {path} does not exist")
+    try:
+        table = pq.read_table(path)
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise ResultError(f"result file {path} is not a readable Parquet file ({e})") from None
+    missing = [c for c in schema.names if c not in table.column_names]
+    if missing:
+        raise ResultError(f"result file {path} lacks the columns {missing}")
+    return table.to_pandas()
+
+
+def write_metrics(rows, path: str | Path) -> None:
+    write_parquet(rows, path, METRICS_SCHEMA)
+
+
+def read_metrics(path: str | Path) -> pd.DataFrame:
+    return read_parquet(path, METRICS_SCHEMA)
+
+
+def read_all_metrics(paths: Sequence[str | Path]) -> pd.DataFrame:
+    frames = [read_metrics(p) for p in paths]
+    if not frames:
+        return METRICS_SCHEMA.empty_table().to_pandas()
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_layer_std(rows, path: str | Path) -> None:
+    write_parquet(rows, path, LAYER_STD_SCHEMA)
+
+
+def read_layer_std(path: str | Path) -> pd.DataFrame:
+    return read_parquet(path, LAYER_STD_SCHEMA)
+
+
+def write_json(obj: Any, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=True, default=str)
+            f.write("\n")
+
+
+def write_text(text: str, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def save_torch(obj: Any, path: str | Path) -> None:
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
