@@ -103,7 +103,8 @@ class Study:
 
     def models(self) -> list[str]:
         """Model names of the study, plain before residual, shallow before deep."""
-        return [model_name(a, d) for a in self.study.archs for d in sorted(self.study.depths)]
+        archs = [a for a in ARCHS if a in self.study.archs]
+        return [model_name(a, d) for a in archs for d in sorted(self.study.depths)]
 
     def runs(self) -> list[tuple[str, int]]:
         return [(m, s) for m in self.models() for s in self.study.seeds]
@@ -116,15 +117,15 @@ def model_name(arch: str, depth: int) -> str:
     return f"{arch}{depth}"
 
 
-def parse_model_name(name: str) -> tuple[str, int]:
+def parse_model_name(name: str, key: str = "model") -> tuple[str, int]:
     """'resnet56' -> ('resnet', 56); raises ConfigError naming the allowed forms."""
     for arch in ARCHS:
         if name.startswith(arch) and name[len(arch):].isdigit():
             depth = int(name[len(arch):])
-            check_depth(depth, key="model")
+            check_depth(depth, key=f"{key} {name!r}")
             return arch, depth
     raise ConfigError(
-        f"model {name!r} is not a known model name: expected one of {list(ARCHS)} followed by a "
+        f"{key}: {name!r} is not a known model name: expected one of {list(ARCHS)} followed by a "
         f"depth 6n+2, such as 'plain20' or 'resnet110'"
     )
 
@@ -225,7 +226,7 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
                 f"(train.iterations = {t['iterations']}); allowed: 1 .. {t['iterations'] - 1}"
             )
     for name in a["figure7_models"]:
-        parse_model_name(name)
+        parse_model_name(name, key="analysis.figure7_models")
     return Study(
         data=DataConfig(**d),
         study=StudyConfig(archs=tuple(s["archs"]), depths=tuple(s["depths"]),
