@@ -1,0 +1,232 @@
+"""Figures 6 and 7 of the paper, redrawn from our results: DataFrame in, matplotlib Figure out.
+
+Figures are built with `matplotlib.figure.Figure` directly, not through pyplot, so no GUI
+backend is involved and nothing is kept in pyplot's figure registry (no need to close them).
+PNG and PDF are rendered by matplotlib's Agg and PDF writers whatever backend pyplot uses,
+so the module does not call matplotlib.use() (which would switch a notebook's backend).
+Seaborn styling is applied inside a context manager, so importing this module changes no
+global matplotlib settings.
+
+The only file I/O is `save_figure`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from .analysis import final_rows, sort_models, sorted_layer_std
+from .config import parse_model_name
+from .results import atomic_path
+
+# Depths in the paper, in a fixed order: each keeps its colour whatever else is drawn.
+CANONICAL_DEPTHS = (20, 32, 44, 56, 110, 1202)
+PALETTE = "colorblind"
+FIG6_YLIM = (0.0, 20.0)  # the paper's Figure 6 y range (error %)
+ITER_UNIT = 1e4
+ITER_LABEL = "iter. (1e4)"
+TRAIN_STYLE = {"linestyle": "--", "linewidth": 1.0}   # paper: dashed = training error
+TEST_STYLE = {"linestyle": "-", "linewidth": 2.2}     # paper: bold = test error
+ARCH_LINESTYLE = {"plain": "--", "resnet": "-"}        # Figure 7
+DPI = 200
+
+
+@contextlib.contextmanager
+def _style():
+    """Seaborn styling for the figures built inside the `with` block only."""
+    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.2):
+        yield
+
+
+def depth_colors(depths: Iterable[int]) -> dict[int, tuple[float, float, float]]:
+    """A colour per depth that depends on the depth alone, so it is the same in every figure
+    whatever else is drawn: the paper's depths (CANONICAL_DEPTHS) take the first colours of the
+    seaborn "colorblind" palette; any other depth 6n+2 gets a husl hue from n (golden-ratio
+    spacing, so nearby depths differ)."""
+    base = sns.color_palette(PALETTE, len(CANONICAL_DEPTHS))
+    out = {}
+    for d in sorted(set(int(d) for d in depths)):
+        if d in CANONICAL_DEPTHS:
+            out[d] = tuple(base[CANONICAL_DEPTHS.index(d)])
+        else:
+            hue = ((d - 2) // 6 * 0.618034) % 1.0
+            out[d] = tuple(sns.husl_palette(1, h=hue, l=0.55)[0])
+    return out
+
+
+def model_label(model: str) -> str:
+    """'plain20' -> 'plain-20', 'resnet56' -> 'ResNet-56' (the paper's legend labels)."""
+    arch, depth = parse_model_name(model)
+    return f"{'ResNet' if arch == 'resnet' else 'plain'}-{depth}"
+
+
+def _mean_curve(metrics: pd.DataFrame, model: str) -> tuple[pd.DataFrame, int, bool]:
+    """Mean train/test error over the seeds of a model per iteration. Diverged runs are left
+    out when the model has an ok run; if all diverged they are drawn (and flagged)."""
+    rows = metrics[metrics["model"] == model]
+    status = final_rows(rows)[["seed", "status"]]
+    ok_seeds = set(status.loc[status["status"] == "ok", "seed"])
+    all_diverged = not ok_seeds
+    if not all_diverged:
+        rows = rows[rows["seed"].isin(ok_seeds)]
+    curve = (rows.groupby("iteration", sort=True)[["train_error_pct", "test_error_pct"]]
+                 .mean().reset_index())
+    return curve, rows["seed"].nunique(), all_diverged
+
+
+def _note(ax, lines: Sequence[str], top: bool = True) -> None:
+    """A boxed note in a corner of `ax` (upper or lower left)."""
+    if lines:
+        y, va = (0.98, "top") if top else (0.02, "bottom")
+        ax.text(0.02, y, "\n".join(lines), transform=ax.transAxes, ha="left", va=va,
+                fontsize=8, color="0.15", zorder=10,
+                bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "0.6",
+                      "alpha": 0.9})
+
+
+def _empty(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10,
+            color="0.3")
+
+
+def _fig6_panel(ax, metrics: pd.DataFrame, models: list[str], colors: dict, title: str,
+                empty_text: str, ylim: tuple[float, float]) -> None:
+    handles, notes = [], []
+    for model in models:
+        arch, depth = parse_model_name(model)
+        curve, n_seeds, all_diverged = _mean_curve(metrics, model)
+        x = curve["iteration"].to_numpy(dtype=float) / ITER_UNIT
+        label = model_label(model)
+        color = colors[depth]
+        ax.plot(x, curve["train_error_pct"].to_numpy(dtype=float), color=color,
+                label=f"_{label} train", **TRAIN_STYLE)
+        (line,) = ax.plot(x, curve["test_error_pct"].to_numpy(dtype=float), color=color,
+                          label=label, **TEST_STYLE)
+        handles.append(line)
+        final = curve["test_error_pct"].dropna()
+        if all_diverged:
+            notes.append(f"{label}: diverged")
+        if final.empty:
+            notes.append(f"{label}: no test error")
+        elif final.iloc[-1] > ylim[1]:
+            notes.append(f"{label}: error > {ylim[1]:g}%, off the chart "
+                         f"(final test error {final.iloc[-1]:.1f}%)")
+    ax.set_title(title)
+    ax.set_xlabel(ITER_LABEL)
+    ax.set_ylabel("error (%)")
+    ax.set_ylim(*ylim)
+    ax.set_xlim(left=0)
+    if not models:
+        _empty(ax, empty_text)
+        return
+    style_keys = [Line2D([], [], color="0.35", label="train (dashed)", **TRAIN_STYLE),
+                  Line2D([], [], color="0.35", label="test (bold)", **TEST_STYLE)]
+    ax.legend(handles=handles + style_keys, loc="upper right", fontsize=8, frameon=True)
+    _note(ax, notes, top=False)  # early (high) errors fill the upper left
+
+
+def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Figure:
+    """The paper's Figure 6 from our per-epoch metrics.
+
+    Panels: (left) plain nets, (middle) ResNets except ResNet-1202, and (right) ResNet-110 vs
+    ResNet-1202, drawn only when a resnet1202 run exists (else the figure has 2 axes). Per model
+    two lines in its depth colour: training error dashed/thin, then test error solid/bold (in
+    this order in `ax.lines`), against iterations / 1e4, y on `ylim` (0-20% as in the paper).
+    Several seeds: the mean per iteration over the ok runs (diverged runs left out unless all
+    diverged, which a note says). A curve whose final test error is above the chart gets a note
+    in its panel (the paper leaves plain-110, > 60%, off its chart).
+    """
+    models = sort_models(metrics["model"].unique()) if len(metrics) else []
+    arch_depth = {m: parse_model_name(m) for m in models}
+    plain = [m for m in models if arch_depth[m][0] == "plain"]
+    res = [m for m in models if arch_depth[m][0] == "resnet" and arch_depth[m][1] != 1202]
+    right = [m for m in ("resnet110", "resnet1202") if m in models]
+    has_1202 = "resnet1202" in models
+    colors = depth_colors(d for _, d in arch_depth.values())
+    n_seeds = metrics.groupby("model")["seed"].nunique() if len(metrics) else pd.Series()
+    with _style():
+        panels = 3 if has_1202 else 2
+        fig = Figure(figsize=(5.0 * panels, 4.3), layout="constrained")
+        axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
+        _fig6_panel(axes[0], metrics, plain, colors, "plain networks", "no plain-net runs", ylim)
+        _fig6_panel(axes[1], metrics, res, colors, "ResNets", "no ResNet runs", ylim)
+        if has_1202:
+            _fig6_panel(axes[2], metrics, right, colors, "ResNet-110 vs ResNet-1202", "", ylim)
+        axes[0].yaxis.set_tick_params(labelleft=True)
+        seeds_text = ("mean over seeds" if len(n_seeds) and n_seeds.max() > 1 else "one seed each")
+        fig.suptitle("Redraw of He et al. 2015, Figure 6: CIFAR-10 training error (dashed) and "
+                     f"test error (bold); our runs, {seeds_text}")
+    return fig
+
+
+def figure7(layer_std: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
+    """The paper's Figure 7 from layer-response stds (LAYER_STD_SCHEMA rows, several models).
+
+    Top: std per layer in network order; bottom: the same stds sorted in descending order
+    (vs rank). One line per model of `models` present in `layer_std` (default: all present),
+    mean over seeds where several (bottom: mean of each seed's sorted curve). Plain nets dashed,
+    ResNets solid, colour by depth as in `figure6`. Models asked for but absent are named in a
+    note.
+    """
+    present = set(layer_std["model"]) if len(layer_std) else set()
+    wanted = list(models) if models is not None else sort_models(present)
+    drawn = [m for m in wanted if m in present]
+    absent = [m for m in wanted if m not in present]
+    colors = depth_colors(parse_model_name(m)[1] for m in wanted)
+    ranked = sorted_layer_std(layer_std[layer_std["model"].isin(drawn)]) if drawn else None
+    with _style():
+        fig = Figure(figsize=(7.5, 7.5), layout="constrained")
+        top, bottom = fig.subplots(2, 1)
+        for model in drawn:
+            arch, depth = parse_model_name(model)
+            kw = {"color": colors[depth], "linestyle": ARCH_LINESTYLE[arch], "linewidth": 1.6,
+                  "label": model_label(model)}
+            rows = layer_std[layer_std["model"] == model]
+            by_layer = rows.groupby("layer", sort=True)["std"].mean()
+            top.plot(by_layer.index.to_numpy(), by_layer.to_numpy(dtype=float), **kw)
+            by_rank = ranked[ranked["model"] == model].groupby("rank", sort=True)["std"].mean()
+            bottom.plot(by_rank.index.to_numpy(), by_rank.to_numpy(dtype=float), **kw)
+        top.set_title("layer responses in network order")
+        top.set_xlabel("layer index (original)")
+        bottom.set_title("layer responses sorted by magnitude")
+        bottom.set_xlabel("layer index (sorted by magnitude)")
+        for ax in (top, bottom):
+            ax.set_ylabel("std")
+            ax.set_xlim(left=0)
+            if drawn:
+                ax.legend(loc="upper right", fontsize=8)
+            else:
+                _empty(ax, "no layer responses for the requested models")
+        if absent:
+            _note(top, [f"not in the data: {', '.join(model_label(m) for m in absent)}"])
+        fig.suptitle("Redraw of He et al. 2015, Figure 7: std of 3x3 layer responses "
+                     "(after BN, before ReLU/addition)")
+    return fig
+
+
+def save_figure(fig: Figure, path_png: str | Path, dpi: int = DPI) -> tuple[Path, Path]:
+    """Write `fig` as PNG at `path_png` (dpi >= 150) and as PDF beside it (same stem), each
+    atomically (temporary file + rename). Returns (png_path, pdf_path)."""
+    png = Path(path_png)
+    if png.suffix.lower() != ".png":
+        raise ValueError(f"save_figure: {png} must end in .png (a PDF is written beside it)")
+    if dpi < 150:
+        raise ValueError(f"save_figure: dpi {dpi} is below 150")
+    pdf = png.with_suffix(".pdf")
+    with atomic_path(png) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight",
+                    metadata={"Software": None})
+    with atomic_path(pdf) as tmp:
+        fig.savefig(tmp, format="pdf", bbox_inches="tight",
+                    metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    return png, pdf
+
+
+__all__ = ["CANONICAL_DEPTHS", "FIG6_YLIM", "depth_colors", "model_label", "figure6",
+           "figure7", "save_figure"]

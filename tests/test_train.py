@@ -1,0 +1,287 @@
+"""The trainer: schedule, determinism, warm-up, divergence, checkpoints and real resume."""
+
+import math
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from resnet_repro import train as T
+from resnet_repro.config import load_study, study_from_dict
+from resnet_repro.devices import Placement
+from resnet_repro.results import METRICS_SCHEMA, read_metrics
+
+TIMING = ["epoch_seconds", "images_per_second"]
+CPU = Placement(device=torch.device("cpu"), precision="fp32", channels_last=False,
+                compile=False, fused_optimizer=False, name="cpu")
+
+
+def tiny(**overrides):
+    """A tiny synthetic study: depth 8, 96 training images in batches of 32 (3 iterations per
+    epoch), 64 test images."""
+    cfg = {
+        "data": {"source": "synthetic", "train_subset": 96, "test_subset": 64},
+        "study": {"archs": ["plain", "resnet"], "depths": [8]},
+        "train": {"batch_size": 32, "iterations": 8, "lr_milestones": [6],
+                  "eval_batch_size": 50},
+        "device": {"device": "cpu"},
+    }
+    for section, values in overrides.items():
+        cfg[section] = {**cfg.get(section, {}), **values}
+    return cfg
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def numbers(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=TIMING).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------ pure schedule
+
+
+def test_lr_schedule_is_the_papers():
+    t = study_from_dict({}).train
+    assert T.lr_at(0, t) == 0.1
+    assert T.lr_at(31999, t) == 0.1
+    assert math.isclose(T.lr_at(32000, t), 0.01)
+    assert math.isclose(T.lr_at(47999, t), 0.01)
+    assert math.isclose(T.lr_at(48000, t), 0.001)
+    assert math.isclose(T.lr_at(63999, t), 0.001)
+    assert T.lr_at(0, t, warming_up=True) == 0.01
+    assert T.lr_at(40000, t, warming_up=True) == 0.01
+
+
+def test_warmup_only_for_deep_nets():
+    w = study_from_dict({}).train.warmup
+    assert not T.warmup_applies(56, w)
+    assert T.warmup_applies(110, w)
+    assert T.warmup_applies(1202, w)
+    off = study_from_dict({"train": {"warmup": {"min_depth": None}}}).train.warmup
+    assert not T.warmup_applies(1202, off)
+
+
+def test_steps_per_epoch_drop_the_last_partial_batch():
+    assert T.steps_per_epoch(50000, 128) == 390
+    assert T.steps_per_epoch(45000, 128) == 351
+    assert T.steps_per_epoch(100, 128) == 1
+
+
+def test_epoch_seed_differs_by_seed_and_epoch():
+    seeds = {T.epoch_seed(s, e) for s in range(3) for e in range(1, 4)}
+    assert len(seeds) == 9
+    assert T.epoch_seed(1, 2) == T.epoch_seed(1, 2)
+
+
+# ------------------------------------------------------------------ the loop
+
+
+def run(tmp_path, cfg, model="resnet8", seed=0, name="ckpt.pt", warn=None):
+    logs = []
+    result = T.train_run(study_from_dict(cfg), model, seed, tmp_path / name, CPU,
+                         log=logs.append, warn=warn or logs.append)
+    return result, logs
+
+
+def test_rows_per_epoch_plus_final_partial_epoch(tmp_path):
+    result, logs = run(tmp_path, tiny())
+    df = pd.DataFrame(result.rows)
+    assert list(df.columns) == [c for c in METRICS_SCHEMA.names if c in df.columns]
+    assert set(METRICS_SCHEMA.names) <= set(df.columns)
+    # 8 iterations of 3 per epoch: epochs end at 3, 6 and (partially) 8.
+    assert df.iteration.tolist() == [3, 6, 8]
+    assert df.epoch.tolist() == [1, 2, 3]
+    assert df.lr.tolist() == pytest.approx([0.1, 0.1, 0.01])
+    assert (df.status == "ok").all()
+    assert df.val_error_pct.isna().all()
+    assert df.test_error_pct.between(0, 100).all()
+    assert len([m for m in logs if "| epoch " in m]) == 3
+    for word in ("iter 8/8", "lr", "train loss", "test error", "img/s", "left"):
+        assert word in logs[-1]
+
+
+def test_same_config_and_seed_give_identical_metrics(tmp_path):
+    a, _ = run(tmp_path, tiny(), name="a.pt")
+    b, _ = run(tmp_path, tiny(), name="b.pt")
+    c, _ = run(tmp_path, tiny(), seed=1, name="c.pt")
+    assert numbers(pd.DataFrame(a.rows)).equals(numbers(pd.DataFrame(b.rows)))
+    assert not numbers(pd.DataFrame(a.rows)).equals(numbers(pd.DataFrame(c.rows)))
+
+
+def test_training_learns_the_synthetic_task(tmp_path):
+    cfg = tiny(train={"iterations": 60, "lr_milestones": [50]},
+               data={"train_subset": 256, "test_subset": 200})
+    result, _ = run(tmp_path, cfg)
+    df = pd.DataFrame(result.rows)
+    assert df.train_loss.iloc[-1] < df.train_loss.iloc[0]
+    assert df.test_error_pct.iloc[-1] < 60.0   # chance is 90%
+
+
+def test_validation_split_gives_val_error(tmp_path):
+    result, _ = run(tmp_path, tiny(data={"val_size": 32}))
+    df = pd.DataFrame(result.rows)
+    assert df.val_error_pct.notna().all()
+    assert df.val_loss.notna().all()
+    assert result.data["n_val"] == 32
+
+
+def test_warmup_holds_low_lr_until_error_below_threshold(tmp_path):
+    never = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
+                                   "check_every": 1}})
+    result, _ = run(tmp_path, never, name="never.pt")
+    assert [r["lr"] for r in result.rows] == pytest.approx([0.01, 0.01, 0.01])
+    at_once = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 100,
+                                     "check_every": 1}})
+    result, logs = run(tmp_path, at_once, name="once.pt")
+    # The first check whose batch is not entirely wrong ends the warm-up; by epoch 2 the
+    # rate is back to 0.1 until the milestone.
+    assert any("warm-up ends at iteration" in m for m in logs)
+    assert [r["lr"] for r in result.rows][1:] == pytest.approx([0.1, 0.01])
+
+
+def test_non_finite_loss_stops_the_run_as_diverged(tmp_path):
+    result, logs = run(tmp_path, tiny(train={"lr": 1e12, "iterations": 30,
+                                             "lr_milestones": []}))
+    assert result.status == "diverged"
+    assert result.rows[-1]["status"] == "diverged"
+    assert result.rows[-1]["iteration"] < 30
+    assert any("non-finite" in m for m in logs)
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def test_corrupt_checkpoint_warns_and_starts_afresh(tmp_path):
+    ref, _ = run(tmp_path, tiny(), name="ref.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x02 this is not a checkpoint")
+    warnings = []
+    result, _ = run(tmp_path, tiny(), name="bad.pt", warn=warnings.append)
+    assert any("unreadable" in w and "afresh" in w for w in warnings)
+    assert numbers(pd.DataFrame(result.rows)).equals(numbers(pd.DataFrame(ref.rows)))
+
+
+def test_truncated_checkpoint_warns_and_starts_afresh(tmp_path):
+    cfg = tiny()
+    run(tmp_path, cfg, name="full.pt")
+    data = (tmp_path / "full.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    warnings = []
+    result, logs = run(tmp_path, cfg, name="cut.pt", warn=warnings.append)
+    assert any("unreadable" in w for w in warnings)
+    assert not any("resuming" in m for m in logs)
+    assert len(result.rows) == 3
+
+
+def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
+    run(tmp_path, tiny())
+    warnings = []
+    result, logs = run(tmp_path, tiny(train={"lr": 0.05}), warn=warnings.append)
+    assert any("different run config" in w for w in warnings)
+    assert not any("resuming" in m for m in logs)
+    assert result.resumed_at_iteration == 0
+
+
+def test_finished_checkpoint_resumes_to_the_same_rows(tmp_path):
+    first, _ = run(tmp_path, tiny())
+    again, logs = run(tmp_path, tiny())
+    assert any("resuming" in m for m in logs)
+    assert again.resumed_at_iteration == 8
+    assert numbers(pd.DataFrame(again.rows)).equals(numbers(pd.DataFrame(first.rows)))
+
+
+# ------------------------------------------------------------------ the command
+
+
+def cli(args, **kw):
+    return subprocess.run([sys.executable, "-m", "resnet_repro", *map(str, args)],
+                          capture_output=True, text=True, **kw)
+
+
+def test_train_command_writes_the_run_files(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", tiny())
+    out = tmp_path / "run"
+    r = cli(["train", "--config", cfg, "--model", "plain8", "--seed", 0, "--out", out])
+    assert r.returncode == 0, r.stderr
+    df = read_metrics(out / "metrics.parquet")
+    assert df.model.unique().tolist() == ["plain8"]
+    assert df.iteration.tolist() == [3, 6, 8]
+    import json
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "ok" and info["parameters"] > 0
+    assert {"torch", "python"} <= set(info["versions"])
+    assert info["device"].startswith("CPU")
+    weights = torch.load(out / "model.pt", weights_only=True)
+    assert weights["identity"]["model"] == "plain8"
+    assert not (out / "checkpoint").exists()
+    assert "epoch 3" in r.stdout and "test error" in r.stdout
+
+
+def test_train_command_help_explains_every_option():
+    r = cli(["train", "--help"])
+    assert r.returncode == 0
+    for opt in ("--config", "--model", "--seed", "--out", "--lock-timeout"):
+        assert opt in r.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--model", "resnet21"], ["resnet21", "6n+2"]),
+    (["--model", "vgg20"], ["vgg20", "plain", "resnet"]),
+])
+def test_train_command_bad_arguments_one_line_error(tmp_path, args, words):
+    cfg = write_config(tmp_path / "c.yaml", tiny())
+    r = cli(["train", "--config", cfg, "--seed", 0, "--out", tmp_path / "run", *args])
+    assert r.returncode == 2
+    err = r.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err
+    for w in words:
+        assert w in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_command_missing_data_one_line_error(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", tiny(data={"source": "cifar10", "download": False,
+                                                      "root": str(tmp_path / "nodata")}))
+    r = cli(["train", "--config", cfg, "--model", "resnet8", "--seed", 0,
+             "--out", tmp_path / "run"])
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "cifar-10-batches-py" in r.stderr
+    assert not (tmp_path / "run" / "metrics.parquet").exists()
+
+
+def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    # Long enough (40 epochs) that the kill lands mid-run, after the first checkpoint.
+    cfg = write_config(tmp_path / "c.yaml",
+                       tiny(train={"iterations": 120, "lr_milestones": [60]}))
+    args = ["train", "--config", cfg, "--model", "resnet8", "--seed", 3]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "resnet_repro", *map(str, args),
+                             "--out", str(killed)], stdout=subprocess.PIPE, text=True)
+    for line in proc.stdout:             # the progress line follows each checkpoint...
+        if "| epoch 2 |" in line:        # ...so epoch 1's checkpoint is on disk by now
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert (killed / "checkpoint" / "state.pt").exists()
+    assert not (killed / "metrics.parquet").exists()
+
+    resumed = cli([*args, "--out", killed])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming resnet8 seed 3 from iteration" in resumed.stdout
+    fresh = cli([*args, "--out", tmp_path / "fresh"])
+    assert fresh.returncode == 0, fresh.stderr
+    a = numbers(read_metrics(killed / "metrics.parquet"))
+    b = numbers(read_metrics(tmp_path / "fresh" / "metrics.parquet"))
+    assert len(a) == 40
+    pd.testing.assert_frame_equal(a, b)

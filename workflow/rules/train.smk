@@ -1,0 +1,27 @@
+rule train:
+    """One (model, seed) with the paper's recipe. The job takes a free GPU slot by lock file
+    (Snakemake assigns no GPU ids to local jobs) and resumes from its checkpoint after a
+    kill; the checkpoint is not a declared output, so Snakemake never deletes it."""
+    input:
+        # ancient: re-preparing the data is no reason to retrain; a data change alters the
+        # run identity below, which is.
+        ancient(rules.prepare_data.output),
+    output:
+        metrics=f"{RUNS}/metrics.parquet",
+        model=f"{RUNS}/model.pt",
+        run=f"{RUNS}/run.json",
+    params:
+        identity=run_identity_hash,
+    resources:
+        gpu=1,
+    threads: 2
+    log:
+        "logs/train/{model}_seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{model}_seed{seed}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro train --config {CONFIG_ARGS} --model {wildcards.model}"
+        " --seed {wildcards.seed} --out results/runs/{wildcards.model}/seed{wildcards.seed}"
+        " --cpu-threads {threads} > {log} 2>&1"
