@@ -7,6 +7,7 @@ Every Snakemake rule calls one of these subcommands. Bad input ends with one lin
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import shutil
 import subprocess
@@ -26,14 +27,25 @@ def _warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
+CONFIG_ENV = "RESNET_REPRO_CONFIG"
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", required=True, action="extend", nargs="+", metavar="YAML",
+    p.add_argument("--config", action="extend", nargs="+", metavar="YAML",
                    help="study config file(s), as given to Snakemake; later files override "
-                        "earlier ones key by key")
+                        f"earlier ones key by key (default: the files listed in ${CONFIG_ENV}, "
+                        "which the workflow sets)")
 
 
 def _load(args: argparse.Namespace) -> Study:
-    return load_study(args.config)
+    paths = args.config
+    if not paths:
+        # The workflow hands its config files over in the environment, so that which file
+        # holds the config is not part of the job's tracked parameters.
+        paths = [p for p in os.environ.get(CONFIG_ENV, "").split(os.pathsep) if p]
+    if not paths:
+        raise ConfigError(f"no config: pass --config FILE (or set {CONFIG_ENV})")
+    return load_study(paths)
 
 
 # ---------------------------------------------------------------- helpers for run.json
@@ -284,6 +296,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--models", nargs="*", default=None, help="models to draw, in this order")
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_figure7)
+
+    from . import bench
+
+    c = sub.add_parser(
+        "bench", help="training throughput: our trainer vs a DataLoader pipeline vs the bare "
+        "forward/backward ceiling, side by side",
+        description="Measure training images/s at batch 128 for (a) trainer: our step with "
+                    "on-device augmentation; (b) dataloader: torchvision transforms in a "
+                    "DataLoader with workers; (c) ceiling: forward/backward/step on one fixed "
+                    "batch on the device.")
+    bench.add_arguments(c)
+    c.set_defaults(func=bench.run_from_args)
     return p
 
 

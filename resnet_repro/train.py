@@ -179,6 +179,24 @@ def make_optimizer(model: torch.nn.Module, train: TrainConfig,
                            weight_decay=train.weight_decay, **kwargs)
 
 
+def setup_model(model_name: str, shortcut: str, train: TrainConfig, placement: Placement,
+                seed: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
+    """The seeded model on its device, the module that steps (compiled or not; it shares the
+    model's parameters) and its optimizer."""
+    torch.manual_seed(seed)
+    model = build_model(model_name, shortcut=shortcut).to(placement.device)
+    if placement.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, train, placement)
+    if placement.compile:
+        # A fresh compile per model, so that several models in one process (the benchmark)
+        # do not add up to dynamo's recompile limit.
+        torch._dynamo.reset()
+    step_model = torch.compile(model) if placement.compile else model
+    model.train()
+    return model, step_model, optimizer
+
+
 def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
               placement: Placement, log: Callable[[str], None] = print,
               warn: Callable[[str], None] | None = None) -> RunResult:
@@ -197,12 +215,9 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         raise data_mod.DataError("the training set is empty; check data.train_subset and "
                                  "data.val_size")
 
-    torch.manual_seed(seed)
-    model = build_model(model_name, shortcut=study.study.shortcut).to(device)
-    if placement.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model, step_model, optimizer = setup_model(model_name, study.study.shortcut, train,
+                                               placement, seed)
     parameters = count_parameters(model)
-    optimizer = make_optimizer(model, train, placement)
 
     iteration, epoch, rows = 0, 0, []
     warming_up = warmup_applies(identity["depth"], train.warmup)
@@ -215,7 +230,6 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         log(f"resuming {model_name} seed {seed} from iteration {iteration} (epoch {epoch})")
     resumed_at = iteration
 
-    step_model = torch.compile(model) if placement.compile else model
     per_epoch = steps_per_epoch(n_train, train.batch_size)
     status = rows[-1]["status"] if rows else "ok"
     train_seconds_total, iterations_timed = 0.0, 0

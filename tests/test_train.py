@@ -4,7 +4,6 @@ import math
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +12,7 @@ import torch
 import yaml
 
 from resnet_repro import train as T
-from resnet_repro.config import load_study, study_from_dict
+from resnet_repro.config import study_from_dict
 from resnet_repro.devices import Placement
 from resnet_repro.results import METRICS_SCHEMA, read_metrics
 

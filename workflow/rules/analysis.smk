@@ -15,7 +15,7 @@ rule layer_std:
     conda:
         "../envs/resnet-repro.yaml"
     shell:
-        "resnet-repro layer-std --config {CONFIG_ARGS} --model-file {input.model}"
+        "resnet-repro layer-std --model-file {input.model}"
         " --images {params.images} --out {output} > {log} 2>&1"
 
 
@@ -55,5 +55,5 @@ rule tables:
     conda:
         "../envs/resnet-repro.yaml"
     shell:
-        "resnet-repro tables --config {CONFIG_ARGS} --metrics {input.metrics}"
+        "resnet-repro tables --metrics {input.metrics}"
         " --out-dir results/tables > {log} 2>&1"

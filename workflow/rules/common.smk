@@ -1,9 +1,10 @@
 # Config loading and target lists shared by the rules.
 
-import shlex
+import os
 from pathlib import Path
 
 import resnet_repro
+from resnet_repro.cli import CONFIG_ENV
 from resnet_repro.config import (
     ConfigError,
     identity_hash,
@@ -35,8 +36,9 @@ except ConfigError as e:
 
 validate(config, "../schemas/config.schema.yaml")
 
-# Shell text, not params: which file holds the config is no reason to rerun anything.
-CONFIG_ARGS = " ".join(shlex.quote(str(Path(f).resolve())) for f in CONFIG_FILES)
+# The jobs read the same files, named in the environment rather than in shell text or params:
+# which file holds the config is no reason to rerun anything (run_identity_hash is).
+os.environ[CONFIG_ENV] = os.pathsep.join(str(Path(f).resolve()) for f in CONFIG_FILES)
 PACKAGE = Path(resnet_repro.__file__).resolve().parent
 RUNS = "results/runs/{model}/seed{seed}"
 

@@ -12,4 +12,4 @@ rule prepare_data:
     conda:
         "../envs/resnet-repro.yaml"
     shell:
-        "resnet-repro prepare-data --config {CONFIG_ARGS} --out {output} > {log} 2>&1"
+        "resnet-repro prepare-data --out {output} > {log} 2>&1"

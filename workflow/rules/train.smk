@@ -22,6 +22,6 @@ rule train:
     conda:
         "../envs/resnet-repro.yaml"
     shell:
-        "resnet-repro train --config {CONFIG_ARGS} --model {wildcards.model}"
+        "resnet-repro train --model {wildcards.model}"
         " --seed {wildcards.seed} --out results/runs/{wildcards.model}/seed{wildcards.seed}"
         " --cpu-threads {threads} > {log} 2>&1"

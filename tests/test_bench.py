@@ -1,0 +1,219 @@
+"""The throughput benchmark at a tiny size on the CPU. No test judges speed: they check that
+every variant runs, what the result and the table contain, and the plumbing around them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from resnet_repro import bench
+from resnet_repro.config import ConfigError, study_from_dict
+from resnet_repro.data import synthetic_cifar
+from resnet_repro.devices import Placement, place
+
+TINY = {"data": {"source": "synthetic", "download": False, "train_subset": 64},
+        "device": {"device": "cpu"}}
+# 64 images in batches of 16: 4 steps per epoch, so 2 warm-up + 3 timed steps cross an epoch.
+SIZE = dict(batch_size=16, warmup_steps=2, steps=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread: on a shared, busy CPU, spinning OpenMP threads make tiny runs slow
+    and erratic. The setting is restored for the tests that follow."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser()
+    bench.add_arguments(p)
+    return p
+
+
+def _check_variant(entry: dict, steps: int, batch_size: int) -> None:
+    assert entry["images_per_second"] > 0 and math.isfinite(entry["images_per_second"])
+    assert entry["steps"] == steps
+    assert entry["images"] == steps * batch_size
+    assert entry["seconds"] > 0
+    assert entry["ms_per_step"] == pytest.approx(1000 * entry["seconds"] / steps)
+    assert math.isfinite(entry["train_loss"])  # the model really trained
+
+
+@pytest.fixture(scope="module")
+def cpu_study_placement():
+    study = study_from_dict(TINY)
+    placement, slot = place(study.device, log=lambda m: None)
+    assert slot is None and placement.device.type == "cpu"
+    return study, placement
+
+
+def test_run_benchmark_measures_all_three_variants(cpu_study_placement):
+    study, placement = cpu_study_placement
+    logs: list[str] = []
+    result = bench.run_benchmark(study, "resnet8", placement, workers=0, log=logs.append,
+                                 **SIZE)
+    for variant in bench.VARIANTS:
+        _check_variant(result[variant], SIZE["steps"], SIZE["batch_size"])
+        assert result[variant]["relative_to_ceiling"] > 0
+    assert result["ceiling"]["relative_to_ceiling"] == 1.0
+    assert result["dataloader"]["workers"] == 0
+    assert result["ablation"] is None and result["packed"] is None
+    assert result["peak_memory_mb"] > 0
+    s = result["settings"]
+    assert (s["model"], s["batch_size"], s["precision"], s["workers"]) == ("resnet8", 16,
+                                                                          "fp32", 0)
+    assert s["data"] == {"source": "synthetic", "root": None, "train_images": 64}
+    assert s["channels_last"] is False and s["fused_optimizer"] is False
+    assert s["cudnn_benchmark"] is None
+    assert result["machine"]["gpu"] is None and result["machine"]["torch"] == torch.__version__
+    json.dumps(result, allow_nan=False)  # JSON-ready as it is
+    assert any("trainer" in line for line in logs)
+
+
+def test_run_from_args_writes_json_and_prints_the_table(tmp_path, capsys):
+    out = tmp_path / "bench" / "result.json"
+    args = _parser().parse_args([
+        "--model", "resnet8", "--device", "cpu", "--batch-size", "16", "--warmup-steps", "1",
+        "--steps", "2", "--train-images", "64", "--workers", "1", "--cpu-threads", "1", "--ablate",
+        "--json", str(out)])
+    assert bench.run_from_args(args) == 0
+    printed = capsys.readouterr().out
+    for name in ("trainer", "dataloader/1w", "ceiling", "images/s", "ms/step", "vs ceiling"):
+        assert name in printed
+    result = json.loads(out.read_text())
+    for variant in bench.VARIANTS:
+        _check_variant(result[variant], 2, 16)
+    assert result["machine"]["cpu"].startswith("CPU: ")
+    assert result["machine"]["gpu"] is None and result["machine"]["torch_threads"] == 1
+    assert result["settings"]["workers"] == 1 and result["settings"]["warmup_steps"] == 1
+    assert result["settings"]["data"]["train_images"] == 64
+    # On the CPU no speed switch applies: every one is skipped, with the reason.
+    ablation = {e["switch"]: e for e in result["ablation"]}
+    assert set(ablation) == set(bench.SWITCHES)
+    for e in ablation.values():
+        assert e["status"] == "skipped" and e["reason"]
+        assert "images_per_second" not in e
+    assert "skipped: " in printed
+    assert not list(out.parent.glob(".*.tmp"))  # written atomically
+
+
+def test_packed_jobs_report_aggregate_throughput(cpu_study_placement):
+    study, placement = cpu_study_placement
+    result = bench.run_benchmark(study, "resnet8", placement, batch_size=16, warmup_steps=1,
+                                 steps=2, workers=0, variants=("trainer",), jobs_per_gpu=2,
+                                 log=lambda m: None)
+    packed = result["packed"]
+    assert "error" not in packed, packed
+    assert packed["jobs"] == 2
+    assert packed["images"] == 2 * 2 * 16
+    assert packed["images_per_second"] > 0 and math.isfinite(packed["images_per_second"])
+    assert len(packed["per_job_images_per_second"]) == 2
+    assert packed["relative_to_one_job"] > 0
+    assert "dataloader" not in result and "ceiling" not in result
+    assert "packed x2" in bench.format_table(result)
+
+
+# ---------------------------------------------------------------- no measuring below
+
+
+def test_ablation_plan_on_cuda_placement_changes_one_switch_at_a_time(monkeypatch):
+    # Only the plan: a CUDA placement object is made without touching CUDA.
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    gpu = Placement(device=torch.device("cuda", 0), precision="bf16", channels_last=False,
+                    compile=False, fused_optimizer=True, name="gpu")
+    plan = {e["switch"]: e for e in bench._ablations(gpu)}
+    assert plan["precision"]["status"] == "measure" and plan["precision"]["changed_to"] == "fp32"
+    assert plan["channels_last"]["status"] == "skipped" and "already off" in \
+        plan["channels_last"]["reason"]
+    assert plan["fused_optimizer"]["changed_to"] is False
+    assert plan["cudnn_benchmark"]["configured"] is True
+    assert plan["cudnn_benchmark"]["changed_to"] is False
+    assert plan["compile"]["changed_to"] is True  # toggled, whichever way it is set
+    fp32 = bench._ablated_placement(gpu, "precision", "fp32")
+    assert fp32.precision == "fp32" and fp32.fused_optimizer and fp32.name == "gpu"
+
+
+def test_format_table_without_measuring():
+    entry = {"images_per_second": 900.0, "ms_per_step": 142.2}
+    result = {
+        "trainer": {"images_per_second": 800.0, "ms_per_step": 160.0},
+        "dataloader": {"images_per_second": 400.0, "ms_per_step": 320.0, "workers": 8},
+        "ceiling": entry,
+        "packed": {"jobs": 3, "images_per_second": 1800.0, "ms_per_step": 213.3},
+        "ablation": [
+            {"switch": "precision", "configured": "bf16", "changed_to": "fp32",
+             "status": "measured", "images_per_second": 400.0, "switch_speedup": 2.0},
+            {"switch": "channels_last", "configured": False, "status": "skipped",
+             "reason": "already off"},
+        ],
+        "peak_memory_mb": 1234.0, "peak_memory_source": "torch.cuda.max_memory_allocated",
+    }
+    text = bench.format_table(result)
+    assert "dataloader/8w" in text and "ceiling" in text and "trainer" in text
+    assert "89%" in text and "44%" in text and "100%" in text and "200%" in text
+    assert "packed x3" in text
+    assert "precision bf16 -> fp32" in text and "x2.00" in text
+    assert "skipped: already off" in text
+    assert "1,234 MB" in text
+    failed = bench.format_table({"trainer": result["trainer"],
+                                 "packed": {"jobs": 2, "error": "boom"}})
+    assert "packed x2: failed: boom" in failed and "vs ceiling" in failed
+
+
+def test_conventional_dataset_gives_normalised_float_images():
+    arrays = synthetic_cifar(8, 0, seed=1)
+    plain = bench.PilCifar(arrays.train_x, arrays.train_y,
+                           bench.conventional_transform(arrays.train_x, padding=0, flip=False))
+    x, y = plain[3]
+    assert x.dtype == torch.float32 and x.shape == (3, 32, 32) and y == arrays.train_y[3]
+    mean = arrays.train_x.reshape(8, 3, -1).mean(axis=(0, 2)) / 255.0
+    expected = arrays.train_x[3] / 255.0 - mean[:, None, None]
+    np.testing.assert_allclose(x.numpy(), expected, atol=1e-6)
+    augmented = bench.PilCifar(arrays.train_x, arrays.train_y,
+                               bench.conventional_transform(arrays.train_x))
+    assert augmented[3][0].shape == (3, 32, 32)
+
+
+def test_bad_settings_fail_before_any_work(cpu_study_placement):
+    study, placement = cpu_study_placement
+    with pytest.raises(ConfigError, match="not a known model"):
+        bench.run_benchmark(study, "vgg16", placement)
+    with pytest.raises(ConfigError, match="variants"):
+        bench.run_benchmark(study, "resnet8", placement, variants=("fast",))
+    with pytest.raises(ConfigError, match="steps"):
+        bench.run_benchmark(study, "resnet8", placement, steps=0)
+    with pytest.raises(ConfigError, match="workers"):
+        bench.run_benchmark(study, "resnet8", placement, workers=-1)
+
+
+def test_study_from_args_defaults_and_overrides(tmp_path):
+    args = _parser().parse_args(["--model", "resnet20"])
+    assert (args.batch_size, args.warmup_steps, args.steps, args.jobs_per_gpu) == (128, 20,
+                                                                                   100, 1)
+    study = bench.study_from_args(args)
+    assert study.data.source == "synthetic"
+    assert study.data.train_subset == bench.DEFAULT_TRAIN_IMAGES
+    assert study.device.device == "auto"
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data: {source: cifar10, root: /nowhere, download: false}\n"
+                   "device: {channels_last: true, compile: false}\n")
+    args = _parser().parse_args([
+        "--model", "plain20", "--config", str(cfg), "--train-images", "500", "--device",
+        "cpu", "--no-channels-last", "--compile", "--precision", "fp32"])
+    study = bench.study_from_args(args)
+    assert (study.data.source, study.data.root, study.data.train_subset) == ("cifar10",
+                                                                            "/nowhere", 500)
+    d = study.device
+    assert (d.device, d.precision, d.channels_last, d.compile) == ("cpu", "fp32", False, True)
+    with pytest.raises(ConfigError):
+        bench.study_from_args(_parser().parse_args(["--model", "resnet8", "--train-images",
+                                                    "0"]))

@@ -1,0 +1,269 @@
+"""The Snakemake workflow, run for real on a tiny CPU study: first one target, then the
+whole study, reruns after deletions and edits, an interruption, the report, lint, bad
+configs and the SLURM profile."""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import resnet_repro
+from resnet_repro.results import read_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = Path(resnet_repro.__file__).resolve().parent
+
+TINY = {
+    "data": {"source": "synthetic", "download": False, "train_subset": 64, "test_subset": 32},
+    "study": {"archs": ["plain", "resnet"], "depths": [8], "seeds": [0]},
+    "train": {"batch_size": 32, "iterations": 4, "lr_milestones": [2], "eval_batch_size": 64},
+    "device": {"device": "cpu"},
+    "analysis": {"layer_std_images": 32, "figure7_models": ["plain8", "resnet8"]},
+}
+
+
+def make_project(path: Path, study: dict = TINY) -> Path:
+    """A copy of the workflow and of the package (imported from there through PYTHONPATH, so
+    that tests may edit its code), with the tiny study in tiny.yaml."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Snakefile", path)
+    shutil.copy(ROOT / "config.yaml", path)
+    shutil.copytree(ROOT / "workflow", path / "workflow")
+    shutil.copytree(PACKAGE, path / "resnet_repro",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (path / "tiny.yaml").write_text(yaml.safe_dump(study))
+    return path
+
+
+def env(cwd: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(cwd)}
+
+
+def smk(cwd: Path, *args: str, config: str | None = "tiny.yaml", check: bool = True,
+        **kw) -> subprocess.CompletedProcess:
+    cmd = ["snakemake", "--cores", "2", "--scheduler", "greedy", *args]
+    if config:
+        cmd += ["--configfile", config]
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env(cwd), **kw)
+    if check:
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+def planned(cwd: Path, *args: str, config: str | None = "tiny.yaml") -> Counter:
+    """What a dry run would execute: Counter of 'rule' or 'rule:model=..,seed=..'."""
+    r = smk(cwd, "-n", *args, config=config)
+    out = r.stdout + r.stderr
+    jobs: Counter = Counter()
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", out):
+        m = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if not m or m.group(1) == "all":
+            continue
+        w = re.search(r"wildcards: (.*)", block)
+        jobs[m.group(1) + (":" + w.group(1).replace(" ", "") if w else "")] += 1
+    if "Nothing to be done" in out:
+        assert not jobs
+    return jobs
+
+
+def mtimes(cwd: Path, pattern: str) -> dict[str, float]:
+    return {str(p.relative_to(cwd)): p.stat().st_mtime_ns for p in cwd.glob(pattern)}
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """A tiny study that was first run for one target, then completed."""
+    cwd = make_project(tmp_path_factory.mktemp("study"))
+    smk(cwd, "results/runs/resnet8/seed0/metrics.parquet")
+    single = sorted(p.relative_to(cwd).as_posix() for p in cwd.glob("results/runs/*/*/*"))
+    first = mtimes(cwd, "results/runs/resnet8/seed0/*")
+    smk(cwd)
+    return cwd, single, first
+
+
+def test_single_target_trains_only_that_run(study):
+    cwd, single, _ = study
+    assert single == ["results/runs/resnet8/seed0/metrics.parquet",
+                      "results/runs/resnet8/seed0/model.pt",
+                      "results/runs/resnet8/seed0/run.json"]
+
+
+def test_complete_study_writes_every_result_and_reuses_the_finished_run(study):
+    cwd, _, first = study
+    for model in ("plain8", "resnet8"):
+        run = cwd / "results/runs" / model / "seed0"
+        df = read_metrics(run / "metrics.parquet")
+        assert df.iteration.max() == 4 and (df.status == "ok").all()
+        assert (run / "model.pt").is_file() and (run / "run.json").is_file()
+        assert not (run / "checkpoint").exists()
+        assert (cwd / f"results/analysis/layer_std/{model}_seed0.parquet").is_file()
+    for name in ("table6", "plain_vs_residual", "runs"):
+        assert (cwd / f"results/tables/{name}.csv").is_file()
+        md = (cwd / f"results/tables/{name}.md").read_text()
+        assert re.search(r"\|\s+8\s+\|", md) if name == "plain_vs_residual" else "resnet8" in md
+    for fig in ("figure6", "figure7"):
+        for ext in ("png", "pdf"):
+            assert (cwd / f"figures/{fig}.{ext}").stat().st_size > 1000
+    assert mtimes(cwd, "results/runs/resnet8/seed0/*") == first  # not retrained
+    table = pd.read_csv(cwd / "results/tables/runs.csv")
+    assert sorted(table.model) == ["plain8", "resnet8"] and (table.status == "ok").all()
+
+
+def test_nothing_to_do_after_a_complete_run(study):
+    cwd, _, _ = study
+    assert planned(cwd) == Counter()
+
+
+def test_editing_plot_code_reruns_figures_only(study):
+    cwd, _, _ = study
+    plots = cwd / "resnet_repro" / "plots.py"
+    original = plots.read_text()
+    plots.write_text(original + "\n# an edit\n")
+    assert planned(cwd) == Counter({"figure6": 1, "figure7": 1})
+    smk(cwd)
+    assert planned(cwd) == Counter()
+
+
+def test_editing_a_caption_reruns_nothing(study):
+    cwd, _, _ = study
+    caption = cwd / "workflow/report/figure6.rst"
+    caption.write_text(caption.read_text() + "\nEdited.\n")
+    assert planned(cwd) == Counter()
+
+
+def test_adding_a_seed_trains_only_the_new_runs(study):
+    cwd, _, _ = study
+    (cwd / "seeds.yaml").write_text("study: {seeds: [0, 1]}\n")
+    jobs = planned(cwd, "--configfile", "tiny.yaml", "seeds.yaml", config=None)
+    trained = {k for k in jobs if k.startswith("train:")}
+    assert trained == {"train:model=plain8,seed=1", "train:model=resnet8,seed=1"}
+    assert "prepare_data" not in jobs
+
+
+def test_changing_the_recipe_retrains(study):
+    cwd, _, _ = study
+    (cwd / "lr.yaml").write_text("train: {lr: 0.05}\n")
+    jobs = planned(cwd, "--configfile", "tiny.yaml", "lr.yaml", config=None)
+    assert {k for k in jobs if k.startswith("train:")} == {
+        "train:model=plain8,seed=0", "train:model=resnet8,seed=0"}
+
+
+def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
+    cwd, _, _ = study
+    other = mtimes(cwd, "results/runs/resnet8/seed0/*")
+    (cwd / "results/runs/plain8/seed0/metrics.parquet").unlink()
+    assert planned(cwd) == Counter({"train:model=plain8,seed=0": 1,
+                                    "layer_std:model=plain8,seed=0": 1,
+                                    "tables": 1, "figure6": 1, "figure7": 1})
+    smk(cwd)
+    assert (cwd / "results/runs/plain8/seed0/metrics.parquet").is_file()
+    assert mtimes(cwd, "results/runs/resnet8/seed0/*") == other
+    assert planned(cwd) == Counter()
+
+
+def test_report_holds_every_figure_and_table(study):
+    cwd, _, _ = study
+    smk(cwd, "--report", "results/report.html")
+    html = (cwd / "results/report.html").read_text(errors="replace")
+    for name in ("figure6.png", "figure7.png", "table6.csv", "plain_vs_residual.csv",
+                 "runs.csv"):
+        assert name in html, name
+    for caption_words in ("Figure 6", "Figure 7", "Table 6"):
+        assert caption_words in html
+
+
+def test_lint_is_clean():
+    r = subprocess.run(["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Lints for" not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"study": {"depths": [21]}}, ["study.depths", "21", "6n+2"]),
+    ({"train": {"lrr": 0.1}}, ["train.lrr", "allowed keys"]),
+    ({"train": {"lr_milestones": [5]}}, ["train.lr_milestones", "5"]),
+    ({"study": {"archs": ["vgg"]}}, ["study.archs", "plain", "resnet"]),
+])
+def test_bad_config_fails_before_any_job(tmp_path, bad, words):
+    cwd = make_project(tmp_path / "p")
+    (cwd / "bad.yaml").write_text(yaml.safe_dump(bad))
+    r = smk(cwd, "--configfile", "tiny.yaml", "bad.yaml", config=None, check=False)
+    assert r.returncode != 0
+    msg = r.stdout + r.stderr
+    assert "bad config:" in msg
+    for w in words:
+        assert w in msg
+    assert not (cwd / "results" / "runs").exists()
+
+
+def test_values_given_with_dash_dash_config_are_refused(tmp_path):
+    cwd = make_project(tmp_path / "p")
+    r = smk(cwd, "-n", "--config", "data={'root': 'elsewhere'}", check=False)
+    assert r.returncode != 0
+    assert "--configfile" in r.stdout + r.stderr
+
+
+def test_slurm_profile_asks_one_gpu_per_training_job(tmp_path):
+    cwd = make_project(tmp_path / "p")
+    r = subprocess.run(["snakemake", "-n", "--profile", "workflow/profiles/slurm"], cwd=cwd,
+                       capture_output=True, text=True, env=env(cwd))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    blocks = re.split(r"\n(?=rule \w+:)", r.stdout)
+    train = [b for b in blocks if b.startswith("rule train:")]
+    assert len(train) == 10  # the full study: plain and resnet at five depths
+    for b in train:
+        resources = re.search(r"resources: (.*)", b).group(1)
+        assert re.search(r"\bgpu=1\b", resources), resources
+    others = [b for b in blocks if re.match(r"rule (tables|figure6|layer_std):", b)]
+    assert others and all("gpu=" not in b for b in others)
+
+
+def test_interrupted_study_resumes_and_retrains_nothing_finished(tmp_path):
+    # One job at a time; the second training job is long enough to be caught mid-run.
+    long = {**TINY, "data": {**TINY["data"], "train_subset": 640},
+            "train": {**TINY["train"], "iterations": 200, "lr_milestones": [100]}}
+    cwd = make_project(tmp_path / "p", long)
+    cmd = ["snakemake", "--cores", "1", "--scheduler", "greedy",
+           "results/runs/plain8/seed0/metrics.parquet",
+           "results/runs/resnet8/seed0/metrics.parquet", "--configfile", "tiny.yaml"]
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env=env(cwd))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            done = list(cwd.glob("results/runs/*/seed0/metrics.parquet"))
+            ckpt = [c for c in cwd.glob("results/runs/*/seed0/checkpoint/state.pt")
+                    if not (c.parent.parent / "metrics.parquet").exists()]
+            if done and ckpt:
+                break
+            assert proc.poll() is None, "the study ended before it could be interrupted"
+            time.sleep(0.05)
+        else:
+            pytest.fail("no second training job started")
+        # Ctrl-C in a terminal: SIGINT to Snakemake and its jobs.
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    finished = done[0].parent
+    interrupted = ckpt[0].parent.parent
+    assert finished != interrupted
+    kept = mtimes(cwd, f"{finished.relative_to(cwd)}/*")
+    assert not (interrupted / "metrics.parquet").exists()
+
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env(cwd))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    log = (cwd / f"logs/train/{interrupted.parent.name}_seed0.log").read_text()
+    assert "resuming" in log
+    assert mtimes(cwd, f"{finished.relative_to(cwd)}/*") == kept
+    assert read_metrics(interrupted / "metrics.parquet").iteration.max() == 200
