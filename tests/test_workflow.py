@@ -267,3 +267,16 @@ def test_interrupted_study_resumes_and_retrains_nothing_finished(tmp_path):
     assert "resuming" in log
     assert mtimes(cwd, f"{finished.relative_to(cwd)}/*") == kept
     assert read_metrics(interrupted / "metrics.parquet").iteration.max() == 200
+
+
+def test_smoke_study_runs_on_real_cifar_batches(tmp_path, make_cifar_root):
+    cwd = make_project(tmp_path / "p")
+    root = make_cifar_root(tmp_path / "data", n_train=520, n_test=260)
+    (cwd / "real.yaml").write_text(yaml.safe_dump(
+        {"data": {"source": "cifar10", "root": str(root)}}))
+    smk(cwd, "results/runs/resnet8/seed0/metrics.parquet", "--configfile",
+        "workflow/configs/smoke.yaml", "real.yaml", config=None)
+    info = (cwd / "results/data/prepared.json").read_text()
+    assert '"source": "cifar10"' in info and '"n_train": 512' in info
+    df = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
+    assert df.iteration.max() == 80 and (df.status == "ok").all()
