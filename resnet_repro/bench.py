@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import itertools
 import multiprocessing
 import os
 import platform
@@ -50,8 +51,8 @@ from .config import (ConfigError, Study, TrainConfig, deep_merge, parse_model_na
                      study_from_dict)
 from .devices import Placement, cpu_name, place
 from .results import write_json
-from .train import (epoch_seed, lr_at, setup_model, steps_per_epoch, train_step,
-                    training_batch)
+from .train import (epoch_batches, epoch_seed, lr_at, setup_model, steps_per_epoch,
+                    train_step, training_batch)
 
 VARIANTS = ("trainer", "dataloader", "ceiling")
 DEFAULT_TRAIN_IMAGES = 10_000
@@ -212,32 +213,24 @@ def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
     device = placement.device
     train = _bench_train_config(study, batch_size)
     _, step_model, optimizer = _fresh_model(model_name, study, train, placement, seed)
-    n_train = len(dd.train_y)
-    per_epoch = steps_per_epoch(n_train, batch_size)
+    per_epoch = steps_per_epoch(len(dd.train_y), batch_size)
+    batches = itertools.chain.from_iterable(
+        epoch_batches(dd, seed, epoch, per_epoch, train, placement)
+        for epoch in itertools.count(1))
     acc = _Accumulator(device)
-    state = {"epoch": 0, "k": per_epoch, "gen": None, "order": None, "iteration": 0,
-             "lr": train.lr}
+    state = {"iteration": 0, "lr": train.lr}
 
     def step() -> int:
-        if state["k"] == per_epoch:  # a new epoch: its generator and permutation
-            state["epoch"] += 1
-            state["k"] = 0
-            gen = torch.Generator(device=device).manual_seed(epoch_seed(seed, state["epoch"]))
-            state["gen"], state["order"] = gen, data_mod.epoch_order(n_train, gen, device)
         new_lr = lr_at(state["iteration"], train)  # the host work train_run does per step
         if new_lr != state["lr"]:
             state["lr"] = new_lr
             for group in optimizer.param_groups:
                 group["lr"] = new_lr
-        k = state["k"]
-        idx = state["order"][k * batch_size:(k + 1) * batch_size]
-        x, y = training_batch(dd, idx, state["gen"], train, placement)
+        x, y = next(batches)
         loss, wrong = train_step(step_model, optimizer, x, y, placement)
-        n = len(idx)
-        acc.add(loss, wrong, n)
-        state["k"] += 1
+        acc.add(loss, wrong, len(y))
         state["iteration"] += 1
-        return n
+        return len(y)
 
     return _time_steps(step, warmup_steps, steps, device, acc, before_timing)
 

@@ -15,7 +15,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -158,6 +158,19 @@ def training_batch(dd: data_mod.DeviceData, idx: torch.Tensor, generator: torch.
     return x, dd.train_y[idx]
 
 
+def epoch_batches(dd: data_mod.DeviceData, seed: int, epoch: int, steps: int,
+                  train: TrainConfig, placement: Placement
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The first `steps` augmented batches of an epoch: a fresh permutation each epoch, and
+    shuffle and augmentation drawn from a generator seeded by (seed, epoch), so that a resumed
+    run sees exactly the batches an uninterrupted one would."""
+    gen = torch.Generator(device=placement.device).manual_seed(epoch_seed(seed, epoch))
+    order = data_mod.epoch_order(len(dd.train_y), gen, placement.device)
+    b = train.batch_size
+    for k in range(steps):
+        yield training_batch(dd, order[k * b:(k + 1) * b], gen, train, placement)
+
+
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                y: torch.Tensor, placement: Placement) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step; returns the loss and the count of wrong predictions as device tensors
@@ -238,8 +251,6 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     while iteration < train.iterations and status == "ok":
         epoch += 1
         t0 = time.perf_counter()
-        gen = torch.Generator(device=device).manual_seed(epoch_seed(seed, epoch))
-        order = data_mod.epoch_order(n_train, gen, device)
         steps = min(per_epoch, train.iterations - iteration)
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         wrong = torch.zeros((), dtype=torch.int64, device=device)
@@ -247,13 +258,11 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         window_seen, seen = 0, 0
         lr = lr_at(iteration, train, warming_up)
         _set_lr(optimizer, lr)
-        for k in range(steps):
+        for x, y in epoch_batches(dd, seed, epoch, steps, train, placement):
             new_lr = lr_at(iteration, train, warming_up)
             if new_lr != lr:
                 lr = new_lr
                 _set_lr(optimizer, lr)
-            idx = order[k * train.batch_size:(k + 1) * train.batch_size]
-            x, y = training_batch(dd, idx, gen, train, placement)
             loss, batch_wrong = train_step(step_model, optimizer, x, y, placement)
             loss_sum += loss.double() * len(y)
             wrong += batch_wrong
