@@ -213,7 +213,8 @@ def cmd_tables(args: argparse.Namespace) -> int:
 def cmd_figure6(args: argparse.Namespace) -> int:
     from .plots import figure6, save_figure
 
-    png, pdf = save_figure(figure6(_read_metrics_files(args.metrics)), args.out)
+    png, pdf = save_figure(figure6(_read_metrics_files(args.metrics), ylim=(0.0, args.ymax)),
+                           args.out)
     _say(f"Figure 6 -> {png}, {pdf}")
     return 0
 
@@ -288,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("figure6", help="the paper's Figure 6 (training curves)")
     c.add_argument("--metrics", nargs="*", default=[], help="metrics.parquet files")
+    c.add_argument("--ymax", type=float, default=20.0, help="top of the error axis in %% "
+                   "(the paper's: 20)")
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_figure6)
 

@@ -91,6 +91,7 @@ class AnalysisConfig:
     layer_std_images: int
     figure7_models: tuple[str, ...]
     tolerance_pct: float
+    figure6_ymax: float
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,8 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
         device=DeviceConfig(**dev),
         analysis=AnalysisConfig(layer_std_images=a["layer_std_images"],
                                 figure7_models=tuple(a["figure7_models"]),
-                                tolerance_pct=a["tolerance_pct"]),
+                                tolerance_pct=a["tolerance_pct"],
+                                figure6_ymax=a["figure6_ymax"]),
     )
 
 

@@ -352,9 +352,12 @@ def _synthetic_images(rng: np.random.Generator, labels: np.ndarray, colour: np.n
         b = len(y)
         phase = rng.uniform(0.0, 2 * np.pi, size=(b, 1, 1)).astype(np.float32)
         arg = wave[y, 0, None, None] * xx + wave[y, 1, None, None] * yy + phase  # [b,32,32]
-        img = (128.0 + colour[y][:, :, None, None]
+        # A random colour cast per image, larger than the class colours, so that the mean
+        # colour alone does not give the class away and the nets must see the pattern.
+        cast = rng.uniform(-30.0, 30.0, size=(b, 3, 1, 1)).astype(np.float32)
+        img = (128.0 + colour[y][:, :, None, None] + cast
                + stripe[y][:, :, None, None] * np.sin(arg)[:, None]
-               + rng.normal(0.0, 24.0, size=(b,) + IMAGE_SHAPE).astype(np.float32))
+               + rng.normal(0.0, 32.0, size=(b,) + IMAGE_SHAPE).astype(np.float32))
         out[s:s + b] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     return out
 
@@ -369,7 +372,7 @@ def synthetic_cifar(n_train: int, n_test: int, seed: int) -> CifarArrays:
     k = len(CIFAR10_CLASSES)
     templates, train_ss, test_ss = np.random.SeedSequence(seed).spawn(3)
     t = np.random.default_rng(templates)
-    colour = t.uniform(-80.0, 80.0, size=(k, 3)).astype(np.float32)
+    colour = t.uniform(-25.0, 25.0, size=(k, 3)).astype(np.float32)
     stripe = t.uniform(-50.0, 50.0, size=(k, 3)).astype(np.float32)
     # Orientations spread over half a turn, 1-3 periods per image: distinct per class.
     angle = (np.arange(k) + t.uniform(0.0, 0.5, size=k)) * np.pi / k

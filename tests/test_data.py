@@ -588,8 +588,11 @@ def test_data_is_learnable(source, cifar_root):
     # 2-core box the thread pool's waiting made this test 50x slower.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    # The synthetic images hide their class in a pattern under a random colour cast (the
+    # class colour alone does not give it away), so the two-conv net needs more steps there.
+    steps, bound = (300, 65) if source == "synthetic" else (100, 40)
     try:
-        err = _tiny_cnn_test_error(arrays)
+        err = _tiny_cnn_test_error(arrays, steps=steps)
     finally:
         torch.set_num_threads(threads)
-    assert err < 40, f"test error {err:.1f}% after 100 steps (chance: 90%)"
+    assert err < bound, f"test error {err:.1f}% after {steps} steps (chance: 90%)"

@@ -11,6 +11,8 @@ rule figure6:
             labels={"figure": "Figure 6"},
         ),
         pdf="figures/figure6.pdf",
+    params:
+        ymax=STUDY.analysis.figure6_ymax,
     log:
         "logs/figure6.log",
     benchmark:
@@ -18,7 +20,8 @@ rule figure6:
     conda:
         "../envs/resnet-repro.yaml"
     shell:
-        "resnet-repro figure6 --metrics {input.metrics} --out {output.png} > {log} 2>&1"
+        "resnet-repro figure6 --metrics {input.metrics} --ymax {params.ymax}"
+        " --out {output.png} > {log} 2>&1"
 
 
 rule figure7:
