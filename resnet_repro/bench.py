@@ -51,8 +51,8 @@ from .config import (ConfigError, Study, TrainConfig, deep_merge, parse_model_na
                      study_from_dict)
 from .devices import Placement, cpu_name, place
 from .results import write_json
-from .train import (epoch_batches, epoch_seed, lr_at, setup_model, steps_per_epoch,
-                    train_step, training_batch)
+from .train import (DeviceMeter, epoch_batches, epoch_seed, lr_at, set_lr, setup_model,
+                    steps_per_epoch, train_step, training_batch)
 
 VARIANTS = ("trainer", "dataloader", "ceiling")
 DEFAULT_TRAIN_IMAGES = 10_000
@@ -104,40 +104,8 @@ def bench_arrays(cfg: data_mod.DataConfig) -> data_mod.CifarArrays:
     return data_mod.load_arrays(dataclasses.replace(cfg, test_subset=1))
 
 
-def _fresh_model(model_name: str, study: Study, train: TrainConfig, placement: Placement,
-                 seed: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
-    """Model, the module that steps (compiled or not) and optimizer, set up as train_run does."""
-    return setup_model(model_name, study.study.shortcut, train, placement, seed)
-
-
-class _Accumulator:
-    """Loss and wrong-prediction sums kept on the device, as train_run keeps them."""
-
-    def __init__(self, device: torch.device):
-        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        self.wrong = torch.zeros((), dtype=torch.int64, device=device)
-        self.seen = 0
-
-    def add(self, loss: torch.Tensor, wrong: torch.Tensor, n: int) -> None:
-        self.loss_sum += loss.double() * n
-        self.wrong += wrong
-        self.seen += n
-
-    def read(self) -> tuple[float, float]:
-        """(mean loss, error %) since the last reset; one host sync."""
-        if self.seen == 0:
-            return float("nan"), float("nan")
-        stats = torch.stack([self.loss_sum, self.wrong.double()]).tolist()
-        return stats[0] / self.seen, 100.0 * stats[1] / self.seen
-
-    def reset(self) -> None:
-        self.loss_sum.zero_()
-        self.wrong.zero_()
-        self.seen = 0
-
-
 def _time_steps(step: Callable[[], int], warmup_steps: int, steps: int, device: torch.device,
-                acc: _Accumulator, before_timing: Callable[[], None] | None = None
+                acc: DeviceMeter, before_timing: Callable[[], None] | None = None
                 ) -> dict[str, Any]:
     """Run `warmup_steps` untimed steps, then `steps` timed ones; `step` returns the images it
     trained on. The device is synchronised only at the timing boundaries."""
@@ -212,20 +180,19 @@ def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
     """Our training step: the loop body of train.train_run, with data on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = _fresh_model(model_name, study, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
     per_epoch = steps_per_epoch(len(dd.train_y), batch_size)
     batches = itertools.chain.from_iterable(
         epoch_batches(dd, seed, epoch, per_epoch, train, placement)
         for epoch in itertools.count(1))
-    acc = _Accumulator(device)
+    acc = DeviceMeter(device)
     state = {"iteration": 0, "lr": train.lr}
 
     def step() -> int:
         new_lr = lr_at(state["iteration"], train)  # the host work train_run does per step
         if new_lr != state["lr"]:
             state["lr"] = new_lr
-            for group in optimizer.param_groups:
-                group["lr"] = new_lr
+            set_lr(optimizer, new_lr)
         x, y = next(batches)
         loss, wrong = train_step(step_model, optimizer, x, y, placement)
         acc.add(loss, wrong, len(y))
@@ -273,7 +240,7 @@ def measure_dataloader(arrays: data_mod.CifarArrays, model_name: str, study: Stu
     """The conventional input pipeline: PIL images, torchvision transforms, DataLoader workers."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = _fresh_model(model_name, study, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
     dataset = PilCifar(arrays.train_x, arrays.train_y,
                        conventional_transform(arrays.train_x, train.augment.padding,
                                               train.augment.flip))
@@ -282,7 +249,7 @@ def measure_dataloader(arrays: data_mod.CifarArrays, model_name: str, study: Stu
         dataset, batch_size=batch_size, shuffle=True, num_workers=workers, pin_memory=pin,
         drop_last=len(dataset) >= batch_size, persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed))
-    acc = _Accumulator(device)
+    acc = DeviceMeter(device)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         while True:  # epoch after epoch; persistent workers survive the epoch boundary
@@ -317,11 +284,11 @@ def measure_ceiling(dd: data_mod.DeviceData, model_name: str, study: Study,
     """Forward, backward and step on one fixed, already augmented batch on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = _fresh_model(model_name, study, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
     gen = torch.Generator(device=device).manual_seed(epoch_seed(seed, 1))
     idx = data_mod.epoch_order(len(dd.train_y), gen, device)[:batch_size]
     x, y = training_batch(dd, idx, gen, train, placement)
-    acc = _Accumulator(device)
+    acc = DeviceMeter(device)
 
     def step() -> int:
         loss, wrong = train_step(step_model, optimizer, x, y, placement)

@@ -220,15 +220,10 @@ def cmd_figure6(args: argparse.Namespace) -> int:
 
 
 def cmd_figure7(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from .plots import figure7, save_figure
-    from .results import read_layer_std
+    from .results import read_all_layer_std
 
-    frames = [read_layer_std(p) for p in args.layer_std]
-    layer_std = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["model", "arch", "depth", "seed", "layer", "name", "std", "images"])
-    png, pdf = save_figure(figure7(layer_std, args.models), args.out)
+    png, pdf = save_figure(figure7(read_all_layer_std(args.layer_std), args.models), args.out)
     _say(f"Figure 7 -> {png}, {pdf}")
     return 0
 

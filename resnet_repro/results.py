@@ -112,11 +112,16 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
     return read_parquet(path, METRICS_SCHEMA)
 
 
-def read_all_metrics(paths: Sequence[str | Path]) -> pd.DataFrame:
-    frames = [read_metrics(p) for p in paths]
+def read_all(paths: Sequence[str | Path], schema: pa.Schema) -> pd.DataFrame:
+    """Several result files of one kind as one frame (empty, with the columns, for none)."""
+    frames = [read_parquet(p, schema) for p in paths]
     if not frames:
-        return METRICS_SCHEMA.empty_table().to_pandas()
+        return schema.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
+
+
+def read_all_metrics(paths: Sequence[str | Path]) -> pd.DataFrame:
+    return read_all(paths, METRICS_SCHEMA)
 
 
 def write_layer_std(rows, path: str | Path) -> None:
@@ -125,6 +130,10 @@ def write_layer_std(rows, path: str | Path) -> None:
 
 def read_layer_std(path: str | Path) -> pd.DataFrame:
     return read_parquet(path, LAYER_STD_SCHEMA)
+
+
+def read_all_layer_std(paths: Sequence[str | Path]) -> pd.DataFrame:
+    return read_all(paths, LAYER_STD_SCHEMA)
 
 
 def write_json(obj: Any, path: str | Path) -> None:

@@ -99,10 +99,6 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: tor
 # ---------------------------------------------------------------- checkpoints
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    save_torch(state, path)
-
-
 def load_checkpoint(path: Path, expected_hash: str,
                     warn: Callable[[str], None]) -> dict[str, Any] | None:
     """The saved state when it is readable and from the same run config; else None, with a
@@ -137,12 +133,39 @@ class RunResult:
     data: dict[str, Any]
 
 
+class DeviceMeter:
+    """Loss and wrong-prediction sums of training batches, kept on the device so that no step
+    waits for the host; `read` is the one sync."""
+
+    def __init__(self, device: torch.device):
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.wrong = torch.zeros((), dtype=torch.int64, device=device)
+        self.seen = 0
+
+    def add(self, loss: torch.Tensor, wrong: torch.Tensor, n: int) -> None:
+        self.loss_sum += loss.double() * n
+        self.wrong += wrong
+        self.seen += n
+
+    def read(self) -> tuple[float, float]:
+        """(mean loss, error %) since the last reset; one host sync."""
+        if self.seen == 0:
+            return float("nan"), float("nan")
+        stats = torch.stack([self.loss_sum, self.wrong.double()]).tolist()
+        return stats[0] / self.seen, 100.0 * stats[1] / self.seen
+
+    def reset(self) -> None:
+        self.loss_sum.zero_()
+        self.wrong.zero_()
+        self.seen = 0
+
+
 def _row(identity: dict[str, Any], **values: Any) -> dict[str, Any]:
     keys = ("model", "arch", "depth", "shortcut", "seed")
     return {**{k: identity[k] for k in keys}, **values}
 
 
-def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
 
@@ -221,12 +244,8 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     train = study.train
     device = placement.device
 
-    arrays = data_mod.load_arrays(study.data)
+    arrays = data_mod.load_arrays(study.data)  # refuses an empty training or test set
     dd = data_mod.to_device(arrays, device)
-    n_train = len(dd.train_y)
-    if n_train == 0:
-        raise data_mod.DataError("the training set is empty; check data.train_subset and "
-                                 "data.val_size")
 
     model, step_model, optimizer = setup_model(model_name, study.study.shortcut, train,
                                                placement, seed)
@@ -243,30 +262,24 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         log(f"resuming {model_name} seed {seed} from iteration {iteration} (epoch {epoch})")
     resumed_at = iteration
 
-    per_epoch = steps_per_epoch(n_train, train.batch_size)
+    per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
     status = rows[-1]["status"] if rows else "ok"
-    train_seconds_total, iterations_timed = 0.0, 0
-    model.train()
 
     while iteration < train.iterations and status == "ok":
         epoch += 1
         t0 = time.perf_counter()
         steps = min(per_epoch, train.iterations - iteration)
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        wrong = torch.zeros((), dtype=torch.int64, device=device)
+        meter = DeviceMeter(device)
         window_wrong = torch.zeros((), dtype=torch.int64, device=device)
-        window_seen, seen = 0, 0
-        lr = lr_at(iteration, train, warming_up)
-        _set_lr(optimizer, lr)
+        window_seen = 0
+        lr = None
         for x, y in epoch_batches(dd, seed, epoch, steps, train, placement):
             new_lr = lr_at(iteration, train, warming_up)
             if new_lr != lr:
                 lr = new_lr
-                _set_lr(optimizer, lr)
+                set_lr(optimizer, lr)
             loss, batch_wrong = train_step(step_model, optimizer, x, y, placement)
-            loss_sum += loss.double() * len(y)
-            wrong += batch_wrong
-            seen += len(y)
+            meter.add(loss, batch_wrong, len(y))
             iteration += 1
             if warming_up:
                 # Section 4.2: "0.01 to warm up the training until the training error is
@@ -281,9 +294,9 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
                         warming_up = False
                         log(f"warm-up ends at iteration {iteration} (running training "
                             f"error {err:.1f}%)")
-        stats = torch.stack([loss_sum, wrong.double()]).tolist()  # once per epoch
+        train_loss, train_error = meter.read()  # the epoch's one host sync
         train_seconds = time.perf_counter() - t0
-        train_loss, train_error = stats[0] / seen, 100.0 * stats[1] / seen
+        seen = meter.seen
         if not math.isfinite(train_loss):
             status = "diverged"
             log(f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
@@ -293,8 +306,6 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         val_loss, val_error = evaluate(model, dd.val_x, dd.val_y, dd.mean,
                                        train.eval_batch_size, placement)
         epoch_seconds = time.perf_counter() - t0
-        train_seconds_total += train_seconds
-        iterations_timed += steps
         row = _row(
             identity, epoch=epoch, iteration=iteration, lr=lr,
             train_loss=train_loss, train_error_pct=train_error,
@@ -309,11 +320,11 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         log(f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{train.iterations} "
             f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
             f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}")
-        save_checkpoint(checkpoint_path, {
+        save_torch({
             "version": CHECKPOINT_VERSION, "identity_hash": ident_hash, "identity": identity,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "iteration": iteration, "epoch": epoch, "warming_up": warming_up, "rows": rows,
-        })
+        }, checkpoint_path)
 
     return RunResult(rows=rows, status=status, model=model, parameters=parameters,
                      identity=identity, wall_seconds=time.perf_counter() - started,
