@@ -8,6 +8,14 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+from resnet_repro.config import ConfigError, read_yaml
+
+try:
+    # Snakemake's own message for a broken YAML file names neither the line nor the column.
+    read_yaml("config.yaml")
+except ConfigError as e:
+    raise WorkflowError(f"bad config: {e}")
+
 
 configfile: "config.yaml"
 

@@ -12,11 +12,13 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
 from .config import ConfigError, Study, load_study, parse_model_name
+from .results import ResultError
 
 
 def _say(msg: str) -> None:
@@ -91,9 +93,23 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
 
     study = _load(args)
     info = data.prepare(study.data)
-    write_json({"data": study.to_dict()["data"], "counts": info}, args.out)
-    _say(f"data ready: {info}")
+    fingerprint = info.pop("fingerprint")
+    # Where the data lives is left out: moving it changes nothing, so it reruns nothing.
+    selection = {k: v for k, v in study.to_dict()["data"].items() if k not in ("root", "download")}
+    write_json({"data": selection, "fingerprint": fingerprint, "counts": info}, args.out)
+    _say(f"data ready (fingerprint {fingerprint}): {info}")
     return 0
+
+
+def check_writable_folder(folder: Path, what: str) -> None:
+    """Refuse, before any work, a result folder that cannot be created or written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as e:
+        raise ResultError(f"{what} {folder} cannot be written ({e.strerror or e}); choose a "
+                          "folder you can write to") from None
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -107,41 +123,76 @@ def cmd_train(args: argparse.Namespace) -> int:
         _warn(f"model {args.model} is not in this config's study ({', '.join(study.models())});"
               " training it anyway")
     out = Path(args.out)
+    check_writable_folder(out, "--out")
     checkpoint = out / "checkpoint" / "state.pt"
-    placement, slot = place(study.device, log=_say, lock_timeout=args.lock_timeout)
-    if args.cpu_threads:
-        import torch
-
-        torch.set_num_threads(args.cpu_threads)
-    _say(f"training {args.model} seed {args.seed} on {placement.name} "
-         f"({placement.precision})")
+    placement, slot = place(study.device, log=_say, lock_timeout=args.lock_timeout,
+                            warn=_warn, cpu_threads=args.cpu_threads)
+    # The slot is held until the outputs are written and the model's memory is freed, so
+    # the next job never shares the GPU, not even for a moment; the kernel drops the lock
+    # if this process dies instead.
     try:
+        _say(f"training {args.model} seed {args.seed} on {placement.name} "
+             f"({placement.precision})")
+        warn_if_long_on_cpu(study, args.model, placement)
         result = train_run(study, args.model, args.seed, checkpoint, placement,
                            log=_say, warn=_warn)
+        write_metrics(result.rows, out / "metrics.parquet")
+        save_torch({"model": result.model.state_dict(), "identity": result.identity,
+                    "parameters": result.parameters}, out / "model.pt")
+        last = result.rows[-1] if result.rows else {}
+        write_json({
+            "model": args.model, "seed": args.seed, "status": result.status,
+            "identity": result.identity, "config": study.to_dict(),
+            "parameters": result.parameters, "versions": versions(),
+            "git_commit": git_commit(), "device": placement.name,
+            "precision": placement.precision, "channels_last": placement.channels_last,
+            "compile": placement.compile, "wall_seconds": result.wall_seconds,
+            "resumed_at_iteration": result.resumed_at_iteration,
+            "sessions": result.sessions, "warmup": result.warmup,
+            "iterations": last.get("iteration"),
+            "final_test_error_pct": last.get("test_error_pct"),
+            "data": result.data, "command": sys.argv,
+        }, out / "run.json")
+        # The outputs are complete: the resume state has served its purpose, and keeping it
+        # would turn a deliberate rerun (metrics deleted) into a no-op copy of the old numbers.
+        shutil.rmtree(checkpoint.parent, ignore_errors=True)
+        status = result.status
+        del result
+        free_device_memory(placement)
     finally:
         if slot is not None:
             slot.release()
-    write_metrics(result.rows, out / "metrics.parquet")
-    save_torch({"model": result.model.state_dict(), "identity": result.identity,
-                "parameters": result.parameters}, out / "model.pt")
-    last = result.rows[-1] if result.rows else {}
-    write_json({
-        "model": args.model, "seed": args.seed, "status": result.status,
-        "identity": result.identity, "config": study.to_dict(),
-        "parameters": result.parameters, "versions": versions(), "git_commit": git_commit(),
-        "device": placement.name, "precision": placement.precision,
-        "channels_last": placement.channels_last, "compile": placement.compile,
-        "wall_seconds": result.wall_seconds,
-        "resumed_at_iteration": result.resumed_at_iteration,
-        "iterations": last.get("iteration"), "final_test_error_pct": last.get("test_error_pct"),
-        "data": result.data, "command": sys.argv,
-    }, out / "run.json")
-    # The outputs are complete: the resume state has served its purpose, and keeping it would
-    # turn a deliberate rerun (metrics deleted) into a no-op copy of the old numbers.
-    shutil.rmtree(checkpoint.parent, ignore_errors=True)
-    _say(f"{args.model} seed {args.seed}: {result.status}, final test error "
+    _say(f"{args.model} seed {args.seed}: {status}, final test error "
          f"{last.get('test_error_pct', float('nan')):.2f}% -> {out}")
     return 0
+
+
+def free_device_memory(placement) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if placement.device.type == "cuda":
+        torch.cuda.synchronize(placement.device)
+        torch.cuda.empty_cache()
+
+
+def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
+    """A full-length study on a CPU takes weeks: say so before starting, with an estimate."""
+    from .devices import estimated_cpu_hours
+
+    if placement.device.type != "cpu":
+        return
+    import torch
+
+    hours = estimated_cpu_hours(model, study.train.iterations * study.train.batch_size,
+                                torch.get_num_threads())
+    if hours >= 1.0:
+        _warn(f"{model} is about to train on the CPU: {study.train.iterations} iterations at "
+              f"batch {study.train.batch_size} take roughly {hours:,.0f} hours here; a GPU "
+              "takes minutes (see device.device), or use a smaller study "
+              "(workflow/configs/smoke.yaml)")
 
 
 def cmd_layer_std(args: argparse.Namespace) -> int:

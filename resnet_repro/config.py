@@ -49,7 +49,9 @@ class StudyConfig:
 class WarmupConfig:
     lr: float
     until_train_error_pct: float
+    archs: tuple[str, ...]
     min_depth: int | None
+    max_iterations: int
     check_every: int
 
 
@@ -163,7 +165,18 @@ def _with_defaults(validator_class):
     return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
 
 
-_DefaultFillingValidator = _with_defaults(jsonschema.Draft202012Validator)
+def _strict_integer(checker, instance) -> bool:
+    # JSON Schema counts 8.0 as an integer; a depth of 8.0 would become the model name
+    # "resnet8.0" downstream, so only real Python ints (never bools) pass.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _strict_types(validator_class):
+    checker = validator_class.TYPE_CHECKER.redefine("integer", _strict_integer)
+    return jsonschema.validators.extend(validator_class, type_checker=checker)
+
+
+_DefaultFillingValidator = _with_defaults(_strict_types(jsonschema.Draft202012Validator))
 
 
 def _key(path: Iterable[Any]) -> str:
@@ -235,7 +248,7 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
         train=TrainConfig(
             **{k: v for k, v in t.items() if k not in ("warmup", "augment", "lr_milestones")},
             lr_milestones=milestones,
-            warmup=WarmupConfig(**t["warmup"]),
+            warmup=WarmupConfig(**{**t["warmup"], "archs": tuple(t["warmup"]["archs"])}),
             augment=AugmentConfig(**t["augment"]),
         ),
         device=DeviceConfig(**dev),
@@ -265,12 +278,22 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         with open(p) as f:
             data = yaml.safe_load(f)
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {p} is not valid YAML: {e}".splitlines()[0]) from None
+        raise ConfigError(yaml_error_message(p, e)) from None
+    except OSError as e:
+        raise ConfigError(f"config file {p} cannot be read ({e.strerror or e})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping of keys, not {type(data).__name__}")
     return data
+
+
+def yaml_error_message(path: str | Path, error: yaml.YAMLError) -> str:
+    """One line naming the file, the line and column (1-based) and what is wrong."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"config file {path}{where}: not valid YAML: {what}"
 
 
 def load_study(paths: str | Path | Iterable[str | Path]) -> Study:
@@ -283,13 +306,26 @@ def load_study(paths: str | Path | Iterable[str | Path]) -> Study:
     return study_from_dict(merged)
 
 
-def run_identity(study: Study, model: str, seed: int) -> dict[str, Any]:
-    """Everything that determines a run's numbers (not the device knobs). A checkpoint is
-    resumed only when this matches, and Snakemake reruns a run when it changes."""
+# Config keys that do not change a run's numbers: where the data lives and whether it may be
+# fetched (the data's content is in the fingerprint instead), the keys that select that content
+# (also covered by the fingerprint, so that an equivalent selection is not a new run), and the
+# evaluation batch size (evaluation is in fp32 and per image).
+_DATA_KEYS_NOT_IN_IDENTITY = ("root", "download", "source", "val_size", "train_subset",
+                              "test_subset", "seed")
+_TRAIN_KEYS_NOT_IN_IDENTITY = ("eval_batch_size",)
+
+
+def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> dict[str, Any]:
+    """Everything that determines a run's numbers: the model, the seed, the recipe and the
+    content of the data (`data.fingerprint` of the images and labels after split and subsets),
+    not where the data lives nor the device knobs. A checkpoint is resumed only when this
+    matches, and Snakemake retrains a run exactly when it changes."""
     arch, depth = parse_model_name(model)
+    data = {k: v for k, v in asdict(study.data).items() if k not in _DATA_KEYS_NOT_IN_IDENTITY}
+    train = {k: v for k, v in asdict(study.train).items() if k not in _TRAIN_KEYS_NOT_IN_IDENTITY}
     return {
         "model": model, "arch": arch, "depth": depth, "shortcut": study.study.shortcut,
-        "seed": seed, "data": asdict(study.data), "train": asdict(study.train),
+        "seed": seed, "data": {**data, "fingerprint": data_fingerprint}, "train": train,
     }
 
 

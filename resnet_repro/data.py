@@ -317,6 +317,11 @@ def download_cifar10(root: str | Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> N
         _cleanup(archive, staging)
 
 
+def data_is_present(cfg: DataConfig) -> bool:
+    """Whether the data can be read without a download."""
+    return cfg.source != "cifar10" or (Path(cfg.root) / BATCHES_DIR).exists()
+
+
 def ensure_cifar10(root: str | Path, download: bool) -> Path:
     """The batches folder root/cifar-10-batches-py, downloaded first if it is absent and
     `download` allows it. An existing folder is never overwritten."""
@@ -461,10 +466,25 @@ def describe(arrays: CifarArrays) -> dict[str, Any]:
     }
 
 
+def fingerprint(arrays: CifarArrays) -> str:
+    """A hash of the content a run sees: the images and labels of each split (after the
+    validation split and the subsets) and the class names. It names the data in a run's
+    identity instead of the folder it was read from, so moving the data retrains nothing and
+    other content retrains exactly the runs that use it."""
+    h = hashlib.sha256()
+    h.update(repr(arrays.classes).encode())
+    for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+        a = np.ascontiguousarray(getattr(arrays, name))
+        h.update(f"|{name}:{a.dtype.str}:{a.shape}|".encode())
+        h.update(a.reshape(-1).view(np.uint8).data if a.size else b"")
+    return h.hexdigest()[:16]
+
+
 def prepare(cfg: DataConfig) -> dict[str, Any]:
     """For the workflow's data-preparation rule: fetch the data if needed (one download for
     the whole study, before any training job), check that it reads, and describe it."""
-    return describe(load_arrays(cfg))
+    arrays = load_arrays(cfg)
+    return {**describe(arrays), "fingerprint": fingerprint(arrays)}
 
 
 # ----------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -43,23 +44,100 @@ class Placement:
         return torch.bfloat16 if self.precision == "bf16" else None
 
 
-def visible_gpu_ids(env: dict[str, str] | None = None) -> list[str]:
-    """GPU ids this process may use, found without starting CUDA.
+@dataclass(frozen=True)
+class GpuDetection:
+    ids: list[str]    # GPU ids this process may use (what CUDA_VISIBLE_DEVICES takes)
+    source: str       # how they were found, for the log
 
-    CUDA_VISIBLE_DEVICES wins (SLURM sets it to the job's GPUs); else `nvidia-smi -L` counts
-    the machine's GPUs; no driver means no GPU.
-    """
-    env = os.environ if env is None else env
-    if "CUDA_VISIBLE_DEVICES" in env:
-        return [g.strip() for g in env["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
-    if not torch.backends.cuda.is_built() or shutil.which("nvidia-smi") is None:
-        return []
+
+def _nvidia_smi_count() -> int | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
     try:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        return []
-    n = sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-    return [str(i) for i in range(n)]
+        return None
+    if out.returncode != 0:
+        return None
+    return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
+
+
+def _child_cuda_count() -> int:
+    """Ask a child process: CUDA starts there, not here, so this process can still choose
+    its GPU through CUDA_VISIBLE_DEVICES."""
+    code = "import torch; print(torch.cuda.device_count())"
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=120)
+        return int(out.stdout.strip() or 0)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return 0
+
+
+def detect_gpus(env: dict[str, str] | None = None, root: str | Path = "/") -> GpuDetection:
+    """GPU ids this process may use, found without starting CUDA in this process.
+
+    In order: CUDA_VISIBLE_DEVICES (SLURM sets it to the job's GPUs); `nvidia-smi -L`; the
+    NVIDIA driver's /proc/driver/nvidia/gpus/ and /dev/nvidiaN nodes (when nvidia-smi is not
+    installed, as in many containers); on WSL (/dev/dxg) a child process asks CUDA itself.
+    """
+    env = os.environ if env is None else env
+    root = Path(root)
+    if "CUDA_VISIBLE_DEVICES" in env:
+        ids = [g.strip() for g in env["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+        return GpuDetection(ids, f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r}")
+    if not torch.backends.cuda.is_built():
+        return GpuDetection([], "this torch build has no CUDA")
+    n = _nvidia_smi_count()
+    if n is not None:
+        return GpuDetection([str(i) for i in range(n)], "nvidia-smi -L")
+    proc = root / "proc" / "driver" / "nvidia" / "gpus"
+    if proc.is_dir() and any(proc.iterdir()):
+        n = sum(1 for _ in proc.iterdir())
+        return GpuDetection([str(i) for i in range(n)], f"{proc} (nvidia-smi not found)")
+    dev = root / "dev"
+    nodes = [p for p in dev.glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name)]
+    if nodes:
+        return GpuDetection([str(i) for i in range(len(nodes))],
+                            f"{dev}/nvidiaN device nodes (nvidia-smi not found)")
+    if (dev / "dxg").exists():
+        n = _child_cuda_count()
+        return GpuDetection([str(i) for i in range(n)], "CUDA in a child process (WSL)")
+    return GpuDetection([], "no NVIDIA driver found (no nvidia-smi, /proc/driver/nvidia or "
+                            "/dev/nvidiaN)")
+
+
+def visible_gpu_ids(env: dict[str, str] | None = None) -> list[str]:
+    return detect_gpus(env).ids
+
+
+def scheduler_assigned_gpus(env: dict[str, str] | None = None) -> str | None:
+    """The SLURM job id when SLURM gave this job its GPUs, else None.
+
+    With SLURM's device constraints every job sees its own GPUs as CUDA_VISIBLE_DEVICES=0;
+    jobs sharing a node's /tmp would then queue on one lock file although each holds its
+    own GPU, so such a job takes no slot lock."""
+    env = os.environ if env is None else env
+    job = env.get("SLURM_JOB_ID")
+    if not job or "CUDA_VISIBLE_DEVICES" not in env:
+        return None
+    if any(env.get(k) for k in ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")):
+        return job
+    return None
+
+
+def estimated_cpu_hours(model: str, images: int, threads: int) -> float | None:
+    """A rough time for training `images` images of `model` on the CPU, scaled from a measured
+    reference (ResNet-20: 270 images/s with 2 threads on an AMD EPYC, see the README); the
+    work per image grows with the depth. None for a model without a depth."""
+    from .config import parse_model_name
+
+    try:
+        _, depth = parse_model_name(model)
+    except ConfigError:
+        return None
+    rate = 270.0 * (20 / depth) * (max(1, threads) / 2)
+    return images / rate / 3600.0
 
 
 def resolve_device_type(requested: str, gpu_ids: list[str]) -> str:
@@ -107,23 +185,41 @@ def _lock_file(lock_dir: Path, gpu_id: str, slot: int) -> Path:
     return lock_dir / f"gpu-{safe}.slot{slot}.lock"
 
 
+def _lock_dir_error(lock_dir: Path, e: OSError) -> ConfigError:
+    return ConfigError(f"GPU lock folder {lock_dir} cannot be used ({e.strerror or e}); set "
+                       "device.lock_dir to a folder that every user of this machine can write")
+
+
+def _open_shared(lock_dir: Path) -> None:
+    """The lock folder, usable by every user of the machine: world-writable with the sticky
+    bit, like /tmp (the umask would otherwise lock out the second user)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    if lock_dir.stat().st_uid == os.geteuid() and (lock_dir.stat().st_mode & 0o7777) != 0o1777:
+        os.chmod(lock_dir, 0o1777)
+
+
 def try_acquire_gpu_slot(gpu_ids: list[str], jobs_per_gpu: int,
                          lock_dir: str | Path) -> GpuSlot | None:
     """One non-blocking pass over all slots; spreads jobs over GPUs before packing any."""
     lock_dir = Path(lock_dir)
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    for slot in range(jobs_per_gpu):
-        for gpu in gpu_ids:
-            path = _lock_file(lock_dir, gpu, slot)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-            return GpuSlot(gpu, slot, path, fd)
+    try:
+        _open_shared(lock_dir)
+        for slot in range(jobs_per_gpu):
+            for gpu in gpu_ids:
+                path = _lock_file(lock_dir, gpu, slot)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+                if os.fstat(fd).st_uid == os.geteuid():
+                    os.fchmod(fd, 0o666)  # the umask applied at creation; other users lock it too
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return GpuSlot(gpu, slot, path, fd)
+    except OSError as e:
+        raise _lock_dir_error(lock_dir, e) from None
     return None
 
 
@@ -149,34 +245,53 @@ def acquire_gpu_slot(gpu_ids: list[str], jobs_per_gpu: int, lock_dir: str | Path
 
 
 def place(cfg: DeviceConfig, log: Callable[[str], None] = print,
-          lock_timeout: float | None = None) -> tuple[Placement, GpuSlot | None]:
-    """Choose device and precision; on CUDA take a GPU slot and select that GPU.
+          lock_timeout: float | None = None, warn: Callable[[str], None] | None = None,
+          cpu_threads: int | None = None, env: dict[str, str] | None = None
+          ) -> tuple[Placement, GpuSlot | None]:
+    """Choose device and precision, and say which and why; on CUDA take a GPU slot (unless
+    SLURM assigned the GPU) and select that GPU.
 
     Must run before anything starts CUDA in this process, since CUDA_VISIBLE_DEVICES is read
     once, when CUDA starts.
     """
-    gpu_ids = visible_gpu_ids() if cfg.device != "cpu" else []
-    device_type = resolve_device_type(cfg.device, gpu_ids)
+    env = os.environ if env is None else env
+    warn = warn or log
+    if cfg.device == "cpu":
+        found, why = GpuDetection([], ""), "device.device is cpu"
+    else:
+        found = detect_gpus(env)
+        why = f"GPUs found by {found.source}" if found.ids else found.source
+    device_type = resolve_device_type(cfg.device, found.ids)
     precision = resolve_precision(cfg.precision, device_type)
-    if cfg.cpu_threads:
-        torch.set_num_threads(cfg.cpu_threads)
+    threads = cpu_threads or cfg.cpu_threads
+    if threads:
+        torch.set_num_threads(threads)
     slot = None
     if device_type == "cuda":
         if torch.cuda.is_initialized():
             raise RuntimeError("CUDA started before a GPU slot was taken")
-        lock_dir = Path(cfg.lock_dir) if cfg.lock_dir else default_lock_dir()
-        slot = acquire_gpu_slot(gpu_ids, cfg.jobs_per_gpu, lock_dir, timeout=lock_timeout,
-                                log=log)
-        os.environ["CUDA_VISIBLE_DEVICES"] = slot.gpu_id
+        slurm_job = scheduler_assigned_gpus(env)
+        if slurm_job is not None:
+            gpu_label = f"GPU {env['CUDA_VISIBLE_DEVICES']} of SLURM job {slurm_job}"
+            why += "; SLURM assigned it, so no slot lock"
+        else:
+            lock_dir = Path(cfg.lock_dir) if cfg.lock_dir else default_lock_dir()
+            slot = acquire_gpu_slot(found.ids, cfg.jobs_per_gpu, lock_dir,
+                                    timeout=lock_timeout, log=log)
+            os.environ["CUDA_VISIBLE_DEVICES"] = slot.gpu_id
+            gpu_label = f"GPU {slot.gpu_id}, slot {slot.slot}"
         if not torch.cuda.is_available():
-            raise ConfigError(f"GPU {slot.gpu_id} is listed but CUDA cannot use it; set "
+            raise ConfigError(f"a GPU is listed ({found.source}) but CUDA cannot use it; set "
                               "device.device: cpu to train on the CPU")
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
         device = torch.device("cuda", 0)
-        name = f"{torch.cuda.get_device_name(device)} (GPU {slot.gpu_id}, slot {slot.slot})"
+        name = f"{torch.cuda.get_device_name(device)} ({gpu_label})"
     else:
         device = torch.device("cpu")
         name = cpu_name()
+        if cfg.device == "auto":
+            warn(f"no GPU found ({found.source}): training on the CPU")
+    log(f"device: {name}, {precision} ({why})")
     placement = Placement(
         device=device, precision=precision,
         channels_last=cfg.channels_last and device_type == "cuda",

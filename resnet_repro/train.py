@@ -25,29 +25,55 @@ from . import data as data_mod
 from .config import Study, TrainConfig, WarmupConfig, identity_hash, run_identity
 from .devices import Placement
 from .models import build_model, count_parameters
-from .results import save_torch
-
-CHECKPOINT_VERSION = 1
+from .resume import (load_checkpoint, numeric_changes, restore_optimizer, save_checkpoint,
+                     session_record)
 
 
 # ---------------------------------------------------------------- pure schedule functions
 
 
-def warmup_applies(depth: int, warmup: WarmupConfig) -> bool:
-    """Section 4.2: the 110-layer net warms up at lr 0.01; so do deeper ones (1202)."""
-    return warmup.min_depth is not None and depth >= warmup.min_depth
+def warmup_applies(arch: str, depth: int, warmup: WarmupConfig) -> bool:
+    """Section 4.2 warms up the 110-layer ResNet ("we use 0.01 to warm up the training");
+    by default residual nets of depth >= 110 (1202 too), not plain-110."""
+    return (warmup.min_depth is not None and arch in warmup.archs
+            and depth >= warmup.min_depth)
+
+
+def first_milestone(train: TrainConfig) -> int | None:
+    return train.lr_milestones[0] if train.lr_milestones else None
 
 
 def lr_at(iteration: int, train: TrainConfig, warming_up: bool = False) -> float:
     """Learning rate of the step that starts at `iteration` (0-based).
 
     Section 4.2: start at 0.1, divide by 10 at 32k and 48k iterations; during the warm-up
-    of the deepest nets the rate is 0.01 instead.
+    of the deepest ResNets the rate is 0.01 instead. The milestones hold whatever happens:
+    a warm-up never lasts past the first one.
     """
-    if warming_up:
-        return train.warmup.lr
     decays = sum(1 for m in train.lr_milestones if iteration >= m)
+    if warming_up and decays == 0:
+        return train.warmup.lr
     return train.lr * train.lr_decay ** decays
+
+
+def warmup_end(iteration: int, window_error_pct: float | None, train: TrainConfig
+               ) -> str | None:
+    """Why the warm-up ends after `iteration` steps, or None while it goes on.
+
+    `window_error_pct` is the training error over the last `check_every` iterations, given
+    at the iterations where it is checked (None elsewhere)."""
+    w = train.warmup
+    if window_error_pct is not None and window_error_pct < w.until_train_error_pct:
+        return (f"training error {window_error_pct:.1f}% over the last {w.check_every} "
+                f"iterations is below {w.until_train_error_pct:g}%")
+    milestone = first_milestone(train)
+    if milestone is not None and iteration >= milestone:
+        return f"the first lr milestone ({milestone}) is reached"
+    if iteration >= w.max_iterations:
+        return (f"the cap of train.warmup.max_iterations = {w.max_iterations} iterations is "
+                f"reached without the training error falling below "
+                f"{w.until_train_error_pct:g}%")
+    return None
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -72,50 +98,39 @@ def autocast(placement: Placement):
     return torch.autocast(placement.device.type, dtype=placement.autocast_dtype)
 
 
+@contextlib.contextmanager
+def strict_fp32():
+    """No reduced precision inside: cuDNN convolutions may otherwise run in TF32 on CUDA."""
+    cudnn = torch.backends.cudnn
+    with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
+                     deterministic=cudnn.deterministic, allow_tf32=False):
+        yield
+
+
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
              batch_size: int, placement: Placement) -> tuple[float, float]:
-    """Mean loss and top-1 error (%) on original (unaugmented) images in eval mode."""
+    """Mean loss and top-1 error (%) on original (unaugmented) images in eval mode.
+
+    Always in fp32, whatever the training precision: the error compared with the paper's
+    must not carry the rounding of bf16 logits (which flips borderline predictions)."""
     if len(y) == 0:
         return float("nan"), float("nan")
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
     wrong = torch.zeros((), dtype=torch.int64, device=x.device)
-    with torch.no_grad():
+    with torch.no_grad(), strict_fp32():
         for i in range(0, len(y), batch_size):
             xb = data_mod.normalize(x[i:i + batch_size], mean)
             if placement.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y[i:i + batch_size]
-            with autocast(placement):
-                out = model(xb)
-            loss_sum += F.cross_entropy(out.float(), yb, reduction="sum").double()
+            out = model(xb).float()
+            loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
             wrong += (out.argmax(1) != yb).sum()
     model.train(was_training)
     stats = torch.stack([loss_sum, wrong.double()]).tolist()  # the one host sync
     return stats[0] / len(y), 100.0 * stats[1] / len(y)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-
-def load_checkpoint(path: Path, expected_hash: str,
-                    warn: Callable[[str], None]) -> dict[str, Any] | None:
-    """The saved state when it is readable and from the same run config; else None, with a
-    warning that says why the run starts afresh."""
-    if not path.exists():
-        return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
-            raise ValueError("unknown checkpoint layout")
-    except Exception as e:  # truncated, corrupt or foreign file: never fatal, never trusted
-        warn(f"checkpoint {path} is unreadable ({type(e).__name__}); starting afresh")
-        return None
-    if state.get("identity_hash") != expected_hash:
-        warn(f"checkpoint {path} was written for a different run config; starting afresh")
-        return None
-    return state
 
 
 # ---------------------------------------------------------------- the loop
@@ -131,6 +146,8 @@ class RunResult:
     wall_seconds: float
     resumed_at_iteration: int
     data: dict[str, Any]
+    warmup: dict[str, Any]            # applied, ended_at_iteration, reason
+    sessions: list[dict[str, Any]]    # one per start or resume: iteration and placement
 
 
 class DeviceMeter:
@@ -207,6 +224,52 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torc
     return loss.detach(), (out.detach().argmax(1) != y).sum()
 
 
+class WarmupState:
+    """Where the warm-up stands: whether it is on, and the training error of the current
+    check window, which runs across epoch boundaries (section 4.2 judges the training error,
+    not an epoch's). The window's count stays on the device between checks."""
+
+    def __init__(self, active: bool, applied: bool, wrong: torch.Tensor, seen: int,
+                 ended_at: int | None = None, reason: str | None = None):
+        self.active, self.applied, self.wrong, self.seen = active, applied, wrong, seen
+        self.ended_at, self.reason = ended_at, reason
+
+    @classmethod
+    def start(cls, applies: bool, device: torch.device) -> "WarmupState":
+        return cls(applies, applies, torch.zeros((), dtype=torch.int64, device=device), 0)
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], device: torch.device) -> "WarmupState":
+        return cls(state["active"], state["applied"],
+                   torch.tensor(state["window_wrong"], dtype=torch.int64, device=device),
+                   state["window_seen"], state["ended_at"], state["reason"])
+
+    def step(self, iteration: int, batch_wrong: torch.Tensor, n: int,
+             train: TrainConfig) -> str | None:
+        """Count one step's wrong predictions; at a check (every `check_every` iterations,
+        the only host read of a warm-up step) or at the cap or first milestone, decide."""
+        self.wrong += batch_wrong
+        self.seen += n
+        window_error = None
+        if iteration % train.warmup.check_every == 0:
+            window_error = 100.0 * self.wrong.item() / self.seen
+            self.wrong.zero_()
+            self.seen = 0
+        reason = warmup_end(iteration, window_error, train)
+        if reason is not None:
+            self.active, self.ended_at, self.reason = False, iteration, reason
+        return reason
+
+    def to_state(self) -> dict[str, Any]:
+        return {"active": self.active, "applied": self.applied,
+                "window_wrong": int(self.wrong.item()), "window_seen": self.seen,
+                "ended_at": self.ended_at, "reason": self.reason}
+
+    def summary(self) -> dict[str, Any]:
+        return {"applied": self.applied, "ended_at_iteration": self.ended_at,
+                "reason": self.reason}
+
+
 def make_optimizer(model: torch.nn.Module, train: TrainConfig,
                    placement: Placement) -> torch.optim.Optimizer:
     """SGD of section 4.2 (momentum 0.9, weight decay 1e-4 on all weights)."""
@@ -239,12 +302,12 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     """Train one (model, seed) to the end of the schedule, resuming from the checkpoint."""
     warn = warn or (lambda m: warnings.warn(m, stacklevel=2))
     started = time.perf_counter()
-    identity = run_identity(study, model_name, seed)
-    ident_hash = identity_hash(identity)
     train = study.train
     device = placement.device
 
     arrays = data_mod.load_arrays(study.data)  # refuses an empty training or test set
+    identity = run_identity(study, model_name, seed, data_mod.fingerprint(arrays))
+    ident_hash = identity_hash(identity)
     dd = data_mod.to_device(arrays, device)
 
     model, step_model, optimizer = setup_model(model_name, study.study.shortcut, train,
@@ -252,14 +315,24 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     parameters = count_parameters(model)
 
     iteration, epoch, rows = 0, 0, []
-    warming_up = warmup_applies(identity["depth"], train.warmup)
+    warm = WarmupState.start(warmup_applies(identity["arch"], identity["depth"], train.warmup),
+                             device)
+    session = session_record(placement, iteration=0)
+    sessions = [session]
     state = load_checkpoint(checkpoint_path, ident_hash, warn)
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        iteration, epoch = state["iteration"], state["epoch"]
-        warming_up, rows = state["warming_up"], list(state["rows"])
+        restore_optimizer(optimizer, state["optimizer"], placement)
+        iteration, epoch, rows = state["iteration"], state["epoch"], list(state["rows"])
+        warm = WarmupState.restore(state["warmup"], device)
+        session = session_record(placement, iteration=iteration)
+        sessions = [*state["sessions"], session]
         log(f"resuming {model_name} seed {seed} from iteration {iteration} (epoch {epoch})")
+        changed = numeric_changes(state["sessions"][-1], session)
+        if changed:
+            warn(f"resuming with other numeric settings than before ({'; '.join(changed)}): "
+                 "the rest of this run will not be bit-identical to an uninterrupted one; "
+                 "every resume is recorded in run.json")
     resumed_at = iteration
 
     per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
@@ -270,30 +343,21 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         t0 = time.perf_counter()
         steps = min(per_epoch, train.iterations - iteration)
         meter = DeviceMeter(device)
-        window_wrong = torch.zeros((), dtype=torch.int64, device=device)
-        window_seen = 0
         lr = None
         for x, y in epoch_batches(dd, seed, epoch, steps, train, placement):
-            new_lr = lr_at(iteration, train, warming_up)
+            new_lr = lr_at(iteration, train, warm.active)
             if new_lr != lr:
                 lr = new_lr
                 set_lr(optimizer, lr)
             loss, batch_wrong = train_step(step_model, optimizer, x, y, placement)
             meter.add(loss, batch_wrong, len(y))
             iteration += 1
-            if warming_up:
+            if warm.active:
                 # Section 4.2: "0.01 to warm up the training until the training error is
                 # below 80% (about 400 iterations), and then go back to 0.1".
-                window_wrong += batch_wrong
-                window_seen += len(y)
-                if iteration % train.warmup.check_every == 0:
-                    err = 100.0 * window_wrong.item() / window_seen
-                    window_wrong.zero_()
-                    window_seen = 0
-                    if err < train.warmup.until_train_error_pct:
-                        warming_up = False
-                        log(f"warm-up ends at iteration {iteration} (running training "
-                            f"error {err:.1f}%)")
+                reason = warm.step(iteration, batch_wrong, len(y), train)
+                if reason is not None:
+                    log(f"warm-up ends at iteration {iteration}: {reason}")
         train_loss, train_error = meter.read()  # the epoch's one host sync
         train_seconds = time.perf_counter() - t0
         seen = meter.seen
@@ -320,15 +384,14 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         log(f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{train.iterations} "
             f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
             f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}")
-        save_torch({
-            "version": CHECKPOINT_VERSION, "identity_hash": ident_hash, "identity": identity,
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "iteration": iteration, "epoch": epoch, "warming_up": warming_up, "rows": rows,
-        }, checkpoint_path)
+        save_checkpoint(checkpoint_path, identity=identity, identity_hash=ident_hash,
+                        model=model, optimizer=optimizer, iteration=iteration, epoch=epoch,
+                        rows=rows, warmup=warm.to_state(), sessions=sessions)
 
     return RunResult(rows=rows, status=status, model=model, parameters=parameters,
                      identity=identity, wall_seconds=time.perf_counter() - started,
-                     resumed_at_iteration=resumed_at, data=data_mod.describe(arrays))
+                     resumed_at_iteration=resumed_at, data=data_mod.describe(arrays),
+                     warmup=warm.summary(), sessions=sessions)
 
 
 def _hms(seconds: float) -> str:

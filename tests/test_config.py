@@ -112,7 +112,41 @@ def test_identity_ignores_device_knobs_but_not_recipe():
     base = study_from_dict({})
     other_device = study_from_dict({"device": {"jobs_per_gpu": 2, "compile": True}})
     other_lr = study_from_dict({"train": {"lr": 0.05}})
-    h = C.identity_hash(C.run_identity(base, "resnet20", 0))
-    assert C.identity_hash(C.run_identity(other_device, "resnet20", 0)) == h
-    assert C.identity_hash(C.run_identity(other_lr, "resnet20", 0)) != h
-    assert C.identity_hash(C.run_identity(base, "resnet20", 1)) != h
+    h = C.identity_hash(C.run_identity(base, "resnet20", 0, "fp"))
+    assert C.identity_hash(C.run_identity(other_device, "resnet20", 0, "fp")) == h
+    assert C.identity_hash(C.run_identity(other_lr, "resnet20", 0, "fp")) != h
+    assert C.identity_hash(C.run_identity(base, "resnet20", 1, "fp")) != h
+
+
+def test_identity_is_the_datas_content_not_its_folder_nor_the_eval_batch():
+    base = study_from_dict({})
+    moved = study_from_dict({"data": {"root": "/elsewhere", "download": False},
+                             "train": {"eval_batch_size": 250}})
+    h = C.identity_hash(C.run_identity(base, "resnet20", 0, "fp"))
+    assert C.identity_hash(C.run_identity(moved, "resnet20", 0, "fp")) == h
+    # Other content (another subset, split or copy of the images) is another fingerprint.
+    assert C.identity_hash(C.run_identity(base, "resnet20", 0, "other")) != h
+
+
+@pytest.mark.parametrize("raw, words", [
+    ({"study": {"depths": [8.0]}}, ["study.depths.0", "8.0", "integer"]),
+    ({"study": {"seeds": [True]}}, ["study.seeds.0", "True", "integer"]),
+    ({"train": {"iterations": 64000.0}}, ["train.iterations", "integer"]),
+    ({"train": {"warmup": {"archs": ["vgg"]}}}, ["train.warmup.archs.0", "plain", "resnet"]),
+    ({"train": {"warmup": {"max_iterations": 0}}}, ["train.warmup.max_iterations", ">= 1"]),
+])
+def test_non_integers_and_bad_warmup_values_are_refused(raw, words):
+    with pytest.raises(ConfigError) as e:
+        study_from_dict(raw)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  lr: 0.1\n   momentum: 0.9\n")
+    with pytest.raises(ConfigError) as e:
+        C.load_study([bad])
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert str(bad) in msg and "line 3" in msg and "column 12" in msg

@@ -57,16 +57,33 @@ def test_lr_schedule_is_the_papers():
     assert math.isclose(T.lr_at(48000, t), 0.001)
     assert math.isclose(T.lr_at(63999, t), 0.001)
     assert T.lr_at(0, t, warming_up=True) == 0.01
-    assert T.lr_at(40000, t, warming_up=True) == 0.01
+    # The milestones hold whatever happens: a warm-up never outlasts the first one.
+    assert math.isclose(T.lr_at(40000, t, warming_up=True), 0.01)
+    assert math.isclose(T.lr_at(50000, t, warming_up=True), 0.001)
 
 
-def test_warmup_only_for_deep_nets():
+def test_warmup_only_for_deep_residual_nets():
     w = study_from_dict({}).train.warmup
-    assert not T.warmup_applies(56, w)
-    assert T.warmup_applies(110, w)
-    assert T.warmup_applies(1202, w)
+    assert not T.warmup_applies("resnet", 56, w)
+    assert T.warmup_applies("resnet", 110, w)
+    assert T.warmup_applies("resnet", 1202, w)
+    # Section 4.2 warms up the 110-layer ResNet; plain-110 keeps lr 0.1 from the start.
+    assert not T.warmup_applies("plain", 110, w)
+    both = study_from_dict({"train": {"warmup": {"archs": ["plain", "resnet"]}}}).train.warmup
+    assert T.warmup_applies("plain", 110, both)
     off = study_from_dict({"train": {"warmup": {"min_depth": None}}}).train.warmup
-    assert not T.warmup_applies(1202, off)
+    assert not T.warmup_applies("resnet", 1202, off)
+
+
+def test_warmup_ends_below_threshold_at_the_cap_or_at_the_first_milestone():
+    t = study_from_dict({"train": {"warmup": {"max_iterations": 1000}}}).train
+    assert "below 80%" in T.warmup_end(400, 79.0, t)
+    assert T.warmup_end(400, 85.0, t) is None
+    assert T.warmup_end(401, None, t) is None
+    assert "max_iterations" in T.warmup_end(1000, None, t)
+    late = study_from_dict({"train": {"lr_milestones": [500, 800],
+                                      "warmup": {"max_iterations": 5000}}}).train
+    assert "milestone" in T.warmup_end(500, 90.0, late)
 
 
 def test_steps_per_epoch_drop_the_last_partial_batch():
@@ -137,7 +154,10 @@ def test_warmup_holds_low_lr_until_error_below_threshold(tmp_path):
     never = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
                                    "check_every": 1}})
     result, _ = run(tmp_path, never, name="never.pt")
+    # Held until the first milestone (6), then the schedule's 0.01 anyway.
     assert [r["lr"] for r in result.rows] == pytest.approx([0.01, 0.01, 0.01])
+    assert result.warmup["ended_at_iteration"] == 6
+    assert "milestone" in result.warmup["reason"]
     at_once = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 100,
                                      "check_every": 1}})
     result, logs = run(tmp_path, at_once, name="once.pt")
@@ -145,6 +165,71 @@ def test_warmup_holds_low_lr_until_error_below_threshold(tmp_path):
     # rate is back to 0.1 until the milestone.
     assert any("warm-up ends at iteration" in m for m in logs)
     assert [r["lr"] for r in result.rows][1:] == pytest.approx([0.1, 0.01])
+    assert result.warmup["applied"] and result.warmup["ended_at_iteration"] <= 3
+
+
+def test_warmup_is_not_applied_to_plain_nets(tmp_path):
+    cfg = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 0.001}})
+    result, _ = run(tmp_path, cfg, model="plain8")
+    assert [r["lr"] for r in result.rows] == pytest.approx([0.1, 0.1, 0.01])
+    assert result.warmup == {"applied": False, "ended_at_iteration": None, "reason": None}
+
+
+def test_warmup_cap_ends_it_and_says_so(tmp_path):
+    cfg = tiny(train={"iterations": 12, "lr_milestones": [11],
+                      "warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
+                                 "check_every": 2, "max_iterations": 4}})
+    result, logs = run(tmp_path, cfg)
+    assert result.warmup["ended_at_iteration"] == 4
+    assert any("warm-up ends at iteration 4" in m and "max_iterations" in m for m in logs)
+    # Epoch 1 (iterations 1-3) warms up; epoch 2 ends at lr 0.1.
+    assert [r["lr"] for r in result.rows][:2] == pytest.approx([0.01, 0.1])
+
+
+def test_warmup_window_runs_across_epoch_boundaries(tmp_path, monkeypatch):
+    # 3 iterations per epoch, a check every 4: the second window holds iterations 5-8, which
+    # span epochs 2 and 3, and its error is over all 4 of them.
+    cfg = tiny(train={"iterations": 9, "lr_milestones": [],
+                      "warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
+                                 "check_every": 4, "max_iterations": 100}})
+    windows = []
+    original = T.WarmupState.step
+
+    def spy(self, iteration, batch_wrong, n, train):
+        seen = self.seen + n
+        reason = original(self, iteration, batch_wrong, n, train)
+        if iteration % 4 == 0:
+            windows.append((iteration, seen))
+        return reason
+
+    monkeypatch.setattr(T.WarmupState, "step", spy)
+    run(tmp_path, cfg)
+    assert windows == [(4, 4 * 32), (8, 4 * 32)]
+
+
+class Stop(Exception):
+    pass
+
+
+def test_resumed_warmup_matches_an_uninterrupted_one(tmp_path):
+    cfg = tiny(train={"iterations": 12, "lr_milestones": [11],
+                      "warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
+                                 "check_every": 4, "max_iterations": 7}})
+    full, _ = run(tmp_path, cfg, name="full.pt")
+
+    def stop_in_epoch_3(msg):  # epoch 2's checkpoint (iteration 6, mid-window) is saved
+        if "| epoch 3 |" in msg:
+            raise Stop
+
+    with pytest.raises(Stop):
+        T.train_run(study_from_dict(cfg), "resnet8", 0, tmp_path / "part.pt", CPU,
+                    log=stop_in_epoch_3, warn=lambda m: None)
+    state = torch.load(tmp_path / "part.pt", weights_only=True)
+    assert state["iteration"] == 6 and state["warmup"]["window_seen"] == 2 * 32
+    resumed, _ = run(tmp_path, cfg, name="part.pt")
+    assert resumed.resumed_at_iteration == 6
+    assert resumed.warmup == full.warmup and resumed.warmup["ended_at_iteration"] == 7
+    assert numbers(pd.DataFrame(resumed.rows)).equals(numbers(pd.DataFrame(full.rows)))
 
 
 def test_non_finite_loss_stops_the_run_as_diverged(tmp_path):

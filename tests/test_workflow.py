@@ -276,7 +276,7 @@ def test_smoke_study_runs_on_real_cifar_batches(tmp_path, make_cifar_root):
         {"data": {"source": "cifar10", "root": str(root)}}))
     smk(cwd, "results/runs/resnet8/seed0/metrics.parquet", "--configfile",
         "workflow/configs/smoke.yaml", "real.yaml", config=None)
-    info = (cwd / "results/data/prepared.json").read_text()
+    info = (cwd / "results/runs/resnet8/seed0/run.json").read_text()
     assert '"source": "cifar10"' in info and '"n_train": 512' in info
     df = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
     assert df.iteration.max() == 80 and (df.status == "ok").all()

@@ -1,10 +1,12 @@
 # Config loading and target lists shared by the rules.
 
+import functools
 import os
 from pathlib import Path
 
 import resnet_repro
 from resnet_repro.cli import CONFIG_ENV
+from resnet_repro.data import DataError, data_is_present, fingerprint, load_arrays
 from resnet_repro.config import (
     ConfigError,
     identity_hash,
@@ -19,6 +21,14 @@ _cli_configfiles = [str(f) for f in workflow.overwrite_configfiles or []]
 CONFIG_FILES = [
     str(f) for f in workflow.configfiles if str(f) not in _cli_configfiles
 ] + _cli_configfiles
+
+if workflow.config_settings.config:
+    # Checked before the values are validated: whatever their form, the jobs read the config
+    # files themselves, so values given with --config would never reach them.
+    raise WorkflowError(
+        "bad config: values given with --config do not reach the jobs; put them in a YAML "
+        "file and pass it with --configfile"
+    )
 
 try:
     # The package validates the same schema (with its defaults) plus what a schema cannot
@@ -61,10 +71,27 @@ def layer_std_files():
     return [f"results/analysis/layer_std/{m}_seed{seed}.parquet" for m in figure7_models()]
 
 
+@functools.cache
+def data_fingerprint():
+    """The content of the study's data (images and labels after split and subsets), read
+    once per Snakemake run while the DAG is built, before any job starts. CIFAR-10 is
+    downloaded here when it is absent and data.download allows it (not in a dry run)."""
+    try:
+        if workflow.dryrun and not data_is_present(STUDY.data):
+            return "data-not-downloaded-yet"
+        return fingerprint(load_arrays(STUDY.data))
+    except (ConfigError, DataError) as e:
+        raise WorkflowError(f"bad data: {e}")
+
+
 def run_identity_hash(wildcards):
-    # Tracked by Snakemake as a param: a run is retrained exactly when something that
-    # determines its numbers changes (not when depths or seeds are added elsewhere).
-    return identity_hash(run_identity(STUDY, wildcards.model, int(wildcards.seed)))
+    # Tracked by Snakemake as a param, and no file is the training rule's input: a run is
+    # retrained exactly when what determines its numbers changes (recipe, model, seed, the
+    # data's content), in the same run, and never because the data moved or was re-read.
+    identity = run_identity(
+        STUDY, wildcards.model, int(wildcards.seed), data_fingerprint()
+    )
+    return identity_hash(identity)
 
 
 TABLES = ["table6", "plain_vs_residual", "runs"]
@@ -73,6 +100,7 @@ TABLES = ["table6", "plain_vs_residual", "runs"]
 def all_targets():
     return (
         all_metrics()
+        + ["results/data/prepared.json"]
         + [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
         + [f"figures/figure6.{ext}" for ext in ("png", "pdf")]
         + [f"figures/figure7.{ext}" for ext in ("png", "pdf")]

@@ -1,10 +1,11 @@
 rule prepare_data:
-    """Fetch the data set once (when data.download allows) and check it reads, before any
-    training job starts."""
+    """A record of the study's data: image counts per split and class, and the content
+    fingerprint that names the data in every run's identity. (CIFAR-10 itself is fetched,
+    when absent and data.download allows, while the DAG is built: see common.smk.)"""
     output:
         "results/data/prepared.json",
     params:
-        data=lambda wildcards: STUDY.to_dict()["data"],
+        fingerprint=lambda wildcards: data_fingerprint(),
     log:
         "logs/prepare_data.log",
     benchmark:

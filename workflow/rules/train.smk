@@ -2,10 +2,6 @@ rule train:
     """One (model, seed) with the paper's recipe. The job takes a free GPU slot by lock file
     (Snakemake assigns no GPU ids to local jobs) and resumes from its checkpoint after a
     kill; the checkpoint is not a declared output, so Snakemake never deletes it."""
-    input:
-        # ancient: re-preparing the data is no reason to retrain; a data change alters the
-        # run identity below, which is.
-        ancient(rules.prepare_data.output),
     output:
         metrics=f"{RUNS}/metrics.parquet",
         model=f"{RUNS}/model.pt",
