@@ -1,6 +1,8 @@
 """Device choice and the GPU slot lock, exercised on CPU with real processes."""
 
+import os
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -96,3 +98,146 @@ def test_processes_never_share_a_gpu_and_a_killed_holder_frees_its_slot(tmp_path
         for p in procs:
             p.kill()
             p.wait()
+
+
+# ------------------------------------------------------------------ shared machines
+
+
+def test_lock_folder_and_files_are_usable_by_every_user(tmp_path):
+    lock_dir = tmp_path / "locks"
+    old = os.umask(0o077)   # a user whose files are private by default
+    try:
+        slot = devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(lock_dir.stat().st_mode) == 0o1777
+    assert stat.S_IMODE(slot.path.stat().st_mode) == 0o666
+    slot.release()
+
+
+def test_a_lock_folder_permission_problem_is_one_line_naming_the_folder(tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(devices.os, "open", denied)
+    with pytest.raises(ConfigError) as e:
+        devices.try_acquire_gpu_slot(["0"], 1, tmp_path)
+    msg = str(e.value)
+    assert str(tmp_path) in msg and "device.lock_dir" in msg and "Permission denied" in msg
+
+
+SLURM_ENV = {"SLURM_JOB_ID": "4242", "SLURM_JOB_GPUS": "3", "SLURM_GPUS_ON_NODE": "1",
+             "CUDA_VISIBLE_DEVICES": "0"}
+
+
+def test_slurm_assigned_gpus_are_recognised():
+    assert devices.scheduler_assigned_gpus(SLURM_ENV) == "4242"
+    assert devices.scheduler_assigned_gpus({"CUDA_VISIBLE_DEVICES": "0"}) is None
+    no_gpus = {k: v for k, v in SLURM_ENV.items() if "GPU" not in k}
+    assert devices.scheduler_assigned_gpus(no_gpus) is None
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """CUDA calls answered as on a machine with a GPU, so place() runs its CUDA branch."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Fake GPU")
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")   # restored after the test
+
+
+def test_slurm_jobs_sharing_a_node_never_wait_for_each_others_lock(tmp_path, fake_cuda):
+    cfg = study_from_dict({"device": {"device": "cuda", "lock_dir": str(tmp_path)}}).device
+    # Another job of the node holds the lock file of "GPU 0" (its own GPU, seen as 0).
+    other = devices.try_acquire_gpu_slot(["0"], 1, tmp_path)
+    logs = []
+    placement, slot = devices.place(cfg, log=logs.append, lock_timeout=0, env=SLURM_ENV)
+    assert slot is None and placement.device.type == "cuda"
+    assert "SLURM job 4242" in placement.name
+    assert any("SLURM assigned it" in m for m in logs)
+    # Outside SLURM the same situation waits for the slot (here: times out at once).
+    with pytest.raises(TimeoutError):
+        devices.place(cfg, log=logs.append, lock_timeout=0, env={"CUDA_VISIBLE_DEVICES": "0"})
+    other.release()
+
+
+def _fake_root(tmp_path, proc_gpus=0, dev_nodes=0):
+    root = tmp_path / "root"
+    (root / "dev").mkdir(parents=True)
+    (root / "dev" / "nvidiactl").write_text("")
+    for i in range(proc_gpus):
+        (root / "proc/driver/nvidia/gpus" / f"0000:0{i}:00.0").mkdir(parents=True)
+    for i in range(dev_nodes):
+        (root / "dev" / f"nvidia{i}").write_text("")
+    return root
+
+
+def test_gpus_are_found_without_nvidia_smi(tmp_path, monkeypatch):
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
+    monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
+    found = devices.detect_gpus({}, root=_fake_root(tmp_path / "a", proc_gpus=2))
+    assert found.ids == ["0", "1"] and "/proc/driver/nvidia/gpus" in found.source
+    found = devices.detect_gpus({}, root=_fake_root(tmp_path / "b", dev_nodes=3))
+    assert found.ids == ["0", "1", "2"] and "nvidiaN" in found.source
+    found = devices.detect_gpus({}, root=_fake_root(tmp_path / "c"))
+    assert found.ids == [] and "no NVIDIA driver" in found.source
+
+
+def test_place_says_which_device_trains_and_why(monkeypatch):
+    monkeypatch.setattr(devices, "detect_gpus",
+                        lambda env=None, root="/": devices.GpuDetection([], "no NVIDIA driver"))
+    logs, warnings = [], []
+    cfg = study_from_dict({"device": {"device": "auto"}}).device
+    placement, slot = devices.place(cfg, log=logs.append, warn=warnings.append, env={})
+    assert placement.device.type == "cpu" and slot is None
+    assert any(m.startswith("device: CPU") and "no NVIDIA driver" in m for m in logs)
+    assert any("no GPU found" in w for w in warnings)
+
+
+def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
+    from resnet_repro import cli
+    study = study_from_dict({})
+    cpu = devices.Placement(device=torch.device("cpu"), precision="fp32", channels_last=False,
+                            compile=False, fused_optimizer=False, name="cpu")
+    cli.warn_if_long_on_cpu(study, "resnet110", cpu)
+    err = capsys.readouterr().err
+    assert "resnet110" in err and "hours" in err and "CPU" in err
+    smoke = study_from_dict({"train": {"iterations": 80, "lr_milestones": [40]}})
+    cli.warn_if_long_on_cpu(smoke, "resnet8", cpu)
+    assert capsys.readouterr().err == ""
+    assert devices.estimated_cpu_hours("resnet110", 64000 * 128, 2) > 24
+
+
+def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatch):
+    import yaml
+
+    from resnet_repro import cli, results
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "data": {"source": "synthetic", "train_subset": 64, "test_subset": 32},
+        "train": {"batch_size": 32, "iterations": 2, "lr_milestones": [1]},
+        "device": {"device": "cpu"}}))
+    lock_dir = tmp_path / "locks"
+    cpu = devices.Placement(device=torch.device("cpu"), precision="fp32", channels_last=False,
+                            compile=False, fused_optimizer=False, name="cpu")
+
+    def place(cfg, **kw):
+        return cpu, devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
+
+    free_while_writing = []
+    real_write_json = results.write_json
+
+    def write_json(obj, path):
+        probe = devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
+        free_while_writing.append(probe is not None)
+        if probe is not None:
+            probe.release()
+        real_write_json(obj, path)
+
+    monkeypatch.setattr(devices, "place", place)
+    monkeypatch.setattr(results, "write_json", write_json)
+    assert cli.main(["train", "--config", str(cfg), "--model", "resnet8", "--seed", "0",
+                     "--out", str(tmp_path / "run")]) == 0
+    assert free_while_writing == [False]
+    assert devices.try_acquire_gpu_slot(["0"], 1, lock_dir) is not None

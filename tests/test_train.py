@@ -369,3 +369,92 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     b = numbers(read_metrics(tmp_path / "fresh" / "metrics.parquet"))
     assert len(a) == 40
     pd.testing.assert_frame_equal(a, b)
+
+
+# ------------------------------------------------------------------ precision and resume
+
+
+def test_evaluation_is_fp32_whatever_the_training_precision():
+    # bf16 autocast on the CPU stands in for CUDA's: evaluation must not use it.
+    torch.manual_seed(0)
+    from resnet_repro.models import build_model
+    model = build_model("resnet8")
+    x = torch.randint(0, 256, (200, 3, 32, 32), dtype=torch.uint8)
+    y = torch.randint(0, 10, (200,))
+    mean = torch.rand(3, 32, 32)
+    bf16 = Placement(device=torch.device("cpu"), precision="bf16", channels_last=False,
+                     compile=False, fused_optimizer=False, name="cpu")
+    assert T.evaluate(model, x, y, mean, 64, bf16) == T.evaluate(model, x, y, mean, 64, CPU)
+
+
+def test_resume_keeps_this_placements_optimizer_implementation():
+    from resnet_repro.resume import restore_optimizer
+    params = [torch.nn.Parameter(torch.randn(3))]
+    saved_opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, fused=True)
+    params[0].grad = torch.ones(3)
+    saved_opt.step()
+    saved = saved_opt.state_dict()
+    assert saved["param_groups"][0]["fused"] is True
+    here = torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=True)
+    restore_optimizer(here, saved, CPU)
+    assert here.param_groups[0]["foreach"] is True and not here.param_groups[0]["fused"]
+    assert torch.equal(here.state[params[0]]["momentum_buffer"],
+                       saved["state"][0]["momentum_buffer"])
+
+
+def test_every_resume_is_recorded_and_a_change_of_numeric_settings_is_said(tmp_path):
+    cfg = tiny()
+
+    def stop_in_epoch_2(msg):
+        if "| epoch 2 |" in msg:
+            raise Stop
+
+    with pytest.raises(Stop):
+        T.train_run(study_from_dict(cfg), "resnet8", 0, tmp_path / "c.pt", CPU,
+                    log=stop_in_epoch_2, warn=lambda m: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads + 1)
+    try:
+        warnings = []
+        result, _ = run(tmp_path, cfg, name="c.pt", warn=warnings.append)
+        # A resume with the same settings as the last part says nothing.
+        quiet = []
+        again, _ = run(tmp_path, cfg, name="c.pt", warn=quiet.append)
+    finally:
+        torch.set_num_threads(threads)
+    assert [s["from_iteration"] for s in result.sessions] == [0, 3]
+    assert [s["threads"] for s in result.sessions] == [threads, threads + 1]
+    assert all(s["device"] == "cpu" and s["precision"] == "fp32" for s in result.sessions)
+    assert any(f"threads {threads} -> {threads + 1}" in w for w in warnings)
+    assert len(again.sessions) == 3 and not quiet
+
+
+@pytest.mark.parametrize("where", ["proc", "file"])
+def test_train_command_refuses_an_unwritable_out_before_training(tmp_path, where):
+    cfg = write_config(tmp_path / "c.yaml", tiny())
+    if where == "proc":
+        out = Path("/proc/resnet-repro-test/run")
+    else:
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile" / "run"
+    r = cli(["train", "--config", cfg, "--model", "resnet8", "--seed", 0, "--out", out])
+    assert r.returncode == 2
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert str(out) in err and "cannot be written" in err
+    assert "epoch" not in r.stdout
+
+
+def test_run_json_records_the_warmup_and_each_session(tmp_path):
+    import json
+    cfg = write_config(tmp_path / "c.yaml", tiny(train={"warmup": {
+        "min_depth": 8, "until_train_error_pct": 100, "check_every": 1}}))
+    out = tmp_path / "run"
+    r = cli(["train", "--config", cfg, "--model", "resnet8", "--seed", 0, "--out", out])
+    assert r.returncode == 0, r.stderr
+    info = json.loads((out / "run.json").read_text())
+    assert info["warmup"]["applied"] is True
+    assert 1 <= info["warmup"]["ended_at_iteration"] <= 3
+    assert [s["from_iteration"] for s in info["sessions"]] == [0]
+    assert info["sessions"][0]["device"] == "cpu"
+    assert "device: CPU" in r.stdout and "device.device is cpu" in r.stdout

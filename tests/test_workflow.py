@@ -280,3 +280,82 @@ def test_smoke_study_runs_on_real_cifar_batches(tmp_path, make_cifar_root):
     assert '"source": "cifar10"' in info and '"n_train": 512' in info
     df = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
     assert df.iteration.max() == 80 and (df.status == "ok").all()
+
+
+# ------------------------------------------------------------------ results never go stale
+
+
+def trains(jobs: Counter) -> set[str]:
+    return {k for k in jobs if k.startswith("train:")}
+
+
+def test_a_data_change_retrains_in_the_same_run_and_nothing_after(tmp_path):
+    cwd = make_project(tmp_path / "p")
+    smk(cwd)
+    before = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
+    # Other data (a larger training subset) and a new seed, in the same folder: one run
+    # retrains the runs whose numbers change, trains the missing ones, redraws the rest.
+    other = {**TINY, "data": {**TINY["data"], "train_subset": 96},
+             "study": {**TINY["study"], "seeds": [0, 1]}}
+    (cwd / "other.yaml").write_text(yaml.safe_dump(other))
+    r = smk(cwd, config="other.yaml")
+    done = r.stdout + r.stderr
+    for model in ("plain8", "resnet8"):
+        for seed in (0, 1):
+            info = (cwd / f"results/runs/{model}/seed{seed}/run.json").read_text()
+            assert '"n_train": 96' in info, (model, seed, done[-2000:])
+    after = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
+    assert not after.train_loss.equals(before.train_loss)
+    assert "resnet8" in (cwd / "results/tables/table6.md").read_text()
+    assert planned(cwd, config="other.yaml") == Counter()
+
+
+def test_losing_the_data_record_retrains_nothing_finished(tmp_path):
+    cwd = make_project(tmp_path / "p")
+    smk(cwd)
+    (cwd / "results/data/prepared.json").unlink()
+    (cwd / "results/runs/plain8/seed0/metrics.parquet").unlink()
+    jobs = planned(cwd)
+    assert trains(jobs) == {"train:model=plain8,seed=0"}
+    assert jobs["prepare_data"] == 1
+
+
+def test_same_data_elsewhere_retrains_nothing_other_content_retrains(tmp_path, make_cifar_root):
+    cwd = make_project(tmp_path / "p")
+    here = make_cifar_root(tmp_path / "here", n_train=80, n_test=40)
+    study = {**TINY, "data": {"source": "cifar10", "root": str(here), "download": False,
+                              "train_subset": 64, "test_subset": 32}}
+    (cwd / "real.yaml").write_text(yaml.safe_dump(study))
+    smk(cwd, config="real.yaml")
+    kept = mtimes(cwd, "results/runs/*/seed0/*")
+    # The same images in another folder, and another evaluation batch: nothing to do.
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(here, elsewhere)
+    moved = {**study, "data": {**study["data"], "root": str(elsewhere)},
+             "train": {**study["train"], "eval_batch_size": 7}}
+    (cwd / "moved.yaml").write_text(yaml.safe_dump(moved))
+    assert planned(cwd, config="moved.yaml") == Counter()
+    # Other images in that folder: the runs retrain (and what depends on them is redrawn).
+    make_cifar_root(elsewhere, n_train=80, n_test=40, seed=1)
+    jobs = planned(cwd, config="moved.yaml")
+    assert trains(jobs) == {"train:model=plain8,seed=0", "train:model=resnet8,seed=0"}
+    assert {"tables", "figure6", "figure7"} <= set(jobs)
+    assert mtimes(cwd, "results/runs/*/seed0/*") == kept
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
+    cwd = make_project(tmp_path / "p")
+    (cwd / "config.yaml").write_text("train:\n  lr: 0.1\n   momentum: 0.9\n")
+    r = smk(cwd, "-n", config=None, check=False)
+    assert r.returncode != 0
+    msg = r.stdout + r.stderr
+    assert "config.yaml, line 3, column 12" in msg, msg[-2000:]
+
+
+@pytest.mark.parametrize("value", ['train={"lr": 0.2}', "train=0.2", "data=null"])
+def test_values_given_with_dash_dash_config_are_refused_whatever_their_form(tmp_path, value):
+    cwd = make_project(tmp_path / "p")
+    r = smk(cwd, "-n", "--config", value, check=False)
+    assert r.returncode != 0
+    msg = r.stdout + r.stderr
+    assert "values given with --config do not reach the jobs" in msg, msg[-2000:]
