@@ -51,8 +51,8 @@ from .config import (ConfigError, Study, TrainConfig, deep_merge, parse_model_na
                      study_from_dict)
 from .devices import Placement, cpu_name, place
 from .results import write_json
-from .train import (DeviceMeter, epoch_batches, epoch_seed, lr_at, set_lr, setup_model,
-                    steps_per_epoch, train_step, training_batch)
+from .train import (DeviceMeter, epoch_batches, epoch_seed, lr_at, set_lr,
+                    setup_model, steps_per_epoch, train_step, training_batch)
 
 VARIANTS = ("trainer", "dataloader", "ceiling")
 DEFAULT_TRAIN_IMAGES = 10_000
@@ -180,7 +180,8 @@ def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
     """Our training step: the loop body of train.train_run, with data on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
+                                           study.model_width(model_name))
     per_epoch = steps_per_epoch(len(dd.train_y), batch_size)
     batches = itertools.chain.from_iterable(
         epoch_batches(dd, seed, epoch, per_epoch, train, placement)
@@ -189,7 +190,7 @@ def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
     state = {"iteration": 0, "lr": train.lr}
 
     def step() -> int:
-        new_lr = lr_at(state["iteration"], train)  # the host work train_run does per step
+        new_lr = lr_at(state["iteration"], train, per_epoch=per_epoch)  # the host work train_run does per step
         if new_lr != state["lr"]:
             state["lr"] = new_lr
             set_lr(optimizer, new_lr)
@@ -240,7 +241,8 @@ def measure_dataloader(arrays: data_mod.CifarArrays, model_name: str, study: Stu
     """The conventional input pipeline: PIL images, torchvision transforms, DataLoader workers."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
+                                           study.model_width(model_name))
     dataset = PilCifar(arrays.train_x, arrays.train_y,
                        conventional_transform(arrays.train_x, train.augment.padding,
                                               train.augment.flip))
@@ -284,7 +286,8 @@ def measure_ceiling(dd: data_mod.DeviceData, model_name: str, study: Study,
     """Forward, backward and step on one fixed, already augmented batch on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
+                                           study.model_width(model_name))
     gen = torch.Generator(device=device).manual_seed(epoch_seed(seed, 1))
     idx = data_mod.epoch_order(len(dd.train_y), gen, device)[:batch_size]
     x, y = training_batch(dd, idx, gen, train, placement)
@@ -375,7 +378,8 @@ def _packed_job(rank: int, job: dict[str, Any], barrier, results) -> None:
         placement: Placement = job["placement"]
         if placement.device.type == "cuda":
             torch.backends.cudnn.benchmark = job["cudnn_benchmark"]
-        dd = data_mod.to_device(bench_arrays(job["study"].data), placement.device)
+        dd = data_mod.to_device(bench_arrays(job["study"].data), placement.device,
+                                job["study"].data.normalization)
         timing = measure_trainer(dd, job["model"], job["study"], placement, job["batch_size"],
                                  job["warmup_steps"], job["steps"], job["seed"],
                                  before_timing=barrier.wait)
@@ -504,7 +508,7 @@ def run_benchmark(study: Study, model: str, placement: Placement,
     n_train = len(arrays.train_y)
     memory = PeakMemory(device)
     memory.start()
-    dd = data_mod.to_device(arrays, device)
+    dd = data_mod.to_device(arrays, device, study.data.normalization)
 
     result: dict[str, Any] = {}
     args = (model, study, placement, batch_size, warmup_steps, steps, seed)
@@ -637,7 +641,8 @@ def format_table(result: dict[str, Any]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `resnet-repro bench`."""
     parser.add_argument("--model", required=True,
-                        help="plain or resnet followed by a depth 6n+2, e.g. resnet20")
+                        help="plain or resnet followed by a depth 6n+2, e.g. resnet20, or an "
+                             "ImageNet-style net: imagenet-resnet18, 34 or 50")
     parser.add_argument("--config", action="extend", nargs="+", metavar="YAML", default=None,
                         help="study config file(s) for the data (e.g. real CIFAR-10), the "
                              "recipe and the device switches; without one, synthetic data")

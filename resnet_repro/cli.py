@@ -155,7 +155,8 @@ def cmd_layer_std(args: argparse.Namespace) -> int:
     try:
         saved = torch.load(args.model_file, map_location="cpu", weights_only=True)
         identity = saved["identity"]
-        model = build_model(identity["model"], shortcut=identity["shortcut"])
+        model = build_model(identity["model"], shortcut=identity["shortcut"],
+                            width=identity.get("width"))
         model.load_state_dict(saved["model"])
     except FileNotFoundError:
         raise ResultError(f"model file {args.model_file} does not exist") from None
@@ -163,10 +164,10 @@ def cmd_layer_std(args: argparse.Namespace) -> int:
         raise ResultError(f"model file {args.model_file} is not a resnet-repro model.pt "
                           f"({type(e).__name__})") from None
     arrays = data.load_arrays(study.data)
-    test = data.to_device(arrays, torch.device("cpu"))
+    test = data.to_device(arrays, torch.device("cpu"), study.data.normalization)
     n = min(args.images, len(test.test_y))
     batch = study.train.eval_batch_size
-    batches = (data.normalize(test.test_x[i:min(i + batch, n)], test.mean)
+    batches = (data.normalize(test.test_x[i:min(i + batch, n)], test.mean, test.std)
                for i in range(0, n, batch))
     stds = analysis.layer_response_std(model, response_layers(model), batches)
     write_layer_std(analysis.label_layer_std(stds, identity["model"], identity["seed"]),
@@ -256,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "same command after a kill continues where it stopped.")
     _add_config(c)
     c.add_argument("--model", required=True,
-                   help="plain or resnet followed by a depth 6n+2, e.g. plain20, resnet110")
+                   help="plain or resnet followed by a depth 6n+2, e.g. plain20, resnet110; "
+                        "or imagenet-resnet18, imagenet-resnet34, imagenet-resnet50")
     c.add_argument("--seed", required=True, type=int, help="seed of the initialisation, "
                    "data order and augmentation")
     c.add_argument("--out", required=True, metavar="DIR", help="run folder")

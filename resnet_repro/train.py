@@ -38,16 +38,43 @@ def warmup_applies(depth: int, warmup: WarmupConfig) -> bool:
     return warmup.min_depth is not None and depth >= warmup.min_depth
 
 
-def lr_at(iteration: int, train: TrainConfig, warming_up: bool = False) -> float:
+def lr_at(iteration: int, train: TrainConfig, warming_up: bool = False,
+          per_epoch: int = 1) -> float:
     """Learning rate of the step that starts at `iteration` (0-based).
 
     Section 4.2: start at 0.1, divide by 10 at 32k and 48k iterations; during the warm-up
-    of the deepest nets the rate is 0.01 instead.
+    of the deepest nets the rate is 0.01 instead. Other schedules: `scheduled_lr`.
     """
     if warming_up:
         return train.warmup.lr
-    decays = sum(1 for m in train.lr_milestones if iteration >= m)
+    return scheduled_lr(iteration, train, per_epoch)
+
+
+def scheduled_lr(iteration: int, train: TrainConfig, per_epoch: int = 1) -> float:
+    """The schedule's rate at `iteration` (0-based), `per_epoch` iterations to an epoch.
+
+    With train.iterations the schedule counts iterations (the paper's); with train.epochs it
+    counts whole epochs, the rate changing at epoch starts (as a per-epoch
+    `torch.optim.lr_scheduler` step does in the ImageNet-style recipe). "step": lr times
+    lr_decay per milestone passed; "cosine": lr * (1 + cos(pi t / T)) / 2, from lr down to 0
+    at the end T (Loshchilov & Hutter 2017, SGDR, without restarts; CosineAnnealingLR with
+    eta_min 0).
+    """
+    if train.epochs is not None:
+        t, end = iteration // per_epoch, train.epochs
+    else:
+        t, end = iteration, train.iterations
+    if train.schedule == "cosine":
+        return train.lr * 0.5 * (1.0 + math.cos(math.pi * min(t, end) / end))
+    decays = sum(1 for m in train.lr_milestones if t >= m)
     return train.lr * train.lr_decay ** decays
+
+
+def total_iterations(train: TrainConfig, n_train: int) -> int:
+    """Length of the run in iterations: train.iterations, or train.epochs full epochs."""
+    if train.epochs is not None:
+        return train.epochs * steps_per_epoch(n_train, train.batch_size)
+    return train.iterations
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -73,7 +100,8 @@ def autocast(placement: Placement):
 
 
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
-             batch_size: int, placement: Placement) -> tuple[float, float]:
+             batch_size: int, placement: Placement,
+             std: torch.Tensor | None = None) -> tuple[float, float]:
     """Mean loss and top-1 error (%) on original (unaugmented) images in eval mode."""
     if len(y) == 0:
         return float("nan"), float("nan")
@@ -83,7 +111,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: tor
     wrong = torch.zeros((), dtype=torch.int64, device=x.device)
     with torch.no_grad():
         for i in range(0, len(y), batch_size):
-            xb = data_mod.normalize(x[i:i + batch_size], mean)
+            xb = data_mod.normalize(x[i:i + batch_size], mean, std)
             if placement.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y[i:i + batch_size]
@@ -175,7 +203,7 @@ def training_batch(dd: data_mod.DeviceData, idx: torch.Tensor, generator: torch.
     """The augmented, normalised images and labels at `idx`, made on the device (section 4.2:
     4-pixel zero padding, random 32x32 crop, random horizontal flip)."""
     x = data_mod.augment(dd.train_x[idx], dd.mean, generator, train.augment.padding,
-                         train.augment.flip)
+                         train.augment.flip, std=dd.std)
     if placement.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, dd.train_y[idx]
@@ -216,11 +244,12 @@ def make_optimizer(model: torch.nn.Module, train: TrainConfig,
 
 
 def setup_model(model_name: str, shortcut: str, train: TrainConfig, placement: Placement,
-                seed: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
+                seed: int, width: int | None = None
+                ) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
     """The seeded model on its device, the module that steps (compiled or not; it shares the
     model's parameters) and its optimizer."""
     torch.manual_seed(seed)
-    model = build_model(model_name, shortcut=shortcut).to(placement.device)
+    model = build_model(model_name, shortcut=shortcut, width=width).to(placement.device)
     if placement.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, train, placement)
@@ -245,10 +274,11 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     device = placement.device
 
     arrays = data_mod.load_arrays(study.data)  # refuses an empty training or test set
-    dd = data_mod.to_device(arrays, device)
+    dd = data_mod.to_device(arrays, device, study.data.normalization)
 
     model, step_model, optimizer = setup_model(model_name, study.study.shortcut, train,
-                                               placement, seed)
+                                               placement, seed,
+                                               study.model_width(model_name))
     parameters = count_parameters(model)
 
     iteration, epoch, rows = 0, 0, []
@@ -263,18 +293,19 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     resumed_at = iteration
 
     per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
+    total = total_iterations(train, len(dd.train_y))
     status = rows[-1]["status"] if rows else "ok"
 
-    while iteration < train.iterations and status == "ok":
+    while iteration < total and status == "ok":
         epoch += 1
         t0 = time.perf_counter()
-        steps = min(per_epoch, train.iterations - iteration)
+        steps = min(per_epoch, total - iteration)
         meter = DeviceMeter(device)
         window_wrong = torch.zeros((), dtype=torch.int64, device=device)
         window_seen = 0
         lr = None
         for x, y in epoch_batches(dd, seed, epoch, steps, train, placement):
-            new_lr = lr_at(iteration, train, warming_up)
+            new_lr = lr_at(iteration, train, warming_up, per_epoch)
             if new_lr != lr:
                 lr = new_lr
                 set_lr(optimizer, lr)
@@ -302,9 +333,9 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
             log(f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
                 "stopping this run and keeping its rows")
         test_loss, test_error = evaluate(model, dd.test_x, dd.test_y, dd.mean,
-                                         train.eval_batch_size, placement)
+                                         train.eval_batch_size, placement, dd.std)
         val_loss, val_error = evaluate(model, dd.val_x, dd.val_y, dd.mean,
-                                       train.eval_batch_size, placement)
+                                       train.eval_batch_size, placement, dd.std)
         epoch_seconds = time.perf_counter() - t0
         row = _row(
             identity, epoch=epoch, iteration=iteration, lr=lr,
@@ -316,8 +347,8 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
             status=status,
         )
         rows.append(row)
-        left = (train.iterations - iteration) * epoch_seconds / steps
-        log(f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{train.iterations} "
+        left = (total - iteration) * epoch_seconds / steps
+        log(f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
             f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
             f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}")
         save_torch({
