@@ -51,6 +51,18 @@ def all_metrics():
     return [f"{run_dir(m, s)}/metrics.parquet" for m, s in STUDY.runs()]
 
 
+def compare_metrics():
+    """metrics.parquet of analysis.compare_models (another study's runs in the same
+    results/runs folder), for the families table. Not inputs: this study must never train
+    them with its own recipe; the table reports the absent ones as missing."""
+    return [
+        f"{run_dir(m, s)}/metrics.parquet"
+        for m in STUDY.analysis.compare_models
+        if m not in STUDY.models()
+        for s in STUDY.study.seeds
+    ]
+
+
 def figure7_models():
     """Figure 7's models that this study trains (first seed)."""
     return [m for m in STUDY.analysis.figure7_models if m in STUDY.models()]
@@ -67,7 +79,7 @@ def run_identity_hash(wildcards):
     return identity_hash(run_identity(STUDY, wildcards.model, int(wildcards.seed)))
 
 
-TABLES = ["table6", "plain_vs_residual", "runs"]
+TABLES = ["table6", "plain_vs_residual", "runs", "imagenet_style", "families"]
 
 
 def all_targets():
@@ -80,5 +92,6 @@ def all_targets():
 
 
 wildcard_constraints:
-    model=r"(plain|resnet)\d+",
+    # The paper's nets (plain20, resnet110) and the ImageNet-style family (imagenet-resnet18).
+    model=r"(plain|resnet|imagenet-resnet)\d+",
     seed=r"\d+",
