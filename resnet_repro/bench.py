@@ -190,7 +190,8 @@ def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
     state = {"iteration": 0, "lr": train.lr}
 
     def step() -> int:
-        new_lr = lr_at(state["iteration"], train, per_epoch=per_epoch)  # the host work train_run does per step
+        # The host work train_run does per step.
+        new_lr = lr_at(state["iteration"], train, per_epoch=per_epoch)
         if new_lr != state["lr"]:
             state["lr"] = new_lr
             set_lr(optimizer, new_lr)
@@ -221,17 +222,22 @@ class PilCifar(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def conventional_transform(train_x: np.ndarray, padding: int = 4, flip: bool = True):
+def conventional_transform(train_x: np.ndarray, padding: int = 4, flip: bool = True,
+                           divide_by_std: bool = False):
     """RandomCrop(32, padding) + RandomHorizontalFlip + ToTensor + Normalize. Normalize gets
     the per-channel training mean and std 1, the nearest torchvision gets to the paper's
-    per-pixel mean subtraction (the cost is the same either way)."""
+    per-pixel mean subtraction (the cost is the same either way), or the per-channel std
+    with `divide_by_std` (data.normalization: per_channel_mean_std, the ImageNet-style
+    recipe)."""
     from torchvision import transforms as T
 
-    mean = (train_x.reshape(len(train_x), 3, -1).mean(axis=(0, 2)) / 255.0).tolist()
+    per_channel = train_x.reshape(len(train_x), 3, -1).transpose(1, 0, 2).reshape(3, -1)
+    mean = (per_channel.mean(axis=1) / 255.0).tolist()
+    std = (per_channel.std(axis=1) / 255.0).tolist() if divide_by_std else [1.0, 1.0, 1.0]
     steps: list[Any] = [T.RandomCrop(32, padding=padding)] if padding > 0 else []
     if flip:
         steps.append(T.RandomHorizontalFlip())
-    steps += [T.ToTensor(), T.Normalize(mean, [1.0, 1.0, 1.0])]
+    steps += [T.ToTensor(), T.Normalize(mean, std)]
     return T.Compose(steps)
 
 
@@ -244,8 +250,9 @@ def measure_dataloader(arrays: data_mod.CifarArrays, model_name: str, study: Stu
     _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
                                            study.model_width(model_name))
     dataset = PilCifar(arrays.train_x, arrays.train_y,
-                       conventional_transform(arrays.train_x, train.augment.padding,
-                                              train.augment.flip))
+                       conventional_transform(
+                           arrays.train_x, train.augment.padding, train.augment.flip,
+                           divide_by_std=study.data.normalization == "per_channel_mean_std"))
     pin = device.type == "cuda"
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=True, num_workers=workers, pin_memory=pin,

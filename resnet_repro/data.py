@@ -540,9 +540,9 @@ def augment(x: torch.Tensor, mean: torch.Tensor, generator: torch.Generator,
     The padding is zero after mean subtraction, following the paper's order (mean subtracted
     from the input, then padded). With `std` (the ImageNet-style recipe) the border is a black
     pixel instead, -mean/std after normalising, as torchvision's RandomCrop(padding=4) before
-    Normalize gives in the write-up whose recipe that is. No padded copy is built: each output pixel gathers its
-    source pixel, and pixels that fall in the border are set to zero. All randomness comes
-    from `generator`, which must live on x's device."""
+    Normalize gives in the write-up whose recipe that is. No padded copy is built: each output
+    pixel gathers its source pixel, and pixels that fall in the border are set to the border
+    value. All randomness comes from `generator`, which must live on x's device."""
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
     out = normalize(x, mean, std)
