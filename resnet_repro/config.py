@@ -48,6 +48,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class StudyConfig:
+    name: str | None
     archs: tuple[str, ...]
     depths: tuple[int, ...]
     seeds: tuple[int, ...]
@@ -259,7 +260,7 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
         parse_model_name(name, key="analysis.compare_models")
     return Study(
         data=DataConfig(**d),
-        study=StudyConfig(archs=tuple(s["archs"]), depths=tuple(s["depths"]),
+        study=StudyConfig(name=s["name"], archs=tuple(s["archs"]), depths=tuple(s["depths"]),
                           seeds=tuple(s["seeds"]), shortcut=s["shortcut"], width=s["width"]),
         train=TrainConfig(
             **{k: v for k, v in t.items() if k not in ("warmup", "augment", "lr_milestones")},

@@ -41,6 +41,14 @@ validate(config, "../schemas/config.schema.yaml")
 os.environ[CONFIG_ENV] = os.pathsep.join(str(Path(f).resolve()) for f in CONFIG_FILES)
 PACKAGE = Path(resnet_repro.__file__).resolve().parent
 RUNS = "results/runs/{model}/seed{seed}"
+# Runs of every study share results/runs (model names differ between families); tables,
+# figures and their logs of a named study (study.name, e.g. imagenet-style) go to a folder of
+# their own, so that two studies in one working directory never overwrite each other.
+_SUB = f"/{STUDY.study.name}" if STUDY.study.name else ""
+TABLES_DIR = f"results/tables{_SUB}"
+FIGURES_DIR = f"figures{_SUB}"
+LOGS_DIR = f"logs{_SUB}"
+BENCH_DIR = f"benchmarks{_SUB}"
 
 
 def run_dir(model, seed):
@@ -85,9 +93,9 @@ TABLES = ["table6", "plain_vs_residual", "runs", "imagenet_style", "families"]
 def all_targets():
     return (
         all_metrics()
-        + [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
-        + [f"figures/figure6.{ext}" for ext in ("png", "pdf")]
-        + [f"figures/figure7.{ext}" for ext in ("png", "pdf")]
+        + [f"{TABLES_DIR}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+        + [f"{FIGURES_DIR}/figure6.{ext}" for ext in ("png", "pdf")]
+        + [f"{FIGURES_DIR}/figure7.{ext}" for ext in ("png", "pdf")]
     )
 
 

@@ -2,13 +2,14 @@ rule prepare_data:
     """Fetch the data set once (when data.download allows) and check it reads, before any
     training job starts."""
     output:
-        "results/data/prepared.json",
+        # Per named study: switching studies in one folder must not make this job rerun.
+        f"results/data{_SUB}/prepared.json",
     params:
         data=lambda wildcards: STUDY.to_dict()["data"],
     log:
-        "logs/prepare_data.log",
+        f"{LOGS_DIR}/prepare_data.log",
     benchmark:
-        "benchmarks/prepare_data.tsv"
+        f"{BENCH_DIR}/prepare_data.tsv"
     conda:
         "../envs/resnet-repro.yaml"
     shell:
