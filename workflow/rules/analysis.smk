@@ -65,7 +65,7 @@ rule tables:
     params:
         tolerance=STUDY.analysis.tolerance_pct,
         compare=compare_metrics(),
-        out_dir=TABLES_DIR,
+        out_dir=lambda wildcards, output: os.path.dirname(output.table6),
     log:
         f"{LOGS_DIR}/tables.log",
     benchmark:

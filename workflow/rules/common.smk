@@ -44,11 +44,12 @@ RUNS = "results/runs/{model}/seed{seed}"
 # Runs of every study share results/runs (model names differ between families); tables,
 # figures and their logs of a named study (study.name, e.g. imagenet-style) go to a folder of
 # their own, so that two studies in one working directory never overwrite each other.
-_SUB = f"/{STUDY.study.name}" if STUDY.study.name else ""
-TABLES_DIR = f"results/tables{_SUB}"
-FIGURES_DIR = f"figures{_SUB}"
-LOGS_DIR = f"logs{_SUB}"
-BENCH_DIR = f"benchmarks{_SUB}"
+_NAMED = [STUDY.study.name] if STUDY.study.name else []
+TABLES_DIR = os.path.join("results", "tables", *_NAMED)
+FIGURES_DIR = os.path.join("figures", *_NAMED)
+LOGS_DIR = os.path.join("logs", *_NAMED)
+BENCH_DIR = os.path.join("benchmarks", *_NAMED)
+DATA_DIR = os.path.join("results", "data", *_NAMED)
 
 
 def run_dir(model, seed):

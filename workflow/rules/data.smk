@@ -3,7 +3,7 @@ rule prepare_data:
     training job starts."""
     output:
         # Per named study: switching studies in one folder must not make this job rerun.
-        f"results/data{_SUB}/prepared.json",
+        f"{DATA_DIR}/prepared.json",
     params:
         data=lambda wildcards: STUDY.to_dict()["data"],
     log:
