@@ -253,6 +253,11 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             f"paper's nets keep their 16/32/64 filters; allowed: null, or study.archs "
             f"[{IMAGENET_ARCH}] only"
         )
+    if IMAGENET_ARCH in s["archs"] and s["shortcut"] != "B":
+        raise ConfigError(
+            f"study.shortcut: {s['shortcut']!r} is not allowed with {IMAGENET_ARCH} in "
+            f"study.archs: these nets project where the shape changes; allowed values: ['B']"
+        )
     milestones = _check_schedule(t)
     for name in a["figure7_models"]:
         parse_model_name(name, key="analysis.figure7_models")

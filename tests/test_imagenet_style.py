@@ -95,6 +95,7 @@ def _with(section, **values):
     (_with("study", depths=[18, 20]), ["study.depths", "20", "[18, 34, 50]"]),
     (_with("study", width=0), ["study.width", ">= 1"]),
     ({"study": {"width": 8}}, ["study.width", "null", "imagenet-resnet"]),
+    (_with("study", shortcut="A"), ["study.shortcut", "'A'", "['B']"]),
 ])
 def test_bad_schedule_and_family_values_fail_with_one_line(raw, words):
     with pytest.raises(ConfigError) as e:
