@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper
-from .config import ARCHS, parse_model_name
+from .config import ALL_ARCHS, parse_model_name
 from .results import LAYER_STD_SCHEMA, STATUSES
 
 if TYPE_CHECKING:  # torch is imported where it is used, so tables and plots load fast
@@ -47,9 +47,10 @@ NULL_TEXT = "–"  # how to_markdown shows a null
 
 
 def model_sort_key(model: str) -> tuple[int, int, str]:
-    """Plain before residual, shallow before deep (the order of the paper's tables)."""
+    """Plain before residual, shallow before deep (the order of the paper's tables); the
+    ImageNet-style family after the paper's nets."""
     arch, depth = parse_model_name(model)
-    return ARCHS.index(arch), depth, model
+    return ALL_ARCHS.index(arch), depth, model
 
 
 def sort_models(models: Iterable[str]) -> list[str]:

@@ -51,8 +51,8 @@ from .config import (ConfigError, Study, TrainConfig, deep_merge, parse_model_na
                      study_from_dict)
 from .devices import Placement, cpu_name, place
 from .results import write_json
-from .train import (DeviceMeter, epoch_batches, epoch_seed, lr_at, set_lr, setup_model,
-                    steps_per_epoch, train_step, training_batch)
+from .train import (DeviceMeter, epoch_batches, epoch_seed, lr_at, set_lr,
+                    setup_model, steps_per_epoch, train_step, training_batch)
 
 VARIANTS = ("trainer", "dataloader", "ceiling")
 DEFAULT_TRAIN_IMAGES = 10_000
@@ -180,7 +180,8 @@ def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
     """Our training step: the loop body of train.train_run, with data on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
+                                           study.model_width(model_name))
     per_epoch = steps_per_epoch(len(dd.train_y), batch_size)
     batches = itertools.chain.from_iterable(
         epoch_batches(dd, seed, epoch, per_epoch, train, placement)
@@ -189,7 +190,8 @@ def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
     state = {"iteration": 0, "lr": train.lr}
 
     def step() -> int:
-        new_lr = lr_at(state["iteration"], train)  # the host work train_run does per step
+        # The host work train_run does per step.
+        new_lr = lr_at(state["iteration"], train, per_epoch=per_epoch)
         if new_lr != state["lr"]:
             state["lr"] = new_lr
             set_lr(optimizer, new_lr)
@@ -220,17 +222,22 @@ class PilCifar(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def conventional_transform(train_x: np.ndarray, padding: int = 4, flip: bool = True):
+def conventional_transform(train_x: np.ndarray, padding: int = 4, flip: bool = True,
+                           divide_by_std: bool = False):
     """RandomCrop(32, padding) + RandomHorizontalFlip + ToTensor + Normalize. Normalize gets
     the per-channel training mean and std 1, the nearest torchvision gets to the paper's
-    per-pixel mean subtraction (the cost is the same either way)."""
+    per-pixel mean subtraction (the cost is the same either way), or the per-channel std
+    with `divide_by_std` (data.normalization: per_channel_mean_std, the ImageNet-style
+    recipe)."""
     from torchvision import transforms as T
 
-    mean = (train_x.reshape(len(train_x), 3, -1).mean(axis=(0, 2)) / 255.0).tolist()
+    per_channel = train_x.reshape(len(train_x), 3, -1).transpose(1, 0, 2).reshape(3, -1)
+    mean = (per_channel.mean(axis=1) / 255.0).tolist()
+    std = (per_channel.std(axis=1) / 255.0).tolist() if divide_by_std else [1.0, 1.0, 1.0]
     steps: list[Any] = [T.RandomCrop(32, padding=padding)] if padding > 0 else []
     if flip:
         steps.append(T.RandomHorizontalFlip())
-    steps += [T.ToTensor(), T.Normalize(mean, [1.0, 1.0, 1.0])]
+    steps += [T.ToTensor(), T.Normalize(mean, std)]
     return T.Compose(steps)
 
 
@@ -240,10 +247,12 @@ def measure_dataloader(arrays: data_mod.CifarArrays, model_name: str, study: Stu
     """The conventional input pipeline: PIL images, torchvision transforms, DataLoader workers."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
+                                           study.model_width(model_name))
     dataset = PilCifar(arrays.train_x, arrays.train_y,
-                       conventional_transform(arrays.train_x, train.augment.padding,
-                                              train.augment.flip))
+                       conventional_transform(
+                           arrays.train_x, train.augment.padding, train.augment.flip,
+                           divide_by_std=study.data.normalization == "per_channel_mean_std"))
     pin = device.type == "cuda"
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=True, num_workers=workers, pin_memory=pin,
@@ -284,7 +293,8 @@ def measure_ceiling(dd: data_mod.DeviceData, model_name: str, study: Study,
     """Forward, backward and step on one fixed, already augmented batch on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed)
+    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
+                                           study.model_width(model_name))
     gen = torch.Generator(device=device).manual_seed(epoch_seed(seed, 1))
     idx = data_mod.epoch_order(len(dd.train_y), gen, device)[:batch_size]
     x, y = training_batch(dd, idx, gen, train, placement)
@@ -375,7 +385,8 @@ def _packed_job(rank: int, job: dict[str, Any], barrier, results) -> None:
         placement: Placement = job["placement"]
         if placement.device.type == "cuda":
             torch.backends.cudnn.benchmark = job["cudnn_benchmark"]
-        dd = data_mod.to_device(bench_arrays(job["study"].data), placement.device)
+        dd = data_mod.to_device(bench_arrays(job["study"].data), placement.device,
+                                job["study"].data.normalization)
         timing = measure_trainer(dd, job["model"], job["study"], placement, job["batch_size"],
                                  job["warmup_steps"], job["steps"], job["seed"],
                                  before_timing=barrier.wait)
@@ -504,7 +515,7 @@ def run_benchmark(study: Study, model: str, placement: Placement,
     n_train = len(arrays.train_y)
     memory = PeakMemory(device)
     memory.start()
-    dd = data_mod.to_device(arrays, device)
+    dd = data_mod.to_device(arrays, device, study.data.normalization)
 
     result: dict[str, Any] = {}
     args = (model, study, placement, batch_size, warmup_steps, steps, seed)
@@ -637,7 +648,8 @@ def format_table(result: dict[str, Any]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `resnet-repro bench`."""
     parser.add_argument("--model", required=True,
-                        help="plain or resnet followed by a depth 6n+2, e.g. resnet20")
+                        help="plain or resnet followed by a depth 6n+2, e.g. resnet20, or an "
+                             "ImageNet-style net: imagenet-resnet18, 34 or 50")
     parser.add_argument("--config", action="extend", nargs="+", metavar="YAML", default=None,
                         help="study config file(s) for the data (e.g. real CIFAR-10), the "
                              "recipe and the device switches; without one, synthetic data")

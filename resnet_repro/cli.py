@@ -206,7 +206,8 @@ def cmd_layer_std(args: argparse.Namespace) -> int:
     try:
         saved = torch.load(args.model_file, map_location="cpu", weights_only=True)
         identity = saved["identity"]
-        model = build_model(identity["model"], shortcut=identity["shortcut"])
+        model = build_model(identity["model"], shortcut=identity["shortcut"],
+                            width=identity.get("width"))
         model.load_state_dict(saved["model"])
     except FileNotFoundError:
         raise ResultError(f"model file {args.model_file} does not exist") from None
@@ -214,10 +215,10 @@ def cmd_layer_std(args: argparse.Namespace) -> int:
         raise ResultError(f"model file {args.model_file} is not a resnet-repro model.pt "
                           f"({type(e).__name__})") from None
     arrays = data.load_arrays(study.data)
-    test = data.to_device(arrays, torch.device("cpu"))
+    test = data.to_device(arrays, torch.device("cpu"), study.data.normalization)
     n = min(args.images, len(test.test_y))
     batch = study.train.eval_batch_size
-    batches = (data.normalize(test.test_x[i:min(i + batch, n)], test.mean)
+    batches = (data.normalize(test.test_x[i:min(i + batch, n)], test.mean, test.std)
                for i in range(0, n, batch))
     stds = analysis.layer_response_std(model, response_layers(model), batches)
     write_layer_std(analysis.label_layer_std(stds, identity["model"], identity["seed"]),
@@ -227,37 +228,82 @@ def cmd_layer_std(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_metrics_files(paths: Sequence[str]):
+def _read_metrics_files(paths: Sequence[str], what: str = "that run is reported as missing"):
     from .results import read_all_metrics
 
     present = [p for p in paths if Path(p).is_file()]
     for p in paths:
         if p not in present:
-            _warn(f"{p} does not exist; that run is reported as missing")
+            _warn(f"{p} does not exist; {what}")
     return read_all_metrics(present)
 
 
+def _run_info(paths: Sequence[str]) -> tuple[dict, dict]:
+    """(parameters per model, {(model, seed): device and schedule}) from the run.json beside
+    each metrics file that has one."""
+    import json
+
+    from .families import schedule_text
+
+    params, info = {}, {}
+    for p in paths:
+        run = Path(p).parent / "run.json"
+        if not run.is_file():
+            continue
+        try:
+            r = json.loads(run.read_text())
+            key = (str(r["model"]), int(r["seed"]))
+            params[key[0]] = int(r["parameters"])
+            info[key] = {"device": r.get("device"),
+                         "schedule": schedule_text(r["config"]["train"])}
+        except (ValueError, KeyError, TypeError):
+            _warn(f"{run} is not a resnet-repro run.json; its run shows no device/schedule")
+    return params, info
+
+
 def cmd_tables(args: argparse.Namespace) -> int:
-    from . import analysis
+    import pandas as pd
+
+    from . import analysis, families
     from .models import build_model, count_parameters
     from .results import write_text
 
     study = _load(args)
     metrics = _read_metrics_files(args.metrics)
+    compare = _read_metrics_files(
+        args.compare_metrics, "that model of the other study is reported as missing")
     runs = study.runs()
-    params = {m: count_parameters(build_model(m, shortcut=study.study.shortcut))
-              for m in study.models()}
+    params, info = _run_info(list(args.metrics) + list(args.compare_metrics))
+    params.update({m: count_parameters(build_model(m, shortcut=study.study.shortcut,
+                                                   width=study.model_width(m)))
+                   for m in study.models()})
+    # Table 6 and plain-vs-residual are about the paper's nets only; the ImageNet-style
+    # family has its own table, and both families meet in `families`.
+    paper_metrics = metrics[[families.is_paper_model(m) for m in metrics["model"]]] \
+        if len(metrics) else metrics
+    paper_runs = [(m, s) for m, s in runs if families.is_paper_model(m)]
+    compare_runs = [(m, s) for m in study.analysis.compare_models for s in study.study.seeds
+                    if m not in study.models()]
+    both = pd.concat([metrics, compare], ignore_index=True) if len(compare) else metrics
     out = Path(args.out_dir)
     tables = {
-        "table6": analysis.table6(metrics, runs, params, study.analysis.tolerance_pct),
-        "plain_vs_residual": analysis.plain_vs_residual(metrics, runs),
+        "table6": analysis.table6(paper_metrics, paper_runs, params,
+                                  study.analysis.tolerance_pct),
+        "plain_vs_residual": analysis.plain_vs_residual(paper_metrics, paper_runs),
         "runs": analysis.run_summary(metrics, runs),
+        "imagenet_style": families.imagenet_style_table(metrics, runs, params),
+        "families": families.families_table(both, runs + compare_runs, params, info),
     }
+    shown_columns = {"table6": analysis.TABLE6_DISPLAY_COLUMNS,
+                     "imagenet_style": families.IMAGENET_STYLE_DISPLAY_COLUMNS}
     for name, df in tables.items():
-        shown = df[analysis.TABLE6_DISPLAY_COLUMNS] if name == "table6" else df
+        shown = df[shown_columns[name]] if name in shown_columns else df
         write_text(df.to_csv(index=False), out / f"{name}.csv")
         write_text(analysis.to_markdown(shown), out / f"{name}.md")
-    _say(analysis.to_markdown(tables["table6"][analysis.TABLE6_DISPLAY_COLUMNS]))
+    for name in ("table6", "imagenet_style"):
+        if len(tables[name]):
+            _say(analysis.to_markdown(tables[name][shown_columns[name]]))
+    _say(analysis.to_markdown(tables["families"]))
     return 0
 
 
@@ -307,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "same command after a kill continues where it stopped.")
     _add_config(c)
     c.add_argument("--model", required=True,
-                   help="plain or resnet followed by a depth 6n+2, e.g. plain20, resnet110")
+                   help="plain or resnet followed by a depth 6n+2, e.g. plain20, resnet110; "
+                        "or imagenet-resnet18, imagenet-resnet34, imagenet-resnet50")
     c.add_argument("--seed", required=True, type=int, help="seed of the initialisation, "
                    "data order and augmentation")
     c.add_argument("--out", required=True, metavar="DIR", help="run folder")
@@ -326,10 +373,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="Parquet file to write")
     c.set_defaults(func=cmd_layer_std)
 
-    c = sub.add_parser("tables", help="Table 6 against the paper, plain vs residual, runs")
+    c = sub.add_parser("tables", help="Table 6 against the paper, plain vs residual, runs, "
+                       "the ImageNet-style family and both families side by side")
     _add_config(c)
     c.add_argument("--metrics", nargs="*", default=[], help="metrics.parquet files; runs of "
                    "the study without one are reported as missing")
+    c.add_argument("--compare-metrics", nargs="*", default=[], help="metrics.parquet files of "
+                   "another study's runs (analysis.compare_models) for the families table; "
+                   "absent ones are reported as missing")
     c.add_argument("--out-dir", required=True, help="folder for the CSV and Markdown tables")
     c.set_defaults(func=cmd_tables)
 

@@ -18,8 +18,16 @@ import jsonschema
 import yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
-ARCHS = ("plain", "resnet")
+ARCHS = ("plain", "resnet")  # the paper's 6n+2 CIFAR nets (section 4.2)
 SHORTCUTS = ("A", "B", "C")
+# The second study family (issue 13): the ImageNet-style ResNet-18/34/50 of the paper's
+# Table 1, adapted to 32x32 inputs. Its model names ("imagenet-resnet18") share no prefix
+# with "resnet20", so neither a reader nor the name parser can take one for the other.
+IMAGENET_ARCH = "imagenet-resnet"
+IMAGENET_DEPTHS = (18, 34, 50)
+ALL_ARCHS = ARCHS + (IMAGENET_ARCH,)
+SCHEDULES = ("step", "cosine")
+NORMALIZATIONS = ("per_pixel_mean", "per_channel_mean_std")
 
 
 class ConfigError(ValueError):
@@ -35,14 +43,17 @@ class DataConfig:
     train_subset: int | None
     test_subset: int | None
     seed: int
+    normalization: str = "per_pixel_mean"  # the paper's (section 4.2)
 
 
 @dataclass(frozen=True)
 class StudyConfig:
+    name: str | None
     archs: tuple[str, ...]
     depths: tuple[int, ...]
     seeds: tuple[int, ...]
     shortcut: str
+    width: int | None
 
 
 @dataclass(frozen=True)
@@ -64,7 +75,9 @@ class AugmentConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     batch_size: int
-    iterations: int
+    iterations: int | None
+    epochs: int | None
+    schedule: str
     lr: float
     lr_milestones: tuple[int, ...]
     lr_decay: float
@@ -92,6 +105,7 @@ class DeviceConfig:
 class AnalysisConfig:
     layer_std_images: int
     figure7_models: tuple[str, ...]
+    compare_models: tuple[str, ...]
     tolerance_pct: float
     figure6_ymax: float
 
@@ -105,9 +119,15 @@ class Study:
     analysis: AnalysisConfig
 
     def models(self) -> list[str]:
-        """Model names of the study, plain before residual, shallow before deep."""
-        archs = [a for a in ARCHS if a in self.study.archs]
+        """Model names of the study, plain before residual (then the ImageNet-style family),
+        shallow before deep."""
+        archs = [a for a in ALL_ARCHS if a in self.study.archs]
         return [model_name(a, d) for a in archs for d in sorted(self.study.depths)]
+
+    def model_width(self, model: str) -> int | None:
+        """study.width for the ImageNet-style nets (None: their real width); None for the
+        paper's nets, whose widths are fixed."""
+        return self.study.width if parse_model_name(model)[0] == IMAGENET_ARCH else None
 
     def runs(self) -> list[tuple[str, int]]:
         return [(m, s) for m in self.models() for s in self.study.seeds]
@@ -121,19 +141,28 @@ def model_name(arch: str, depth: int) -> str:
 
 
 def parse_model_name(name: str, key: str = "model") -> tuple[str, int]:
-    """'resnet56' -> ('resnet', 56); raises ConfigError naming the allowed forms."""
-    for arch in ARCHS:
+    """'resnet56' -> ('resnet', 56), 'imagenet-resnet18' -> ('imagenet-resnet', 18); raises
+    ConfigError naming the allowed forms."""
+    for arch in ALL_ARCHS:
         if name.startswith(arch) and name[len(arch):].isdigit():
             depth = int(name[len(arch):])
-            check_depth(depth, key=f"{key} {name!r}")
+            check_depth(depth, key=f"{key} {name!r}", arch=arch)
             return arch, depth
     raise ConfigError(
         f"{key}: {name!r} is not a known model name: expected one of {list(ARCHS)} followed by a "
-        f"depth 6n+2, such as 'plain20' or 'resnet110'"
+        f"depth 6n+2, such as 'plain20' or 'resnet110', or {IMAGENET_ARCH!r} followed by one of "
+        f"{list(IMAGENET_DEPTHS)} (the ImageNet-style nets, such as 'imagenet-resnet18')"
     )
 
 
-def check_depth(depth: int, key: str = "study.depths") -> None:
+def check_depth(depth: int, key: str = "study.depths", arch: str = "resnet") -> None:
+    if arch == IMAGENET_ARCH:
+        if depth not in IMAGENET_DEPTHS:
+            raise ConfigError(
+                f"{key}: depth {depth} is not allowed for {IMAGENET_ARCH} nets; allowed values: "
+                f"{list(IMAGENET_DEPTHS)}"
+            )
+        return
     if depth < 8 or (depth - 2) % 6 != 0:
         raise ConfigError(
             f"{key}: depth {depth} is not allowed: CIFAR nets have 6n+2 layers with n >= 1 "
@@ -228,23 +257,29 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
     """Validate and build the typed Study; raises ConfigError on any bad value."""
     cfg = validate_dict(raw)
     d, s, t, dev, a = cfg["data"], cfg["study"], cfg["train"], cfg["device"], cfg["analysis"]
-    for depth in s["depths"]:
-        check_depth(depth)
-    milestones = tuple(t["lr_milestones"])
-    if list(milestones) != sorted(milestones):
-        raise ConfigError(f"train.lr_milestones: {list(milestones)} must be increasing")
-    for m in milestones:
-        if m >= t["iterations"]:
-            raise ConfigError(
-                f"train.lr_milestones: milestone {m} is not before the last iteration "
-                f"(train.iterations = {t['iterations']}); allowed: 1 .. {t['iterations'] - 1}"
-            )
+    for arch in s["archs"]:
+        for depth in s["depths"]:
+            check_depth(depth, arch=arch)
+    if s["width"] is not None and set(s["archs"]) & set(ARCHS):
+        raise ConfigError(
+            f"study.width: {s['width']} is not allowed with study.archs {s['archs']}: the "
+            f"paper's nets keep their 16/32/64 filters; allowed: null, or study.archs "
+            f"[{IMAGENET_ARCH}] only"
+        )
+    if IMAGENET_ARCH in s["archs"] and s["shortcut"] != "B":
+        raise ConfigError(
+            f"study.shortcut: {s['shortcut']!r} is not allowed with {IMAGENET_ARCH} in "
+            f"study.archs: these nets project where the shape changes; allowed values: ['B']"
+        )
+    milestones = _check_schedule(t)
     for name in a["figure7_models"]:
         parse_model_name(name, key="analysis.figure7_models")
+    for name in a["compare_models"]:
+        parse_model_name(name, key="analysis.compare_models")
     return Study(
         data=DataConfig(**d),
-        study=StudyConfig(archs=tuple(s["archs"]), depths=tuple(s["depths"]),
-                          seeds=tuple(s["seeds"]), shortcut=s["shortcut"]),
+        study=StudyConfig(name=s["name"], archs=tuple(s["archs"]), depths=tuple(s["depths"]),
+                          seeds=tuple(s["seeds"]), shortcut=s["shortcut"], width=s["width"]),
         train=TrainConfig(
             **{k: v for k, v in t.items() if k not in ("warmup", "augment", "lr_milestones")},
             lr_milestones=milestones,
@@ -254,9 +289,39 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
         device=DeviceConfig(**dev),
         analysis=AnalysisConfig(layer_std_images=a["layer_std_images"],
                                 figure7_models=tuple(a["figure7_models"]),
+                                compare_models=tuple(a["compare_models"]),
                                 tolerance_pct=a["tolerance_pct"],
                                 figure6_ymax=a["figure6_ymax"]),
     )
+
+
+def _check_schedule(t: Mapping[str, Any]) -> tuple[int, ...]:
+    """The schedule checks a schema cannot express; returns the milestones. Exactly one of
+    train.iterations / train.epochs sets the length, milestones count in that unit and come
+    before its end, and a cosine schedule has no milestones."""
+    if (t["iterations"] is None) == (t["epochs"] is None):
+        raise ConfigError(
+            f"train.iterations / train.epochs: give exactly one of them and set the other to "
+            f"null (got iterations {t['iterations']}, epochs {t['epochs']}); the paper's study "
+            f"counts iterations, the ImageNet-style recipe epochs"
+        )
+    unit, length = (("iteration", t["iterations"]) if t["iterations"] is not None
+                    else ("epoch", t["epochs"]))
+    milestones = tuple(t["lr_milestones"])
+    if t["schedule"] == "cosine" and milestones:
+        raise ConfigError(
+            f"train.lr_milestones: {list(milestones)} is not allowed with train.schedule "
+            f"'cosine'; allowed: [] (cosine annealing has no milestones)"
+        )
+    if list(milestones) != sorted(milestones):
+        raise ConfigError(f"train.lr_milestones: {list(milestones)} must be increasing")
+    for m in milestones:
+        if m >= length:
+            raise ConfigError(
+                f"train.lr_milestones: milestone {m} is not before the last {unit} "
+                f"(train.{unit}s = {length}); allowed: 1 .. {length - 1}"
+            )
+    return milestones
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,8 +388,13 @@ def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> 
     arch, depth = parse_model_name(model)
     data = {k: v for k, v in asdict(study.data).items() if k not in _DATA_KEYS_NOT_IN_IDENTITY}
     train = {k: v for k, v in asdict(study.train).items() if k not in _TRAIN_KEYS_NOT_IN_IDENTITY}
+    # The ImageNet-style nets always project where the shape changes (option B); their width
+    # is study.width (null: the real 64). The paper's nets take study.shortcut.
+    imagenet = arch == IMAGENET_ARCH
     return {
-        "model": model, "arch": arch, "depth": depth, "shortcut": study.study.shortcut,
+        "model": model, "arch": arch, "depth": depth,
+        "shortcut": "B" if imagenet else study.study.shortcut,
+        **({"width": study.study.width} if imagenet else {}),
         "seed": seed, "data": {**data, "fingerprint": data_fingerprint}, "train": train,
     }
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ARCHS, SHORTCUTS, ConfigError, check_depth, parse_model_name
+from .config import ARCHS, IMAGENET_ARCH, SHORTCUTS, ConfigError, check_depth, parse_model_name
 
 WIDTHS = (16, 32, 64)
 
@@ -139,9 +139,19 @@ def make_net(arch: str, depth: int, shortcut: str = "A", num_classes: int = 10) 
     return CifarNet(arch, depth, shortcut, num_classes)
 
 
-def build_model(name: str, shortcut: str = "A", num_classes: int = 10) -> nn.Module:
-    """The net named like 'plain20' or 'resnet110'."""
+def build_model(name: str, shortcut: str = "A", num_classes: int = 10,
+                width: int | None = None) -> nn.Module:
+    """The net named like 'plain20', 'resnet110' or 'imagenet-resnet18' (the registry of both
+    study families). The ImageNet-style nets always use projection shortcuts (option B) and
+    ignore `shortcut`; `width` (their stem filters, null: 64) applies to them only."""
     arch, depth = parse_model_name(name)
+    if arch == IMAGENET_ARCH:
+        from .imagenet_style import make_imagenet_style
+
+        return make_imagenet_style(depth, num_classes, width)
+    if width is not None:
+        raise ConfigError(f"width {width} is not allowed for {name}: the paper's nets keep "
+                          f"16/32/64 filters; allowed: None")
     return make_net(arch, depth, shortcut, num_classes)
 
 
@@ -151,9 +161,11 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
-    """The BN after every 3x3 conv, in network order (stem, then bn1, bn2 of each block), as
-    (qualified name, module): a forward hook on each sees the Figure 7 "response" of that
-    layer. Projection-shortcut BNs (1x1 convs) are left out. 6n+1 entries for depth 6n+2."""
+    """The BN after every conv of the stem and the residual branches, in network order (stem,
+    then bn1, bn2 (, bn3) of each block), as (qualified name, module): a forward hook on each
+    sees the Figure 7 "response" of that layer. Projection-shortcut BNs are left out. For the
+    paper's nets these are the 3x3 layers, 6n+1 entries for depth 6n+2; for ImageNet-style
+    ResNet-18/34 likewise 17/33 3x3 layers; ResNet-50's Bottlenecks add their 1x1 layers (49)."""
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd model wraps the original
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, nn.BatchNorm2d) and "shortcut" not in name.split(".")]

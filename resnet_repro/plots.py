@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from .analysis import final_rows, sort_models, sorted_layer_std
-from .config import parse_model_name
+from .config import IMAGENET_ARCH, parse_model_name
 from .results import atomic_path
 
 # Depths in the paper, in a fixed order: each keeps its colour whatever else is drawn.
@@ -33,7 +33,7 @@ ITER_UNIT = 1e4
 ITER_LABEL = "iter. (1e4)"
 TRAIN_STYLE = {"linestyle": "--", "linewidth": 1.0}   # paper: dashed = training error
 TEST_STYLE = {"linestyle": "-", "linewidth": 2.2}     # paper: bold = test error
-ARCH_LINESTYLE = {"plain": "--", "resnet": "-"}        # Figure 7
+ARCH_LINESTYLE = {"plain": "--", "resnet": "-", IMAGENET_ARCH: "-."}  # Figure 7
 DPI = 200
 
 
@@ -61,12 +61,16 @@ def depth_colors(depths: Iterable[int]) -> dict[int, tuple[float, float, float]]
 
 
 def model_label(model: str) -> str:
-    """'plain20' -> 'plain-20', 'resnet56' -> 'ResNet-56' (the paper's legend labels)."""
+    """'plain20' -> 'plain-20', 'resnet56' -> 'ResNet-56' (the paper's legend labels);
+    'imagenet-resnet18' -> 'ResNet-18 (ImageNet-style)', never to be read as a paper net."""
     arch, depth = parse_model_name(model)
+    if arch == IMAGENET_ARCH:
+        return f"ResNet-{depth} (ImageNet-style)"
     return f"{'ResNet' if arch == 'resnet' else 'plain'}-{depth}"
 
 
-def _mean_curve(metrics: pd.DataFrame, model: str) -> tuple[pd.DataFrame, int, bool]:
+def _mean_curve(metrics: pd.DataFrame, model: str,
+                x: str = "iteration") -> tuple[pd.DataFrame, int, bool]:
     """Mean train/test error over the seeds of a model per iteration. Diverged runs are left
     out when the model has an ok run; if all diverged they are drawn (and flagged)."""
     rows = metrics[metrics["model"] == model]
@@ -75,7 +79,7 @@ def _mean_curve(metrics: pd.DataFrame, model: str) -> tuple[pd.DataFrame, int, b
     all_diverged = not ok_seeds
     if not all_diverged:
         rows = rows[rows["seed"].isin(ok_seeds)]
-    curve = (rows.groupby("iteration", sort=True)[["train_error_pct", "test_error_pct"]]
+    curve = (rows.groupby(x, sort=True)[["train_error_pct", "test_error_pct"]]
                  .mean().reset_index())
     return curve, rows["seed"].nunique(), all_diverged
 
@@ -96,12 +100,16 @@ def _empty(ax, text: str) -> None:
 
 
 def _fig6_panel(ax, metrics: pd.DataFrame, models: list[str], colors: dict, title: str,
-                empty_text: str, ylim: tuple[float, float]) -> None:
+                empty_text: str, ylim: tuple[float, float], by_epoch: bool = False) -> None:
+    """One panel of Figure 6; against iterations / 1e4 as in the paper, or against epochs
+    (`by_epoch`, the ImageNet-style family, whose recipe counts epochs)."""
     handles, notes = [], []
     for model in models:
         arch, depth = parse_model_name(model)
-        curve, n_seeds, all_diverged = _mean_curve(metrics, model)
-        x = curve["iteration"].to_numpy(dtype=float) / ITER_UNIT
+        curve, n_seeds, all_diverged = _mean_curve(metrics, model,
+                                                   "epoch" if by_epoch else "iteration")
+        x = (curve["epoch"].to_numpy(dtype=float) if by_epoch
+             else curve["iteration"].to_numpy(dtype=float) / ITER_UNIT)
         label = model_label(model)
         color = colors[depth]
         ax.plot(x, curve["train_error_pct"].to_numpy(dtype=float), color=color,
@@ -118,7 +126,7 @@ def _fig6_panel(ax, metrics: pd.DataFrame, models: list[str], colors: dict, titl
             notes.append(f"{label}: error > {ylim[1]:g}%, off the chart "
                          f"(final test error {final.iloc[-1]:.1f}%)")
     ax.set_title(title)
-    ax.set_xlabel(ITER_LABEL)
+    ax.set_xlabel("epoch" if by_epoch else ITER_LABEL)
     ax.set_ylabel("error (%)")
     ax.set_ylim(*ylim)
     ax.set_xlim(left=0)
@@ -127,7 +135,8 @@ def _fig6_panel(ax, metrics: pd.DataFrame, models: list[str], colors: dict, titl
         return
     style_keys = [Line2D([], [], color="0.35", label="train (dashed)", **TRAIN_STYLE),
                   Line2D([], [], color="0.35", label="test (bold)", **TEST_STYLE)]
-    ax.legend(handles=handles + style_keys, loc="upper right", fontsize=8, frameon=True)
+    ax.legend(handles=handles + style_keys, loc="best" if by_epoch else "upper right",
+              fontsize=8, frameon=True)
     _note(ax, notes, top=False)  # early (high) errors fill the upper left
 
 
@@ -135,7 +144,9 @@ def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Fig
     """The paper's Figure 6 from our per-epoch metrics.
 
     Panels: (left) plain nets, (middle) ResNets except ResNet-1202, and (right) ResNet-110 vs
-    ResNet-1202, drawn only when a resnet1202 run exists (else the figure has 2 axes). Per model
+    ResNet-1202, drawn only when a resnet1202 run exists (else the figure has 2 axes). When
+    ImageNet-style nets are present (the second study family) they get a panel of their own
+    after these, and the plain/ResNet panels are drawn only if they have runs. Per model
     two lines in its depth colour: training error dashed/thin, then test error solid/bold (in
     this order in `ax.lines`), against iterations / 1e4, y on `ylim` (0-20% as in the paper).
     Several seeds: the mean per iteration over the ok runs (diverged runs left out unless all
@@ -148,20 +159,29 @@ def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Fig
     res = [m for m in models if arch_depth[m][0] == "resnet" and arch_depth[m][1] != 1202]
     right = [m for m in ("resnet110", "resnet1202") if m in models]
     has_1202 = "resnet1202" in models
+    imnet = [m for m in models if arch_depth[m][0] == IMAGENET_ARCH]
     colors = depth_colors(d for _, d in arch_depth.values())
     n_seeds = metrics.groupby("model")["seed"].nunique() if len(metrics) else pd.Series()
+    spec = [(plain, "plain networks", "no plain-net runs"), (res, "ResNets", "no ResNet runs")]
+    if imnet:  # a study of the second family: its panel, and the paper's only if trained
+        spec = [p for p in spec if p[0]]
+    if has_1202:
+        spec.append((right, "ResNet-110 vs ResNet-1202", ""))
+    if imnet:
+        spec.append((imnet, "ImageNet-style ResNets", ""))
     with _style():
-        panels = 3 if has_1202 else 2
-        fig = Figure(figsize=(5.0 * panels, 4.3), layout="constrained")
+        panels = len(spec)
+        fig = Figure(figsize=(max(5.0 * panels, 8.0), 4.3), layout="constrained")
         axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
-        _fig6_panel(axes[0], metrics, plain, colors, "plain networks", "no plain-net runs", ylim)
-        _fig6_panel(axes[1], metrics, res, colors, "ResNets", "no ResNet runs", ylim)
-        if has_1202:
-            _fig6_panel(axes[2], metrics, right, colors, "ResNet-110 vs ResNet-1202", "", ylim)
+        for ax, (panel_models, title, empty_text) in zip(axes, spec):
+            _fig6_panel(ax, metrics, panel_models, colors, title, empty_text, ylim,
+                        by_epoch=panel_models is imnet)
         axes[0].yaxis.set_tick_params(labelleft=True)
         seeds_text = ("mean over seeds" if len(n_seeds) and n_seeds.max() > 1 else "one seed each")
-        fig.suptitle("Redraw of He et al. 2015, Figure 6: CIFAR-10 training error (dashed) and "
-                     f"test error (bold); our runs, {seeds_text}")
+        what = ("In the style of Figure 6: ImageNet-style ResNets on CIFAR-10,"
+                if imnet and not (plain or res) else "Redraw of He et al. 2015, Figure 6: CIFAR-10")
+        fig.suptitle(f"{what} training error (dashed) and test error (bold); our runs, "
+                     f"{seeds_text}")
     return fig
 
 
@@ -205,8 +225,12 @@ def figure7(layer_std: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
                 _empty(ax, "no layer responses for the requested models")
         if absent:
             _note(top, [f"not in the data: {', '.join(model_label(m) for m in absent)}"])
-        fig.suptitle("Redraw of He et al. 2015, Figure 7: std of 3x3 layer responses "
-                     "(after BN, before ReLU/addition)")
+        if any(parse_model_name(m)[0] == IMAGENET_ARCH for m in drawn):
+            fig.suptitle("Figure 7 style: std of layer responses (after BN, before "
+                         "ReLU/addition; ResNet-50's 1x1 layers included)")
+        else:
+            fig.suptitle("Redraw of He et al. 2015, Figure 7: std of 3x3 layer responses "
+                         "(after BN, before ReLU/addition)")
     return fig
 
 

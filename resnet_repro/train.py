@@ -39,25 +39,33 @@ def warmup_applies(arch: str, depth: int, warmup: WarmupConfig) -> bool:
             and depth >= warmup.min_depth)
 
 
-def first_milestone(train: TrainConfig) -> int | None:
-    return train.lr_milestones[0] if train.lr_milestones else None
-
-
-def lr_at(iteration: int, train: TrainConfig, warming_up: bool = False) -> float:
+def lr_at(iteration: int, train: TrainConfig, warming_up: bool = False,
+          per_epoch: int = 1) -> float:
     """Learning rate of the step that starts at `iteration` (0-based).
 
     Section 4.2: start at 0.1, divide by 10 at 32k and 48k iterations; during the warm-up
     of the deepest ResNets the rate is 0.01 instead. The milestones hold whatever happens:
-    a warm-up never lasts past the first one.
+    a warm-up never lasts past the first one. Other schedules: `scheduled_lr`.
     """
-    decays = sum(1 for m in train.lr_milestones if iteration >= m)
-    if warming_up and decays == 0:
+    if warming_up and not milestone_passed(iteration, train, per_epoch):
         return train.warmup.lr
-    return train.lr * train.lr_decay ** decays
+    return scheduled_lr(iteration, train, per_epoch)
 
 
-def warmup_end(iteration: int, window_error_pct: float | None, train: TrainConfig
-               ) -> str | None:
+def _schedule_time(iteration: int, train: TrainConfig, per_epoch: int) -> tuple[int, int]:
+    """(t, end) in the schedule's unit: iterations, or whole epochs with train.epochs."""
+    if train.epochs is not None:
+        return iteration // per_epoch, train.epochs
+    return iteration, train.iterations
+
+
+def milestone_passed(iteration: int, train: TrainConfig, per_epoch: int = 1) -> bool:
+    t, _ = _schedule_time(iteration, train, per_epoch)
+    return any(t >= m for m in train.lr_milestones)
+
+
+def warmup_end(iteration: int, window_error_pct: float | None, train: TrainConfig,
+               per_epoch: int = 1) -> str | None:
     """Why the warm-up ends after `iteration` steps, or None while it goes on.
 
     `window_error_pct` is the training error over the last `check_every` iterations, given
@@ -66,14 +74,37 @@ def warmup_end(iteration: int, window_error_pct: float | None, train: TrainConfi
     if window_error_pct is not None and window_error_pct < w.until_train_error_pct:
         return (f"training error {window_error_pct:.1f}% over the last {w.check_every} "
                 f"iterations is below {w.until_train_error_pct:g}%")
-    milestone = first_milestone(train)
-    if milestone is not None and iteration >= milestone:
-        return f"the first lr milestone ({milestone}) is reached"
+    if milestone_passed(iteration, train, per_epoch):
+        return f"the first lr milestone ({train.lr_milestones[0]}) is reached"
     if iteration >= w.max_iterations:
         return (f"the cap of train.warmup.max_iterations = {w.max_iterations} iterations is "
                 f"reached without the training error falling below "
                 f"{w.until_train_error_pct:g}%")
     return None
+
+
+def scheduled_lr(iteration: int, train: TrainConfig, per_epoch: int = 1) -> float:
+    """The schedule's rate at `iteration` (0-based), `per_epoch` iterations to an epoch.
+
+    With train.iterations the schedule counts iterations (the paper's); with train.epochs it
+    counts whole epochs, the rate changing at epoch starts (as a per-epoch
+    `torch.optim.lr_scheduler` step does in the ImageNet-style recipe). "step": lr times
+    lr_decay per milestone passed; "cosine": lr * (1 + cos(pi t / T)) / 2, from lr down to 0
+    at the end T (Loshchilov & Hutter 2017, SGDR, without restarts; CosineAnnealingLR with
+    eta_min 0).
+    """
+    t, end = _schedule_time(iteration, train, per_epoch)
+    if train.schedule == "cosine":
+        return train.lr * 0.5 * (1.0 + math.cos(math.pi * min(t, end) / end))
+    decays = sum(1 for m in train.lr_milestones if t >= m)
+    return train.lr * train.lr_decay ** decays
+
+
+def total_iterations(train: TrainConfig, n_train: int) -> int:
+    """Length of the run in iterations: train.iterations, or train.epochs full epochs."""
+    if train.epochs is not None:
+        return train.epochs * steps_per_epoch(n_train, train.batch_size)
+    return train.iterations
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -108,7 +139,8 @@ def strict_fp32():
 
 
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
-             batch_size: int, placement: Placement) -> tuple[float, float]:
+             batch_size: int, placement: Placement,
+             std: torch.Tensor | None = None) -> tuple[float, float]:
     """Mean loss and top-1 error (%) on original (unaugmented) images in eval mode.
 
     Always in fp32, whatever the training precision: the error compared with the paper's
@@ -121,7 +153,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: tor
     wrong = torch.zeros((), dtype=torch.int64, device=x.device)
     with torch.no_grad(), strict_fp32():
         for i in range(0, len(y), batch_size):
-            xb = data_mod.normalize(x[i:i + batch_size], mean)
+            xb = data_mod.normalize(x[i:i + batch_size], mean, std)
             if placement.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             yb = y[i:i + batch_size]
@@ -192,7 +224,7 @@ def training_batch(dd: data_mod.DeviceData, idx: torch.Tensor, generator: torch.
     """The augmented, normalised images and labels at `idx`, made on the device (section 4.2:
     4-pixel zero padding, random 32x32 crop, random horizontal flip)."""
     x = data_mod.augment(dd.train_x[idx], dd.mean, generator, train.augment.padding,
-                         train.augment.flip)
+                         train.augment.flip, std=dd.std)
     if placement.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, dd.train_y[idx]
@@ -245,7 +277,7 @@ class WarmupState:
                    state["window_seen"], state["ended_at"], state["reason"])
 
     def step(self, iteration: int, batch_wrong: torch.Tensor, n: int,
-             train: TrainConfig) -> str | None:
+             train: TrainConfig, per_epoch: int = 1) -> str | None:
         """Count one step's wrong predictions; at a check (every `check_every` iterations,
         the only host read of a warm-up step) or at the cap or first milestone, decide."""
         self.wrong += batch_wrong
@@ -255,7 +287,7 @@ class WarmupState:
             window_error = 100.0 * self.wrong.item() / self.seen
             self.wrong.zero_()
             self.seen = 0
-        reason = warmup_end(iteration, window_error, train)
+        reason = warmup_end(iteration, window_error, train, per_epoch)
         if reason is not None:
             self.active, self.ended_at, self.reason = False, iteration, reason
         return reason
@@ -279,11 +311,12 @@ def make_optimizer(model: torch.nn.Module, train: TrainConfig,
 
 
 def setup_model(model_name: str, shortcut: str, train: TrainConfig, placement: Placement,
-                seed: int) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
+                seed: int, width: int | None = None
+                ) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
     """The seeded model on its device, the module that steps (compiled or not; it shares the
     model's parameters) and its optimizer."""
     torch.manual_seed(seed)
-    model = build_model(model_name, shortcut=shortcut).to(placement.device)
+    model = build_model(model_name, shortcut=shortcut, width=width).to(placement.device)
     if placement.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, train, placement)
@@ -308,10 +341,11 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     arrays = data_mod.load_arrays(study.data)  # refuses an empty training or test set
     identity = run_identity(study, model_name, seed, data_mod.fingerprint(arrays))
     ident_hash = identity_hash(identity)
-    dd = data_mod.to_device(arrays, device)
+    dd = data_mod.to_device(arrays, device, study.data.normalization)
 
     model, step_model, optimizer = setup_model(model_name, study.study.shortcut, train,
-                                               placement, seed)
+                                               placement, seed,
+                                               study.model_width(model_name))
     parameters = count_parameters(model)
 
     iteration, epoch, rows = 0, 0, []
@@ -336,16 +370,17 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     resumed_at = iteration
 
     per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
+    total = total_iterations(train, len(dd.train_y))
     status = rows[-1]["status"] if rows else "ok"
 
-    while iteration < train.iterations and status == "ok":
+    while iteration < total and status == "ok":
         epoch += 1
         t0 = time.perf_counter()
-        steps = min(per_epoch, train.iterations - iteration)
+        steps = min(per_epoch, total - iteration)
         meter = DeviceMeter(device)
         lr = None
         for x, y in epoch_batches(dd, seed, epoch, steps, train, placement):
-            new_lr = lr_at(iteration, train, warm.active)
+            new_lr = lr_at(iteration, train, warm.active, per_epoch)
             if new_lr != lr:
                 lr = new_lr
                 set_lr(optimizer, lr)
@@ -355,7 +390,7 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
             if warm.active:
                 # Section 4.2: "0.01 to warm up the training until the training error is
                 # below 80% (about 400 iterations), and then go back to 0.1".
-                reason = warm.step(iteration, batch_wrong, len(y), train)
+                reason = warm.step(iteration, batch_wrong, len(y), train, per_epoch)
                 if reason is not None:
                     log(f"warm-up ends at iteration {iteration}: {reason}")
         train_loss, train_error = meter.read()  # the epoch's one host sync
@@ -366,9 +401,9 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
             log(f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
                 "stopping this run and keeping its rows")
         test_loss, test_error = evaluate(model, dd.test_x, dd.test_y, dd.mean,
-                                         train.eval_batch_size, placement)
+                                         train.eval_batch_size, placement, dd.std)
         val_loss, val_error = evaluate(model, dd.val_x, dd.val_y, dd.mean,
-                                       train.eval_batch_size, placement)
+                                       train.eval_batch_size, placement, dd.std)
         epoch_seconds = time.perf_counter() - t0
         row = _row(
             identity, epoch=epoch, iteration=iteration, lr=lr,
@@ -380,8 +415,8 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
             status=status,
         )
         rows.append(row)
-        left = (train.iterations - iteration) * epoch_seconds / steps
-        log(f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{train.iterations} "
+        left = (total - iteration) * epoch_seconds / steps
+        log(f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
             f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
             f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}")
         save_checkpoint(checkpoint_path, identity=identity, identity_hash=ident_hash,

@@ -217,3 +217,33 @@ def test_study_from_args_defaults_and_overrides(tmp_path):
     with pytest.raises(ConfigError):
         bench.study_from_args(_parser().parse_args(["--model", "resnet8", "--train-images",
                                                     "0"]))
+
+
+def test_benchmark_runs_the_imagenet_style_family(tmp_path, capsys):
+    """`bench --model imagenet-resnet18` with the family's recipe (per-channel mean/std, cosine
+    over epochs) at the smoke width: all three variants train. Nothing is timed or judged."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "bench.json"
+    args = _parser().parse_args([
+        "--model", "imagenet-resnet50", "--config", str(root / "config.yaml"),
+        str(root / "workflow/configs/imagenet-style.yaml"),
+        str(root / "workflow/configs/smoke-imagenet-style.yaml"),
+        "--batch-size", "8", "--warmup-steps", "1", "--steps", "2", "--train-images", "32",
+        "--workers", "0", "--json", str(out)])
+    assert bench.run_from_args(args) == 0
+    result = json.loads(out.read_text())
+    for variant in bench.VARIANTS:
+        _check_variant(result[variant], 2, 8)
+    assert result["settings"]["model"] == "imagenet-resnet50"
+
+
+def test_conventional_transform_divides_by_std_for_the_per_channel_recipe():
+    arrays = synthetic_cifar(32, 1, seed=0)
+    ds = bench.PilCifar(arrays.train_x, arrays.train_y, bench.conventional_transform(
+        arrays.train_x, padding=0, flip=False, divide_by_std=True))
+    x = torch.stack([ds[i][0] for i in range(32)])
+    flat = x.transpose(0, 1).reshape(3, -1)
+    assert torch.allclose(flat.mean(1), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(flat.std(1, unbiased=False), torch.ones(3), atol=1e-3)

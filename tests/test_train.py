@@ -195,9 +195,9 @@ def test_warmup_window_runs_across_epoch_boundaries(tmp_path, monkeypatch):
     windows = []
     original = T.WarmupState.step
 
-    def spy(self, iteration, batch_wrong, n, train):
+    def spy(self, iteration, batch_wrong, n, *args):
         seen = self.seen + n
-        reason = original(self, iteration, batch_wrong, n, train)
+        reason = original(self, iteration, batch_wrong, n, *args)
         if iteration % 4 == 0:
             windows.append((iteration, seen))
         return reason

@@ -359,3 +359,54 @@ def test_values_given_with_dash_dash_config_are_refused_whatever_their_form(tmp_
     assert r.returncode != 0
     msg = r.stdout + r.stderr
     assert "values given with --config do not reach the jobs" in msg, msg[-2000:]
+
+
+# The ImageNet-style family's CPU smoke study on top of the shipped recipe and smoke configs,
+# cut further so that the test stays short: 64 training images, 2 epochs.
+IMAGENET_TINY = {
+    "data": {"train_subset": 64, "test_subset": 32, "val_size": 32},
+    "train": {"batch_size": 32, "epochs": 2, "eval_batch_size": 64},
+    "analysis": {"layer_std_images": 32},
+}
+IMAGENET_CONFIGS = ("workflow/configs/imagenet-style.yaml",
+                    "workflow/configs/smoke-imagenet-style.yaml", "imagenet-tiny.yaml")
+
+
+def test_imagenet_style_study_runs_beside_the_papers_study(tmp_path):
+    """One workflow, two studies: the paper's resnet8 first, then the ImageNet-style smoke
+    study in the same folder, end to end (train, tables, Figure-6/7-style figures, layer std),
+    with its tables and figures in their own folders and the paper's run shown beside it."""
+    cwd = make_project(tmp_path / "p")
+    (cwd / "imagenet-tiny.yaml").write_text(yaml.safe_dump(IMAGENET_TINY))
+    smk(cwd, "results/runs/resnet8/seed0/metrics.parquet")
+    paper_run = mtimes(cwd, "results/runs/resnet8/seed0/*")
+
+    jobs = planned(cwd, "--configfile", *IMAGENET_CONFIGS, config=None)
+    assert jobs["train:model=imagenet-resnet18,seed=0"] == 1
+    assert jobs["train:model=imagenet-resnet50,seed=0"] == 1
+    assert not [j for j in jobs if j.startswith("train:model=resnet")]  # never retrained here
+    smk(cwd, "--configfile", *IMAGENET_CONFIGS, config=None)
+
+    for model in ("imagenet-resnet18", "imagenet-resnet50"):
+        df = read_metrics(cwd / f"results/runs/{model}/seed0/metrics.parquet")
+        assert df.epoch.max() == 2 and (df.status == "ok").all()
+        assert df.val_error_pct.notna().all()  # the smoke study has a validation split
+        assert (df.lr.iloc[0], df.lr.iloc[1]) == (0.1, pytest.approx(0.05))  # cosine by epoch
+        std = pd.read_parquet(cwd / f"results/analysis/layer_std/{model}_seed0.parquet")
+        assert len(std) == {"imagenet-resnet18": 17, "imagenet-resnet50": 49}[model]
+    tables = cwd / "results/tables/imagenet-style"
+    im = pd.read_csv(tables / "imagenet_style.csv").set_index("model")
+    assert list(im.index) == ["imagenet-resnet18", "imagenet-resnet50"]
+    assert im["final_test_error_pct"].notna().all()
+    assert im["test_error_at_best_val_pct"].notna().all()
+    assert im.loc["imagenet-resnet18", "writeup_test_error_pct"] == pytest.approx(4.49)
+    assert "selected on the test set" in (tables / "imagenet_style.md").read_text()
+    fam = pd.read_csv(tables / "families.csv").set_index("model")
+    assert list(fam.index) == ["resnet8", "imagenet-resnet18", "imagenet-resnet50"]
+    assert (fam["status"] == "ok").all() and (fam["images_per_second"] > 0).all()
+    assert fam["params_millions"].notna().all()
+    for fig in ("figure6", "figure7"):
+        assert (cwd / f"figures/imagenet-style/{fig}.png").stat().st_size > 1000
+    assert not (cwd / "results/tables/table6.csv").exists()  # the paper's tables untouched
+    assert mtimes(cwd, "results/runs/resnet8/seed0/*") == paper_run
+    assert not planned(cwd, "--configfile", *IMAGENET_CONFIGS, config=None)

@@ -20,40 +20,59 @@ rule layer_std:
 
 
 rule tables:
-    """Table 6 against the paper, plain vs residual per depth, and every run's status."""
+    """Table 6 against the paper, plain vs residual per depth, every run's status, the
+    ImageNet-style family reported the honest way, and both families side by side."""
     input:
         metrics=all_metrics(),
         code=PACKAGE / "analysis.py",
+        families_code=PACKAGE / "families.py",
     output:
         table6=report(
-            "results/tables/table6.csv",
+            f"{TABLES_DIR}/table6.csv",
             caption="../report/table6.rst",
             category="Tables",
             labels={"table": "Table 6"},
         ),
-        table6_md="results/tables/table6.md",
+        table6_md=f"{TABLES_DIR}/table6.md",
         pvr=report(
-            "results/tables/plain_vs_residual.csv",
+            f"{TABLES_DIR}/plain_vs_residual.csv",
             caption="../report/plain_vs_residual.rst",
             category="Tables",
             labels={"table": "plain vs residual"},
         ),
-        pvr_md="results/tables/plain_vs_residual.md",
+        pvr_md=f"{TABLES_DIR}/plain_vs_residual.md",
         runs=report(
-            "results/tables/runs.csv",
+            f"{TABLES_DIR}/runs.csv",
             caption="../report/runs.rst",
             category="Tables",
             labels={"table": "runs"},
         ),
-        runs_md="results/tables/runs.md",
+        runs_md=f"{TABLES_DIR}/runs.md",
+        imagenet_style=report(
+            f"{TABLES_DIR}/imagenet_style.csv",
+            caption="../report/imagenet_style.rst",
+            category="Tables",
+            labels={"table": "ImageNet-style family"},
+        ),
+        imagenet_style_md=f"{TABLES_DIR}/imagenet_style.md",
+        families=report(
+            f"{TABLES_DIR}/families.csv",
+            caption="../report/families.rst",
+            category="Tables",
+            labels={"table": "both families"},
+        ),
+        families_md=f"{TABLES_DIR}/families.md",
     params:
         tolerance=STUDY.analysis.tolerance_pct,
+        compare=compare_metrics(),
+        out_dir=lambda wildcards, output: os.path.dirname(output.table6),
     log:
-        "logs/tables.log",
+        f"{LOGS_DIR}/tables.log",
     benchmark:
-        "benchmarks/tables.tsv"
+        f"{BENCH_DIR}/tables.tsv"
     conda:
         "../envs/resnet-repro.yaml"
     shell:
         "resnet-repro tables --metrics {input.metrics}"
-        " --out-dir results/tables > {log} 2>&1"
+        " --compare-metrics {params.compare}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -51,6 +51,15 @@ validate(config, "../schemas/config.schema.yaml")
 os.environ[CONFIG_ENV] = os.pathsep.join(str(Path(f).resolve()) for f in CONFIG_FILES)
 PACKAGE = Path(resnet_repro.__file__).resolve().parent
 RUNS = "results/runs/{model}/seed{seed}"
+# Runs of every study share results/runs (model names differ between families); tables,
+# figures and their logs of a named study (study.name, e.g. imagenet-style) go to a folder of
+# their own, so that two studies in one working directory never overwrite each other.
+_NAMED = [STUDY.study.name] if STUDY.study.name else []
+TABLES_DIR = os.path.join("results", "tables", *_NAMED)
+FIGURES_DIR = os.path.join("figures", *_NAMED)
+LOGS_DIR = os.path.join("logs", *_NAMED)
+BENCH_DIR = os.path.join("benchmarks", *_NAMED)
+DATA_DIR = os.path.join("results", "data", *_NAMED)
 
 
 def run_dir(model, seed):
@@ -59,6 +68,18 @@ def run_dir(model, seed):
 
 def all_metrics():
     return [f"{run_dir(m, s)}/metrics.parquet" for m, s in STUDY.runs()]
+
+
+def compare_metrics():
+    """metrics.parquet of analysis.compare_models (another study's runs in the same
+    results/runs folder), for the families table. Not inputs: this study must never train
+    them with its own recipe; the table reports the absent ones as missing."""
+    return [
+        f"{run_dir(m, s)}/metrics.parquet"
+        for m in STUDY.analysis.compare_models
+        if m not in STUDY.models()
+        for s in STUDY.study.seeds
+    ]
 
 
 def figure7_models():
@@ -94,19 +115,20 @@ def run_identity_hash(wildcards):
     return identity_hash(identity)
 
 
-TABLES = ["table6", "plain_vs_residual", "runs"]
+TABLES = ["table6", "plain_vs_residual", "runs", "imagenet_style", "families"]
 
 
 def all_targets():
     return (
         all_metrics()
-        + ["results/data/prepared.json"]
-        + [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
-        + [f"figures/figure6.{ext}" for ext in ("png", "pdf")]
-        + [f"figures/figure7.{ext}" for ext in ("png", "pdf")]
+        + [f"{DATA_DIR}/prepared.json"]
+        + [f"{TABLES_DIR}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
+        + [f"{FIGURES_DIR}/figure6.{ext}" for ext in ("png", "pdf")]
+        + [f"{FIGURES_DIR}/figure7.{ext}" for ext in ("png", "pdf")]
     )
 
 
 wildcard_constraints:
-    model=r"(plain|resnet)\d+",
+    # The paper's nets (plain20, resnet110) and the ImageNet-style family (imagenet-resnet18).
+    model=r"(plain|resnet|imagenet-resnet)\d+",
     seed=r"\d+",

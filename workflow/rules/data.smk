@@ -3,13 +3,14 @@ rule prepare_data:
     fingerprint that names the data in every run's identity. (CIFAR-10 itself is fetched,
     when absent and data.download allows, while the DAG is built: see common.smk.)"""
     output:
-        "results/data/prepared.json",
+        # Per named study: switching studies in one folder must not make this job rerun.
+        f"{DATA_DIR}/prepared.json",
     params:
         fingerprint=lambda wildcards: data_fingerprint(),
     log:
-        "logs/prepare_data.log",
+        f"{LOGS_DIR}/prepare_data.log",
     benchmark:
-        "benchmarks/prepare_data.tsv"
+        f"{BENCH_DIR}/prepare_data.tsv"
     conda:
         "../envs/resnet-repro.yaml"
     shell:

@@ -5,18 +5,18 @@ rule figure6:
         code=PACKAGE / "plots.py",
     output:
         png=report(
-            "figures/figure6.png",
+            f"{FIGURES_DIR}/figure6.png",
             caption="../report/figure6.rst",
             category="Figures",
             labels={"figure": "Figure 6"},
         ),
-        pdf="figures/figure6.pdf",
+        pdf=f"{FIGURES_DIR}/figure6.pdf",
     params:
         ymax=STUDY.analysis.figure6_ymax,
     log:
-        "logs/figure6.log",
+        f"{LOGS_DIR}/figure6.log",
     benchmark:
-        "benchmarks/figure6.tsv"
+        f"{BENCH_DIR}/figure6.tsv"
     conda:
         "../envs/resnet-repro.yaml"
     shell:
@@ -31,18 +31,18 @@ rule figure7:
         code=PACKAGE / "plots.py",
     output:
         png=report(
-            "figures/figure7.png",
+            f"{FIGURES_DIR}/figure7.png",
             caption="../report/figure7.rst",
             category="Figures",
             labels={"figure": "Figure 7"},
         ),
-        pdf="figures/figure7.pdf",
+        pdf=f"{FIGURES_DIR}/figure7.pdf",
     params:
         models=figure7_models(),
     log:
-        "logs/figure7.log",
+        f"{LOGS_DIR}/figure7.log",
     benchmark:
-        "benchmarks/figure7.tsv"
+        f"{BENCH_DIR}/figure7.tsv"
     conda:
         "../envs/resnet-repro.yaml"
     shell:
