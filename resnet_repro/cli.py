@@ -180,19 +180,26 @@ def free_device_memory(placement) -> None:
 
 def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
     """A full-length study on a CPU takes weeks: say so before starting, with an estimate."""
-    from .devices import estimated_cpu_hours
-
     if placement.device.type != "cpu":
         return
     import torch
 
-    hours = estimated_cpu_hours(model, study.train.iterations * study.train.batch_size,
-                                torch.get_num_threads())
+    from .devices import estimated_cpu_hours
+    from .models import build_model, forward_macs
+
+    train = study.train
+    if train.iterations is not None:
+        images, length = train.iterations * train.batch_size, f"{train.iterations} iterations"
+    else:  # epoch-based: the training set's size is known once the data is read
+        d = study.data
+        per_epoch = d.train_subset or (50000 - d.val_size)
+        images, length = train.epochs * per_epoch, f"{train.epochs} epochs"
+    net = build_model(model, shortcut=study.study.shortcut, width=study.model_width(model))
+    hours = estimated_cpu_hours(forward_macs(net), images, torch.get_num_threads())
     if hours >= 1.0:
-        _warn(f"{model} is about to train on the CPU: {study.train.iterations} iterations at "
-              f"batch {study.train.batch_size} take roughly {hours:,.0f} hours here; a GPU "
-              "takes minutes (see device.device), or use a smaller study "
-              "(workflow/configs/smoke.yaml)")
+        _warn(f"{model} is about to train on the CPU: {length} at batch "
+              f"{train.batch_size} take roughly {hours:,.0f} hours here; a GPU takes minutes "
+              "(see device.device), or use a smaller study (workflow/configs/smoke.yaml)")
 
 
 def cmd_layer_std(args: argparse.Namespace) -> int:

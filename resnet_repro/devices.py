@@ -126,17 +126,17 @@ def scheduler_assigned_gpus(env: dict[str, str] | None = None) -> str | None:
     return None
 
 
-def estimated_cpu_hours(model: str, images: int, threads: int) -> float | None:
-    """A rough time for training `images` images of `model` on the CPU, scaled from a measured
-    reference (ResNet-20: 270 images/s with 2 threads on an AMD EPYC, see the README); the
-    work per image grows with the depth. None for a model without a depth."""
-    from .config import parse_model_name
+# The measured reference of the estimate below (README, Performance): ResNet-20, whose
+# forward pass is 41M multiply-accumulates per image, trains at 270 images/s with 2 threads
+# on an AMD EPYC.
+_REFERENCE_RATE, _REFERENCE_MACS, _REFERENCE_THREADS = 270.0, 40.8e6, 2
 
-    try:
-        _, depth = parse_model_name(model)
-    except ConfigError:
-        return None
-    rate = 270.0 * (20 / depth) * (max(1, threads) / 2)
+
+def estimated_cpu_hours(forward_macs: int, images: int, threads: int) -> float:
+    """A rough time for training on `images` images on the CPU, scaled from the measured
+    reference by the work per image and the thread count."""
+    rate = (_REFERENCE_RATE * (_REFERENCE_MACS / forward_macs)
+            * (max(1, threads) / _REFERENCE_THREADS))
     return images / rate / 3600.0
 
 

@@ -169,3 +169,30 @@ def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd model wraps the original
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, nn.BatchNorm2d) and "shortcut" not in name.split(".")]
+
+
+def forward_macs(model: nn.Module) -> int:
+    """Multiply-accumulates of one 32x32 image's forward pass through the convolutions and
+    linear layers (what dominates the cost), counted with hooks on a CPU pass."""
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels
+            total += output.numel() * k // module.groups
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, 32, 32))
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return total

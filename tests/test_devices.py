@@ -206,7 +206,26 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
     smoke = study_from_dict({"train": {"iterations": 80, "lr_milestones": [40]}})
     cli.warn_if_long_on_cpu(smoke, "resnet8", cpu)
     assert capsys.readouterr().err == ""
-    assert devices.estimated_cpu_hours("resnet110", 64000 * 128, 2) > 24
+    from resnet_repro.models import build_model, forward_macs
+    assert devices.estimated_cpu_hours(forward_macs(build_model("resnet110")), 64000 * 128,
+                                       2) > 24
+    epochs = study_from_dict({"study": {"shortcut": "B"},
+                              "train": {"iterations": None, "epochs": 200,
+                                        "lr_milestones": []}})
+    cli.warn_if_long_on_cpu(epochs, "imagenet-resnet18", cpu)
+    assert "200 epochs" in capsys.readouterr().err
+
+
+def test_forward_macs_count_the_convolutions_and_the_classifier():
+    from resnet_repro.models import build_model, forward_macs
+    # ResNet-20: a 3x3 stem of 16 filters, 3 stages of six 3x3 convs with 16/32/64 filters on
+    # 32/16/8 maps (each stage's first conv reads half as many channels, except the first
+    # stage's), then a 64x10 classifier. Option A shortcuts cost nothing.
+    stem = 32 * 32 * 16 * 3 * 9
+    stage1 = 6 * 32 * 32 * 16 * 16 * 9
+    stage2 = 16 * 16 * 32 * 16 * 9 + 5 * 16 * 16 * 32 * 32 * 9
+    stage3 = 8 * 8 * 64 * 32 * 9 + 5 * 8 * 8 * 64 * 64 * 9
+    assert forward_macs(build_model("resnet20")) == stem + stage1 + stage2 + stage3 + 640
 
 
 def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatch):
