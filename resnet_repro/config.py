@@ -95,12 +95,22 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class PublishedCheckpoint:
+    """A trained net of another reproduction to import (resnet_repro.published)."""
+    name: str
+    format: str
+    file: str
+    model: str | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     data: DataConfig
     study: StudyConfig
     train: TrainConfig
     device: DeviceConfig
     analysis: AnalysisConfig
+    published: tuple[PublishedCheckpoint, ...] = ()
 
     def models(self) -> list[str]:
         """Model names of the study, plain before residual, shallow before deep."""
@@ -228,6 +238,8 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             )
     for name in a["figure7_models"]:
         parse_model_name(name, key="analysis.figure7_models")
+    published = tuple(PublishedCheckpoint(**p) for p in cfg["published"])
+    _check_published(published, [model_name(a, d) for a in s["archs"] for d in s["depths"]])
     return Study(
         data=DataConfig(**d),
         study=StudyConfig(archs=tuple(s["archs"]), depths=tuple(s["depths"]),
@@ -243,7 +255,31 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
                                 figure7_models=tuple(a["figure7_models"]),
                                 tolerance_pct=a["tolerance_pct"],
                                 figure6_ymax=a["figure6_ymax"]),
+        published=published,
     )
+
+
+def _check_published(published: tuple[PublishedCheckpoint, ...], models: list[str]) -> None:
+    """Names are file names of the imported nets' results: unique, and never a study model's
+    name, so an imported net is never mistaken for one of our runs."""
+    seen: set[str] = set()
+    for i, p in enumerate(published):
+        if p.name in seen:
+            raise ConfigError(f"published[{i}].name: {p.name!r} is used twice; names must be "
+                              f"unique")
+        if p.name in models:
+            raise ConfigError(f"published[{i}].name: {p.name!r} is a model of the study; give "
+                              f"imported nets other names (e.g. akamaster-{p.name})")
+        if p.model is not None:
+            parse_model_name(p.model, key=f"published[{i}].model")
+        seen.add(p.name)
+
+
+def missing_published_files(study: Study, root: str | Path = ".") -> list[str]:
+    """One line per `published` entry whose file does not exist (relative paths from `root`,
+    the workflow's working directory), for the check before any job starts."""
+    return [f"published[{i}].file: {p.file} does not exist (entry {p.name!r})"
+            for i, p in enumerate(study.published) if not (Path(root) / p.file).is_file()]
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from resnet_repro.config import (
     ConfigError,
     identity_hash,
     load_study,
+    missing_published_files,
     run_identity,
     study_from_dict,
 )
@@ -31,6 +32,11 @@ try:
             "values given with --config do not reach the jobs; put them in a YAML file "
             "and pass it with --configfile"
         )
+    # Imported checkpoints are inputs nobody can rebuild: say so before any job starts.
+    _missing = missing_published_files(STUDY)
+    if _missing:
+        raise ConfigError(_missing[0] + (f" (and {len(_missing) - 1} more)" if len(_missing) > 1
+                                         else ""))
 except ConfigError as e:
     raise WorkflowError(f"bad config: {e}")
 
@@ -76,7 +82,22 @@ def all_targets():
         + [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
         + [f"figures/figure6.{ext}" for ext in ("png", "pdf")]
         + [f"figures/figure7.{ext}" for ext in ("png", "pdf")]
+        + published_targets()
     )
+
+
+PUBLISHED = {p.name: p for p in STUDY.published}
+PUBLISHED_DIR = "results/published/{name}"
+
+
+def published_targets():
+    """The published checkpoints' table and Figure 7 (rules/published.smk); none without a
+    `published:` list."""
+    if not PUBLISHED:
+        return []
+    return [f"results/tables/published.{ext}" for ext in ("csv", "md")] + [
+        f"figures/figure7_published.{ext}" for ext in ("png", "pdf")
+    ]
 
 
 wildcard_constraints:
