@@ -100,6 +100,28 @@ def published_targets():
     ]
 
 
+def published_file(wildcards):
+    return PUBLISHED[wildcards.name].file
+
+
+def published_model_option(wildcards):
+    model = PUBLISHED[wildcards.name].model
+    return f"--model {model}" if model else ""
+
+
+def published_evals():
+    return [f"{PUBLISHED_DIR.format(name=n)}/eval.json" for n in PUBLISHED]
+
+
+def published_layer_std_groups():
+    """One Figure 7 column per checkpoint format (that is, per reproduction)."""
+    groups = {}
+    for name, p in PUBLISHED.items():
+        path = f"{PUBLISHED_DIR.format(name=name)}/layer_std.parquet"
+        groups.setdefault(p.format, []).append(path)
+    return groups
+
+
 wildcard_constraints:
     model=r"(plain|resnet)\d+",
     seed=r"\d+",

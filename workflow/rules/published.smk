@@ -3,27 +3,6 @@
 # write their table and their Figure 7. Nothing here trains.
 
 
-def published_file(wildcards):
-    return PUBLISHED[wildcards.name].file
-
-
-def published_model_option(wildcards):
-    model = PUBLISHED[wildcards.name].model
-    return f"--model {model}" if model else ""
-
-
-def published_evals():
-    return [f"{PUBLISHED_DIR.format(name=n)}/eval.json" for n in PUBLISHED]
-
-
-def published_layer_std_groups():
-    """One Figure 7 column per checkpoint format (that is, per reproduction)."""
-    groups = {}
-    for name, p in PUBLISHED.items():
-        groups.setdefault(p.format, []).append(f"{PUBLISHED_DIR.format(name=name)}/layer_std.parquet")
-    return groups
-
-
 rule import_published:
     """A foreign checkpoint as our model.pt (same function, our channel layout, with the input
     normalisation it was trained with)."""
