@@ -187,3 +187,26 @@ def test_published_table_compares_with_the_reported_errors():
     assert df.loc["wy-plain56", "reported_source"].startswith("wooyeolBaek")
     assert pd.isna(df.loc["wy-resnet110", "reported_error_pct"])
     assert pd.isna(df.loc["wy-resnet110", "difference_pct"])
+
+
+def test_our_runs_record_their_normalisation_and_evaluate_matches_training(tmp_path):
+    """A run's model.pt says how it was fed; `evaluate` of it gives the final test error
+    that training logged (same images, same normalisation, eval mode)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "data": {"source": "synthetic", "train_subset": 64, "test_subset": 40},
+        "study": {"depths": [8]}, "device": {"device": "cpu"},
+        "train": {"batch_size": 32, "iterations": 4, "lr_milestones": [2],
+                  "eval_batch_size": 16}}))
+    r = cli("train", "--config", cfg, "--model", "resnet8", "--seed", 0, "--out", tmp_path / "r")
+    assert r.returncode == 0, r.stderr
+    _, identity, norm = load_model_file(tmp_path / "r/model.pt")
+    assert norm == normalization.per_pixel_mean() and identity["model"] == "resnet8"
+    r = cli("evaluate", "--config", cfg, "--model-file", tmp_path / "r/model.pt", "--out",
+            tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    record = json.loads((tmp_path / "e.json").read_text())
+    logged = pd.read_parquet(tmp_path / "r/metrics.parquet").iloc[-1]
+    assert record["test_images"] == 40 and record["format"] is None
+    assert record["test_error_pct"] == pytest.approx(logged["test_error_pct"])
+    assert record["test_loss"] == pytest.approx(logged["test_loss"], rel=1e-5)
