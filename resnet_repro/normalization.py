@@ -24,8 +24,8 @@ import torch
 
 KINDS = ("per_pixel_mean", "per_channel")
 
-# akamaster/pytorch_resnet_cifar10, trainer.py: transforms.Normalize with these values after
-# ToTensor (0..1 scale). They are the ImageNet statistics, not CIFAR-10's.
+# akamaster/pytorch_resnet_cifar10 feeds its nets 0..1 inputs standardised per channel with
+# these values: the ImageNet statistics, not CIFAR-10's.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -189,7 +189,7 @@ def import_checkpoint(path: str | Path, fmt: str, name: str, model: str | None =
             arch = "resnet"
             norm = normalization.per_channel(
                 normalization.IMAGENET_MEAN, normalization.IMAGENET_STD,
-                "akamaster/pytorch_resnet_cifar10: ToTensor then Normalize with the ImageNet "
+                "akamaster/pytorch_resnet_cifar10: 0..1 scale standardised with the ImageNet "
                 "per-channel mean and std")
         else:
             stem, stages, fc, n = read_wooyeolbaek(raw)
