@@ -12,6 +12,10 @@ from pathlib import Path
 
 from .results import ResultError
 
+# Column titles of the published Figure 7: the repository behind each checkpoint format.
+REPOSITORIES = {"akamaster": "akamaster/pytorch_resnet_cifar10",
+                "wooyeolbaek": "wooyeolBaek/deep-residual-learning"}
+
 
 def cmd_import(args: argparse.Namespace) -> int:
     from . import normalization
@@ -81,7 +85,7 @@ def cmd_figure7_published(args: argparse.Namespace) -> int:
 
     groups = {}
     for label, *files in args.group:
-        groups[label] = read_all_layer_std(files)
+        groups[REPOSITORIES.get(label, label)] = read_all_layer_std(files)
     fig = figure7_groups(groups, "Figure 7 of He et al. 2015 redrawn from published "
                                  "checkpoints: std of 3x3 layer responses (after BN, before "
                                  "ReLU/addition)")

@@ -232,8 +232,8 @@ def figure7_groups(groups: Mapping[str, pd.DataFrame], title: str) -> Figure:
         for col, (label, df) in enumerate(groups.items()):
             top, bottom = axes[0, col], axes[1, col]
             _fig7_panels(top, bottom, df, models[label], colors)
-            top.set_title(f"{label}: layer responses in network order")
-            bottom.set_title(f"{label}: sorted by magnitude")
+            top.set_title(f"{label}\nlayer responses in network order")
+            bottom.set_title(f"{label}\nlayer responses sorted by magnitude")
         fig.suptitle(title)
     return fig
 
