@@ -138,7 +138,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                            log=_say, warn=_warn)
         write_metrics(result.rows, out / "metrics.parquet")
         save_torch({"model": result.model.state_dict(), "identity": result.identity,
-                    "parameters": result.parameters}, out / "model.pt")
+                    "parameters": result.parameters,
+                    # The inputs it was trained on, so every reader feeds it the same way.
+                    "normalization": result.normalization}, out / "model.pt")
         last = result.rows[-1] if result.rows else {}
         write_json({
             "model": args.model, "seed": args.seed, "status": result.status,
@@ -205,27 +207,21 @@ def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
 def cmd_layer_std(args: argparse.Namespace) -> int:
     import torch
 
-    from . import analysis, data
-    from .models import build_model, response_layers
-    from .results import ResultError, write_layer_std
+    from . import analysis, data, normalization
+    from .modelfile import load_model_file
+    from .models import response_layers
+    from .results import write_layer_std
 
     study = _load(args)
-    try:
-        saved = torch.load(args.model_file, map_location="cpu", weights_only=True)
-        identity = saved["identity"]
-        model = build_model(identity["model"], shortcut=identity["shortcut"],
-                            width=identity.get("width"))
-        model.load_state_dict(saved["model"])
-    except FileNotFoundError:
-        raise ResultError(f"model file {args.model_file} does not exist") from None
-    except Exception as e:
-        raise ResultError(f"model file {args.model_file} is not a resnet-repro model.pt "
-                          f"({type(e).__name__})") from None
+    model, identity, norm = load_model_file(args.model_file)
     arrays = data.load_arrays(study.data)
-    test = data.to_device(arrays, torch.device("cpu"), study.data.normalization)
+    # The per-pixel training mean of the data at hand, for records that ask for it; other
+    # records carry their own statistics.
+    test = data.to_device(arrays, torch.device("cpu"))
     n = min(args.images, len(test.test_y))
     batch = study.train.eval_batch_size
-    batches = (data.normalize(test.test_x[i:min(i + batch, n)], test.mean, test.std)
+    # Fed the way the net was trained (its stored normalisation), ours and imported alike.
+    batches = (normalization.normalize(test.test_x[i:min(i + batch, n)], norm, test.mean)
                for i in range(0, n, batch))
     stds = analysis.layer_response_std(model, response_layers(model), batches)
     write_layer_std(analysis.label_layer_std(stds, identity["model"], identity["seed"]),
@@ -404,7 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_figure7)
 
-    from . import bench
+    from . import bench, cli_published
+
+    cli_published.add_parsers(sub, _add_config)
 
     c = sub.add_parser(
         "bench", help="training throughput: our trainer vs a DataLoader pipeline vs the bare "

@@ -111,12 +111,22 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class PublishedCheckpoint:
+    """A trained net of another reproduction to import (resnet_repro.published)."""
+    name: str
+    format: str
+    file: str
+    model: str | None = None
+
+
+@dataclass(frozen=True)
 class Study:
     data: DataConfig
     study: StudyConfig
     train: TrainConfig
     device: DeviceConfig
     analysis: AnalysisConfig
+    published: tuple[PublishedCheckpoint, ...] = ()
 
     def models(self) -> list[str]:
         """Model names of the study, plain before residual (then the ImageNet-style family),
@@ -276,6 +286,8 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
         parse_model_name(name, key="analysis.figure7_models")
     for name in a["compare_models"]:
         parse_model_name(name, key="analysis.compare_models")
+    published = tuple(PublishedCheckpoint(**p) for p in cfg["published"])
+    _check_published(published, [model_name(a, d) for a in s["archs"] for d in s["depths"]])
     return Study(
         data=DataConfig(**d),
         study=StudyConfig(name=s["name"], archs=tuple(s["archs"]), depths=tuple(s["depths"]),
@@ -292,6 +304,7 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
                                 compare_models=tuple(a["compare_models"]),
                                 tolerance_pct=a["tolerance_pct"],
                                 figure6_ymax=a["figure6_ymax"]),
+        published=published,
     )
 
 
@@ -322,6 +335,29 @@ def _check_schedule(t: Mapping[str, Any]) -> tuple[int, ...]:
                 f"(train.{unit}s = {length}); allowed: 1 .. {length - 1}"
             )
     return milestones
+
+
+def _check_published(published: tuple[PublishedCheckpoint, ...], models: list[str]) -> None:
+    """Names are file names of the imported nets' results: unique, and never a study model's
+    name, so an imported net is never mistaken for one of our runs."""
+    seen: set[str] = set()
+    for i, p in enumerate(published):
+        if p.name in seen:
+            raise ConfigError(f"published[{i}].name: {p.name!r} is used twice; names must be "
+                              f"unique")
+        if p.name in models:
+            raise ConfigError(f"published[{i}].name: {p.name!r} is a model of the study; give "
+                              f"imported nets other names (e.g. akamaster-{p.name})")
+        if p.model is not None:
+            parse_model_name(p.model, key=f"published[{i}].model")
+        seen.add(p.name)
+
+
+def missing_published_files(study: Study, root: str | Path = ".") -> list[str]:
+    """One line per `published` entry whose file does not exist (relative paths from `root`,
+    the workflow's working directory), for the check before any job starts."""
+    return [f"published[{i}].file: {p.file} does not exist (entry {p.name!r})"
+            for i, p in enumerate(study.published) if not (Path(root) / p.file).is_file()]
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

@@ -108,3 +108,45 @@ WRITEUP = (
 def writeup_result(model: str) -> WriteupResult | None:
     """The published number shown beside our runs of an ImageNet-style net, None if none."""
     return next((r for r in WRITEUP if r.model == model), None)
+
+
+# ---------------------------------------------------------------- other reproductions
+
+
+@dataclass(frozen=True)
+class ReportedResult:
+    """A test error (%) on the official CIFAR-10 test set that another reproduction reports
+    for one of its published checkpoints."""
+    format: str           # the checkpoint format (resnet_repro.published.FORMATS)
+    model: str
+    test_error_pct: float
+    source: str
+
+
+AKAMASTER_SOURCE = ("akamaster/pytorch_resnet_cifar10, README.md (commit d5489e8), "
+                    "table of test errors of the pretrained models")
+WOOYEOLBAEK_SOURCE = ("wooyeolBaek/deep-residual-learning, test.json of each trained run "
+                      "(top1_error)")
+
+REPORTED = (
+    ReportedResult("akamaster", "resnet20", 8.27, AKAMASTER_SOURCE),
+    ReportedResult("akamaster", "resnet32", 7.37, AKAMASTER_SOURCE),
+    ReportedResult("akamaster", "resnet44", 6.90, AKAMASTER_SOURCE),
+    ReportedResult("akamaster", "resnet56", 6.61, AKAMASTER_SOURCE),
+    ReportedResult("wooyeolbaek", "resnet20", 9.18, WOOYEOLBAEK_SOURCE),
+    ReportedResult("wooyeolbaek", "resnet32", 8.68, WOOYEOLBAEK_SOURCE),
+    ReportedResult("wooyeolbaek", "resnet44", 8.13, WOOYEOLBAEK_SOURCE),
+    ReportedResult("wooyeolbaek", "resnet56", 7.10, WOOYEOLBAEK_SOURCE),
+    ReportedResult("wooyeolbaek", "plain20", 9.74, WOOYEOLBAEK_SOURCE),
+    ReportedResult("wooyeolbaek", "plain32", 10.41, WOOYEOLBAEK_SOURCE),
+    ReportedResult("wooyeolbaek", "plain44", 11.73, WOOYEOLBAEK_SOURCE),
+    ReportedResult("wooyeolbaek", "plain56", 11.86, WOOYEOLBAEK_SOURCE),
+)
+
+
+def reported_error(fmt: str, model: str) -> ReportedResult | None:
+    """What the authors of a checkpoint format report for this model, None if nothing."""
+    for r in REPORTED:
+        if r.format == fmt and r.model == model:
+            return r
+    return None

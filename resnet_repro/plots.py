@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 import seaborn as sns
@@ -185,6 +185,39 @@ def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Fig
     return fig
 
 
+def _fig7_panels(top, bottom, layer_std: pd.DataFrame, wanted: list[str],
+                 colors: dict) -> list[str]:
+    """Draw Figure 7's two panels for `wanted` models present in `layer_std`; return the
+    absent ones."""
+    present = set(layer_std["model"]) if len(layer_std) else set()
+    drawn = [m for m in wanted if m in present]
+    ranked = sorted_layer_std(layer_std[layer_std["model"].isin(drawn)]) if drawn else None
+    for model in drawn:
+        arch, depth = parse_model_name(model)
+        kw = {"color": colors[depth], "linestyle": ARCH_LINESTYLE[arch], "linewidth": 1.6,
+              "label": model_label(model)}
+        rows = layer_std[layer_std["model"] == model]
+        by_layer = rows.groupby("layer", sort=True)["std"].mean()
+        top.plot(by_layer.index.to_numpy(), by_layer.to_numpy(dtype=float), **kw)
+        by_rank = ranked[ranked["model"] == model].groupby("rank", sort=True)["std"].mean()
+        bottom.plot(by_rank.index.to_numpy(), by_rank.to_numpy(dtype=float), **kw)
+    top.set_title("layer responses in network order")
+    top.set_xlabel("layer index (original)")
+    bottom.set_title("layer responses sorted by magnitude")
+    bottom.set_xlabel("layer index (sorted by magnitude)")
+    for ax in (top, bottom):
+        ax.set_ylabel("std")
+        ax.set_xlim(left=0)
+        if drawn:
+            ax.legend(loc="upper right", fontsize=8)
+        else:
+            _empty(ax, "no layer responses for the requested models")
+    absent = [m for m in wanted if m not in present]
+    if absent:
+        _note(top, [f"not in the data: {', '.join(model_label(m) for m in absent)}"])
+    return absent
+
+
 def figure7(layer_std: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
     """The paper's Figure 7 from layer-response stds (LAYER_STD_SCHEMA rows, several models).
 
@@ -196,41 +229,37 @@ def figure7(layer_std: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
     """
     present = set(layer_std["model"]) if len(layer_std) else set()
     wanted = list(models) if models is not None else sort_models(present)
-    drawn = [m for m in wanted if m in present]
-    absent = [m for m in wanted if m not in present]
-    colors = depth_colors(parse_model_name(m)[1] for m in wanted)
-    ranked = sorted_layer_std(layer_std[layer_std["model"].isin(drawn)]) if drawn else None
     with _style():
         fig = Figure(figsize=(7.5, 7.5), layout="constrained")
         top, bottom = fig.subplots(2, 1)
-        for model in drawn:
-            arch, depth = parse_model_name(model)
-            kw = {"color": colors[depth], "linestyle": ARCH_LINESTYLE[arch], "linewidth": 1.6,
-                  "label": model_label(model)}
-            rows = layer_std[layer_std["model"] == model]
-            by_layer = rows.groupby("layer", sort=True)["std"].mean()
-            top.plot(by_layer.index.to_numpy(), by_layer.to_numpy(dtype=float), **kw)
-            by_rank = ranked[ranked["model"] == model].groupby("rank", sort=True)["std"].mean()
-            bottom.plot(by_rank.index.to_numpy(), by_rank.to_numpy(dtype=float), **kw)
-        top.set_title("layer responses in network order")
-        top.set_xlabel("layer index (original)")
-        bottom.set_title("layer responses sorted by magnitude")
-        bottom.set_xlabel("layer index (sorted by magnitude)")
-        for ax in (top, bottom):
-            ax.set_ylabel("std")
-            ax.set_xlim(left=0)
-            if drawn:
-                ax.legend(loc="upper right", fontsize=8)
-            else:
-                _empty(ax, "no layer responses for the requested models")
-        if absent:
-            _note(top, [f"not in the data: {', '.join(model_label(m) for m in absent)}"])
+        drawn = [m for m in wanted if m in present]
+        _fig7_panels(top, bottom, layer_std, wanted,
+                     depth_colors(parse_model_name(m)[1] for m in wanted))
         if any(parse_model_name(m)[0] == IMAGENET_ARCH for m in drawn):
             fig.suptitle("Figure 7 style: std of layer responses (after BN, before "
                          "ReLU/addition; ResNet-50's 1x1 layers included)")
         else:
             fig.suptitle("Redraw of He et al. 2015, Figure 7: std of 3x3 layer responses "
                          "(after BN, before ReLU/addition)")
+    return fig
+
+
+def figure7_groups(groups: Mapping[str, pd.DataFrame], title: str) -> Figure:
+    """Figure 7 once per group of nets, side by side (one column per group, same axes ranges
+    and colours), e.g. the published checkpoints of each reproduction: `groups` maps a column
+    title to LAYER_STD_SCHEMA rows, whose models are all drawn."""
+    models = {label: sort_models(set(df["model"])) if len(df) else []
+              for label, df in groups.items()}
+    colors = depth_colors(parse_model_name(m)[1] for ms in models.values() for m in ms)
+    with _style():
+        fig = Figure(figsize=(5.5 * max(len(groups), 1), 7.5), layout="constrained")
+        axes = fig.subplots(2, max(len(groups), 1), squeeze=False, sharey="row")
+        for col, (label, df) in enumerate(groups.items()):
+            top, bottom = axes[0, col], axes[1, col]
+            _fig7_panels(top, bottom, df, models[label], colors)
+            top.set_title(f"{label}\nlayer responses in network order")
+            bottom.set_title(f"{label}\nlayer responses sorted by magnitude")
+        fig.suptitle(title)
     return fig
 
 
@@ -253,4 +282,4 @@ def save_figure(fig: Figure, path_png: str | Path, dpi: int = DPI) -> tuple[Path
 
 
 __all__ = ["CANONICAL_DEPTHS", "FIG6_YLIM", "depth_colors", "model_label", "figure6",
-           "figure7", "save_figure"]
+           "figure7", "figure7_groups", "save_figure"]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as data_mod
+from . import normalization
 from .config import Study, TrainConfig, WarmupConfig, identity_hash, run_identity
 from .devices import Placement
 from .models import build_model, count_parameters
@@ -179,6 +180,7 @@ class RunResult:
     resumed_at_iteration: int
     data: dict[str, Any]
     warmup: dict[str, Any]            # applied, ended_at_iteration, reason
+    normalization: dict[str, Any]     # how the inputs were made (normalization.py record)
     sessions: list[dict[str, Any]]    # one per start or resume: iteration and placement
 
 
@@ -426,7 +428,17 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     return RunResult(rows=rows, status=status, model=model, parameters=parameters,
                      identity=identity, wall_seconds=time.perf_counter() - started,
                      resumed_at_iteration=resumed_at, data=data_mod.describe(arrays),
-                     warmup=warm.summary(), sessions=sessions)
+                     warmup=warm.summary(), sessions=sessions,
+                     normalization=input_normalization(dd))
+
+
+def input_normalization(dd: data_mod.DeviceData) -> dict[str, Any]:
+    """The record, stored with the weights, of how this run's inputs were normalised."""
+    if dd.std is None:
+        return normalization.per_pixel_mean()
+    return normalization.per_channel(
+        tuple(dd.mean.flatten().tolist()), tuple(dd.std.flatten().tolist()),
+        "per-channel mean and std of the training images, 0..1 scale")
 
 
 def _hms(seconds: float) -> str:

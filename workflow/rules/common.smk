@@ -11,6 +11,7 @@ from resnet_repro.config import (
     ConfigError,
     identity_hash,
     load_study,
+    missing_published_files,
     run_identity,
     study_from_dict,
 )
@@ -41,6 +42,11 @@ try:
             "values given with --config do not reach the jobs; put them in a YAML file "
             "and pass it with --configfile"
         )
+    # Imported checkpoints are inputs nobody can rebuild: say so before any job starts.
+    _missing = missing_published_files(STUDY)
+    if _missing:
+        raise ConfigError(_missing[0] + (f" (and {len(_missing) - 1} more)" if len(_missing) > 1
+                                         else ""))
 except ConfigError as e:
     raise WorkflowError(f"bad config: {e}")
 
@@ -125,7 +131,44 @@ def all_targets():
         + [f"{TABLES_DIR}/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
         + [f"{FIGURES_DIR}/figure6.{ext}" for ext in ("png", "pdf")]
         + [f"{FIGURES_DIR}/figure7.{ext}" for ext in ("png", "pdf")]
+        + published_targets()
     )
+
+
+PUBLISHED = {p.name: p for p in STUDY.published}
+PUBLISHED_DIR = "results/published/{name}"
+
+
+def published_targets():
+    """The published checkpoints' table and Figure 7 (rules/published.smk); none without a
+    `published:` list."""
+    if not PUBLISHED:
+        return []
+    return [f"results/tables/published.{ext}" for ext in ("csv", "md")] + [
+        f"figures/figure7_published.{ext}" for ext in ("png", "pdf")
+    ]
+
+
+def published_file(wildcards):
+    return PUBLISHED[wildcards.name].file
+
+
+def published_model_option(wildcards):
+    model = PUBLISHED[wildcards.name].model
+    return f"--model {model}" if model else ""
+
+
+def published_evals():
+    return [f"{PUBLISHED_DIR.format(name=n)}/eval.json" for n in PUBLISHED]
+
+
+def published_layer_std_groups():
+    """One Figure 7 column per checkpoint format (that is, per reproduction)."""
+    groups = {}
+    for name, p in PUBLISHED.items():
+        path = f"{PUBLISHED_DIR.format(name=name)}/layer_std.parquet"
+        groups.setdefault(p.format, []).append(path)
+    return groups
 
 
 wildcard_constraints:

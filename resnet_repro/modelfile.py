@@ -1,0 +1,77 @@
+"""model.pt: the one layout every trained net has here, ours or imported, and its evaluation.
+
+    {"model": state_dict, "identity": {...}, "parameters": int,
+     "normalization": normalization record (absent in files written before it existed)}
+
+`identity` holds at least model ('resnet56'), arch, depth, shortcut and seed; an imported net
+also has `source` (format, file, sha256, name). Every place that feeds a model reads it with
+`load_model_file`, so our runs and imported nets are treated alike, with the normalisation
+they were trained with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import normalization
+from .models import build_model, count_parameters
+from .results import ResultError
+
+FOREIGN_HINT = ("resnet-repro reads its own model.pt; import akamaster (.th) or wooyeolbaek "
+                "(last.pth) checkpoints first with `resnet-repro import`")
+
+
+def payload(model: nn.Module, identity: Mapping[str, Any],
+            norm: Mapping[str, Any]) -> dict[str, Any]:
+    """What `results.save_torch` writes as model.pt."""
+    return {"model": model.state_dict(), "identity": dict(identity),
+            "parameters": count_parameters(model),
+            "normalization": normalization.check(norm)}
+
+
+def load_model_file(path: str | Path) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """(model on the CPU in eval mode, identity, normalisation record) of a model.pt.
+
+    Loads with weights_only=True (no code runs from the file). A file without a normalisation
+    record predates it and was trained by us: the per-pixel mean of the data at hand."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultError(f"model file {path} does not exist")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+        identity = dict(saved["identity"])
+        norm = normalization.check(saved.get("normalization")
+                                   or normalization.per_pixel_mean())
+        model = build_model(identity["model"], shortcut=identity.get("shortcut", "A"),
+                            width=identity.get("width"))
+        model.load_state_dict(saved["model"])
+    except Exception as e:  # unpickling, missing keys, wrong shapes: all mean "not ours"
+        raise ResultError(f"model file {path} is not a resnet-repro model.pt "
+                          f"({type(e).__name__}); {FOREIGN_HINT}") from None
+    return model.eval(), identity, norm
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Mapping[str, Any],
+             data_mean: torch.Tensor | None, batch_size: int) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 error (%) on the original images, in eval mode and fp32
+    (no autocast: an evaluation must not depend on the device's precision), as train.evaluate
+    does for the training curves. x is uint8 [N, 3, 32, 32], on the model's device."""
+    if len(y) == 0:
+        raise ResultError("evaluation needs at least one test image")
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    wrong = torch.zeros((), dtype=torch.int64, device=x.device)
+    with torch.no_grad():
+        for i in range(0, len(y), batch_size):
+            out = model(normalization.normalize(x[i:i + batch_size], norm, data_mean)).float()
+            yb = y[i:i + batch_size]
+            loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
+            wrong += (out.argmax(1) != yb).sum()
+    model.train(was_training)
+    return loss_sum.item() / len(y), 100.0 * wrong.item() / len(y)

@@ -1,0 +1,212 @@
+"""Importing published checkpoints: the imported net computes the same function as the
+foreign one, carries the input normalisation it was trained with, and bad files get one line."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from foreign_layouts import (AkaNet, WyNet, randomize, save_akamaster, save_wooyeolbaek)
+from resnet_repro import normalization, paper
+from resnet_repro.modelfile import evaluate, load_model_file
+from resnet_repro.published import import_checkpoint, published_table, stage_permutations
+from resnet_repro.results import ResultError
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "resnet_repro", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def one_line_error(r):
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("resnet-repro: error:"), r.stderr
+    return lines[0]
+
+
+def assert_same_function(foreign, ours):
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        want, got = foreign(x), ours.eval()(x)
+    assert want.std() > 0.1  # logits that differ between images and classes
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("depth", [8, 14])
+def test_akamaster_import_computes_the_same_logits(tmp_path, depth):
+    foreign = randomize(AkaNet(depth), seed=depth)
+    save_akamaster(foreign, tmp_path / "net.th")
+    ours, identity, norm = import_checkpoint(tmp_path / "net.th", "akamaster", "aka")
+    assert identity["model"] == f"resnet{depth}" and identity["source"]["format"] == "akamaster"
+    assert_same_function(foreign, ours)
+    assert norm["kind"] == "per_channel"
+    assert norm["mean"] == list(normalization.IMAGENET_MEAN)
+    assert norm["std"] == list(normalization.IMAGENET_STD)
+
+
+@pytest.mark.parametrize("arch", ["resnet", "plain"])
+@pytest.mark.parametrize("depth", [8, 14])
+def test_wooyeolbaek_import_computes_the_same_logits(tmp_path, arch, depth):
+    foreign = randomize(WyNet(depth, residual=arch == "resnet"), seed=depth + 1)
+    their_name = f"{'plainnet' if arch == 'plain' else 'resnet'}{depth}"  # as in config.json
+    run = tmp_path / "run"
+    run.mkdir()
+    save_wooyeolbaek(foreign, run / "last.pth")
+    (run / "config.json").write_text(json.dumps({"model_name": their_name}))
+    ours, identity, norm = import_checkpoint(run / "last.pth", "wooyeolbaek", "wy")
+    assert identity["model"] == f"{arch}{depth}"
+    assert_same_function(foreign, ours)
+    assert norm["kind"] == "per_pixel_mean" and norm["mean"] is None
+
+
+def test_wrong_channel_order_would_be_caught(tmp_path):
+    """The exactness test can fail: without the stage permutation the logits differ."""
+    foreign = randomize(AkaNet(8), seed=3)
+    save_akamaster(foreign, tmp_path / "net.th")
+    ours, _, _ = import_checkpoint(tmp_path / "net.th", "akamaster", "aka")
+    state = ours.state_dict()
+    perm = stage_permutations([16, 32, 64], residual=True)[1]
+    assert not torch.equal(perm, torch.arange(32))
+    state["stage2.0.bn2.bias"] = state["stage2.0.bn2.bias"][perm.argsort()]
+    ours.load_state_dict(state)
+    with pytest.raises(AssertionError):
+        assert_same_function(foreign, ours)
+
+
+def test_option_a_permutation_puts_the_identity_first():
+    p2, p3 = stage_permutations([16, 32, 64], residual=True)[1:]
+    assert p2[:16].tolist() == list(range(8, 24))   # foreign identity channels 8..23
+    assert sorted(p2.tolist()) == list(range(32))
+    assert p3[:32].tolist() == [16 + int(c) for c in p2]
+    assert sorted(p3.tolist()) == list(range(64))
+
+
+def test_wooyeolbaek_model_from_the_run_folder_or_asked_for(tmp_path):
+    run = tmp_path / "plainnet8_A_230623_001026"
+    run.mkdir()
+    save_wooyeolbaek(randomize(WyNet(8, residual=False), 0), run / "last.pth")
+    assert import_checkpoint(run / "last.pth", "wooyeolbaek", "wy")[1]["model"] == "plain8"
+    save_wooyeolbaek(randomize(WyNet(8, residual=False), 0), tmp_path / "last.pth")
+    with pytest.raises(ResultError, match="give its model"):
+        import_checkpoint(tmp_path / "last.pth", "wooyeolbaek", "wy")
+    _, identity, _ = import_checkpoint(tmp_path / "last.pth", "wooyeolbaek", "wy", "plain8")
+    assert identity["model"] == "plain8"
+    with pytest.raises(ResultError, match="holds a plain8"):
+        import_checkpoint(tmp_path / "last.pth", "wooyeolbaek", "wy", "plain14")
+
+
+def test_import_cli_writes_a_model_file_that_every_reader_loads(tmp_path):
+    foreign = randomize(AkaNet(8), seed=5)
+    save_akamaster(foreign, tmp_path / "net.th")
+    r = cli("import", "--format", "akamaster", "--file", tmp_path / "net.th", "--name", "aka8",
+            "--out", tmp_path / "aka8/model.pt")
+    assert r.returncode == 0, r.stderr
+    model, identity, norm = load_model_file(tmp_path / "aka8/model.pt")
+    assert identity["source"]["name"] == "aka8" and norm["kind"] == "per_channel"
+    assert_same_function(foreign, model)
+
+
+def test_a_foreign_or_malformed_file_gets_one_line_naming_it_and_the_formats(tmp_path):
+    save_wooyeolbaek(randomize(WyNet(8, residual=True), 0), tmp_path / "last.pth")
+    r = cli("import", "--format", "akamaster", "--file", tmp_path / "last.pth", "--name", "x",
+            "--out", tmp_path / "x.pt")
+    line = one_line_error(r)
+    assert "last.pth is not a akamaster checkpoint" in line and "wooyeolbaek" in line
+    (tmp_path / "junk.th").write_bytes(b"not a checkpoint")
+    line = one_line_error(cli("import", "--format", "akamaster", "--file",
+                              tmp_path / "junk.th", "--name", "x", "--out", tmp_path / "x.pt"))
+    assert "junk.th" in line and "formats we read" in line
+    assert not (tmp_path / "x.pt").exists()
+    # The foreign file given where our model.pt is expected: one line saying to import it.
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"source": "synthetic", "train_subset": 8,
+                                            "test_subset": 8}}))
+    line = one_line_error(cli("evaluate", "--config", cfg, "--model-file",
+                              tmp_path / "last.pth", "--out", tmp_path / "e.json"))
+    assert "last.pth" in line and "resnet-repro import" in line
+
+
+def test_normalize_applies_each_kind():
+    x = torch.full((2, 3, 32, 32), 51, dtype=torch.uint8)  # 0.2 on a 0..1 scale
+    data_mean = torch.full((3, 32, 32), 0.05)
+    pc = normalization.per_channel((0.1, 0.2, 0.3), (0.5, 0.5, 0.25), "test")
+    out = normalization.normalize(x, pc, None)
+    torch.testing.assert_close(out[0, :, 0, 0], torch.tensor([0.2, 0.0, -0.4]))
+    out = normalization.normalize(x, normalization.per_pixel_mean(), data_mean)
+    torch.testing.assert_close(out, torch.full_like(out, 0.15))
+    with pytest.raises(ValueError):
+        normalization.check({"kind": "per_channel", "mean": [0.1], "std": [1.0]})
+
+
+def test_old_model_files_without_normalisation_read_as_per_pixel_mean(tmp_path):
+    from resnet_repro.models import build_model
+
+    net = build_model("resnet8")
+    torch.save({"model": net.state_dict(), "identity": {"model": "resnet8", "shortcut": "A",
+                                                         "seed": 0}}, tmp_path / "model.pt")
+    _, _, norm = load_model_file(tmp_path / "model.pt")
+    assert norm == normalization.per_pixel_mean()
+
+
+def test_evaluate_uses_the_stored_normalisation():
+    """Same net, same images: the per-channel record changes the inputs, hence the loss."""
+    from resnet_repro.models import build_model
+
+    net = randomize(build_model("resnet8"), 1)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (20,), generator=g)
+    mean = x.float().div(255).mean(0)
+    a = evaluate(net, x, y, normalization.per_pixel_mean(), mean, 8)
+    b = evaluate(net, x, y, normalization.per_channel((0.5,) * 3, (0.25,) * 3, "t"), mean, 8)
+    with torch.no_grad():
+        logits = net(normalization.normalize(x, normalization.per_pixel_mean(), mean))
+    assert a[1] == pytest.approx(100.0 * (logits.argmax(1) != y).float().mean().item())
+    assert a[0] != pytest.approx(b[0])
+
+
+def test_published_table_compares_with_the_reported_errors():
+    evals = [{"name": "aka20", "format": "akamaster", "model": "resnet20",
+              "test_error_pct": 9.0, "test_images": 100},
+             {"name": "wy-plain56", "format": "wooyeolbaek", "model": "plain56",
+              "test_error_pct": 12.0, "test_images": 100},
+             {"name": "wy-resnet110", "format": "wooyeolbaek", "model": "resnet110",
+              "test_error_pct": 7.0, "test_images": 100}]
+    df = published_table(evals).set_index("name")
+    assert df.loc["aka20", "reported_error_pct"] == paper.reported_error(
+        "akamaster", "resnet20").test_error_pct
+    assert df.loc["aka20", "difference_pct"] == pytest.approx(
+        9.0 - df.loc["aka20", "reported_error_pct"])
+    assert df.loc["wy-plain56", "reported_error_pct"] == paper.reported_error(
+        "wooyeolbaek", "plain56").test_error_pct
+    assert df.loc["wy-plain56", "reported_source"].startswith("wooyeolBaek")
+    assert pd.isna(df.loc["wy-resnet110", "reported_error_pct"])
+    assert pd.isna(df.loc["wy-resnet110", "difference_pct"])
+
+
+def test_our_runs_record_their_normalisation_and_evaluate_matches_training(tmp_path):
+    """A run's model.pt says how it was fed; `evaluate` of it gives the final test error
+    that training logged (same images, same normalisation, eval mode)."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "data": {"source": "synthetic", "train_subset": 64, "test_subset": 40},
+        "study": {"depths": [8]}, "device": {"device": "cpu"},
+        "train": {"batch_size": 32, "iterations": 4, "lr_milestones": [2],
+                  "eval_batch_size": 16}}))
+    r = cli("train", "--config", cfg, "--model", "resnet8", "--seed", 0, "--out", tmp_path / "r")
+    assert r.returncode == 0, r.stderr
+    _, identity, norm = load_model_file(tmp_path / "r/model.pt")
+    assert norm == normalization.per_pixel_mean() and identity["model"] == "resnet8"
+    r = cli("evaluate", "--config", cfg, "--model-file", tmp_path / "r/model.pt", "--out",
+            tmp_path / "e.json")
+    assert r.returncode == 0, r.stderr
+    record = json.loads((tmp_path / "e.json").read_text())
+    logged = pd.read_parquet(tmp_path / "r/metrics.parquet").iloc[-1]
+    assert record["test_images"] == 40 and record["format"] is None
+    assert record["test_error_pct"] == pytest.approx(logged["test_error_pct"])
+    assert record["test_loss"] == pytest.approx(logged["test_loss"], rel=1e-5)

@@ -1,0 +1,118 @@
+# Published checkpoints of other reproductions (config `published:`): import each into our
+# model.pt layout, evaluate it on this study's test set, measure its layer responses, and
+# write their table and their Figure 7. Nothing here trains.
+
+
+rule import_published:
+    """A foreign checkpoint as our model.pt (same function, our channel layout, with the input
+    normalisation it was trained with)."""
+    input:
+        checkpoint=published_file,
+        code=PACKAGE / "published.py",
+    output:
+        f"{PUBLISHED_DIR}/model.pt",
+    params:
+        format=lambda wildcards: PUBLISHED[wildcards.name].format,
+        model=published_model_option,
+    log:
+        "logs/published/import_{name}.log",
+    benchmark:
+        "benchmarks/published/import_{name}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro import --format {params.format} --file {input.checkpoint}"
+        " --name {wildcards.name} {params.model} --out {output} > {log} 2>&1"
+
+
+rule evaluate_published:
+    """Test error of an imported net on this study's test set, in eval mode and fp32."""
+    input:
+        ancient(rules.prepare_data.output),
+        model=f"{PUBLISHED_DIR}/model.pt",
+    output:
+        f"{PUBLISHED_DIR}/eval.json",
+    params:
+        data=lambda wildcards: STUDY.to_dict()["data"],
+    log:
+        "logs/published/evaluate_{name}.log",
+    benchmark:
+        "benchmarks/published/evaluate_{name}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro evaluate --model-file {input.model} --name {wildcards.name}"
+        " --out {output} > {log} 2>&1"
+
+
+rule layer_std_published:
+    """Figure 7's statistic for an imported net, as rule layer_std does for ours."""
+    input:
+        ancient(rules.prepare_data.output),
+        model=f"{PUBLISHED_DIR}/model.pt",
+    output:
+        f"{PUBLISHED_DIR}/layer_std.parquet",
+    params:
+        images=STUDY.analysis.layer_std_images,
+        data=lambda wildcards: STUDY.to_dict()["data"],
+    log:
+        "logs/published/layer_std_{name}.log",
+    benchmark:
+        "benchmarks/published/layer_std_{name}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro layer-std --model-file {input.model}"
+        " --images {params.images} --out {output} > {log} 2>&1"
+
+
+rule published_table:
+    """The authors' reported test error of each checkpoint, ours, and the difference."""
+    input:
+        evals=published_evals(),
+        code=PACKAGE / "paper.py",
+    output:
+        csv=report(
+            "results/tables/published.csv",
+            caption="../report/published.rst",
+            category="Tables",
+            labels={"table": "published checkpoints"},
+        ),
+        md="results/tables/published.md",
+    log:
+        "logs/published/table.log",
+    benchmark:
+        "benchmarks/published/table.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro published-table --eval {input.evals} --out-dir results/tables"
+        " > {log} 2>&1"
+
+
+rule figure7_published:
+    """Figure 7 of the imported nets, one column per reproduction."""
+    input:
+        layer_std=[f for files in published_layer_std_groups().values() for f in files],
+        code=PACKAGE / "plots.py",
+    output:
+        png=report(
+            "figures/figure7_published.png",
+            caption="../report/figure7_published.rst",
+            category="Figures",
+            labels={"figure": "Figure 7 (published checkpoints)"},
+        ),
+        pdf="figures/figure7_published.pdf",
+    params:
+        groups=" ".join(
+            f"--group {label} {' '.join(files)}"
+            for label, files in published_layer_std_groups().items()
+        ),
+    log:
+        "logs/published/figure7.log",
+    benchmark:
+        "benchmarks/published/figure7.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro figure7-published {params.groups} --out {output.png} > {log} 2>&1"
