@@ -147,7 +147,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_layer_std(args: argparse.Namespace) -> int:
     import torch
 
-    from . import analysis, data
+    from . import data, layer_responses
     from .models import build_model, response_layers
     from .results import ResultError, write_layer_std
 
@@ -168,8 +168,8 @@ def cmd_layer_std(args: argparse.Namespace) -> int:
     batch = study.train.eval_batch_size
     batches = (data.normalize(test.test_x[i:min(i + batch, n)], test.mean)
                for i in range(0, n, batch))
-    stds = analysis.layer_response_std(model, response_layers(model), batches)
-    write_layer_std(analysis.label_layer_std(stds, identity["model"], identity["seed"]),
+    stds = layer_responses.layer_response_std(model, response_layers(model), batches)
+    write_layer_std(layer_responses.label_layer_std(stds, identity["model"], identity["seed"]),
                     args.out)
     _say(f"{identity['model']} seed {identity['seed']}: std of {len(stds)} layer responses "
          f"over {n} test images -> {args.out}")
