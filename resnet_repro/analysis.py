@@ -1,7 +1,7 @@
 """Tables: pure functions, DataFrame in, DataFrame out.
 
 The probes of trained nets (layer responses, lesions, paths, branch magnitudes) run torch and
-live in modules of their own (`layer_responses`, `lesions`, `paths`, `branches`).
+live in the `probes` package (`layer_responses`, `lesions`, `paths`, `branches`).
 
 No file I/O here: `cli.py` reads the result files (`results.read_all_metrics`, ...), calls these
 functions and writes what they return.
@@ -381,7 +381,7 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# layer responses (Figure 7); the torch probe itself is in layer_responses.py
+# layer responses (Figure 7); the torch probe itself is in probes/layer_responses.py
 
 
 def sorted_layer_std(layer_std: pd.DataFrame) -> pd.DataFrame:

@@ -147,7 +147,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_layer_std(args: argparse.Namespace) -> int:
     import torch
 
-    from . import data, layer_responses
+    from . import data
+    from .probes import layer_responses
     from .models import build_model, response_layers
     from .results import ResultError, write_layer_std
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_repro import layer_responses
+from resnet_repro.probes import layer_responses
 from resnet_repro.results import LAYER_STD_SCHEMA, read_layer_std, write_layer_std
 
 

@@ -13,8 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .config import parse_model_name
-from .results import LAYER_STD_SCHEMA
+from ..config import parse_model_name
+from ..results import LAYER_STD_SCHEMA
 
 
 
