@@ -296,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_figure7)
 
+    from .probes import cli as probes_cli
+
+    probes_cli.add_parsers(sub, _add_config, _load)
+
     from . import bench
 
     c = sub.add_parser(

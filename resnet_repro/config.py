@@ -92,6 +92,15 @@ class AnalysisConfig:
     figure7_models: tuple[str, ...]
     tolerance_pct: float
     figure6_ymax: float
+    # Probes of trained nets (Veit et al. 2016 lesions and paths, branch magnitudes).
+    probe_images: int
+    lesion_draws: int
+    lesion_k_points: int
+    path_samples: int
+    path_batches: int
+    path_batch_size: int
+    probe_seed: int
+    probe_figure_models: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -226,8 +235,9 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
                 f"train.lr_milestones: milestone {m} is not before the last iteration "
                 f"(train.iterations = {t['iterations']}); allowed: 1 .. {t['iterations'] - 1}"
             )
-    for name in a["figure7_models"]:
-        parse_model_name(name, key="analysis.figure7_models")
+    for key in ("figure7_models", "probe_figure_models"):
+        for name in a[key]:
+            parse_model_name(name, key=f"analysis.{key}")
     return Study(
         data=DataConfig(**d),
         study=StudyConfig(archs=tuple(s["archs"]), depths=tuple(s["depths"]),
@@ -239,10 +249,10 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             augment=AugmentConfig(**t["augment"]),
         ),
         device=DeviceConfig(**dev),
-        analysis=AnalysisConfig(layer_std_images=a["layer_std_images"],
+        analysis=AnalysisConfig(**{k: v for k, v in a.items()
+                                   if k not in ("figure7_models", "probe_figure_models")},
                                 figure7_models=tuple(a["figure7_models"]),
-                                tolerance_pct=a["tolerance_pct"],
-                                figure6_ymax=a["figure6_ymax"]),
+                                probe_figure_models=tuple(a["probe_figure_models"])),
     )
 
 

@@ -67,6 +67,47 @@ def run_identity_hash(wildcards):
     return identity_hash(run_identity(STUDY, wildcards.model, int(wildcards.seed)))
 
 
+PROBES = ["lesions", "lesions_k", "paths", "branches"]
+PROBE_FIGURE_LABELS = {
+    "lesions": "Veit Fig. 3: single-block lesions",
+    "lesions_k": "Veit Fig. 5a: k-block lesions",
+    "paths": "Veit Fig. 6: path lengths and gradients",
+    "branches": "branch magnitudes",
+}
+
+
+def probe_models(kind):
+    """Models a probe runs on: every trained model; the path experiment needs residual nets."""
+    return [m for m in STUDY.models() if kind != "paths" or m.startswith("resnet")]
+
+
+def probe_files(kind):
+    seed = STUDY.study.seeds[0]
+    return [f"results/analysis/{kind}/{m}_seed{seed}.parquet" for m in probe_models(kind)]
+
+
+def probe_figure_models(kind):
+    """The configured figure models that this probe has results for; all of those when the
+    study trains none of the configured ones."""
+    chosen = [m for m in STUDY.analysis.probe_figure_models if m in probe_models(kind)]
+    return chosen or probe_models(kind)
+
+
+def probe_settings(wildcards):
+    # The config values a probe's numbers depend on (tracked by Snakemake as a param, so a
+    # change reruns the probes, never training).
+    a, d = STUDY.analysis, STUDY.data
+    keys = {
+        "lesions": ("probe_images",),
+        "lesions_k": ("probe_images", "lesion_draws", "lesion_k_points", "probe_seed"),
+        "paths": ("path_samples", "path_batches", "path_batch_size", "probe_seed"),
+        "branches": ("probe_images",),
+    }[wildcards.kind]
+    out = {k: getattr(a, k) for k in keys}
+    out["test_subset"] = d.test_subset
+    return out
+
+
 TABLES = ["table6", "plain_vs_residual", "runs"]
 
 
@@ -76,9 +117,12 @@ def all_targets():
         + [f"results/tables/{t}.{ext}" for t in TABLES for ext in ("csv", "md")]
         + [f"figures/figure6.{ext}" for ext in ("png", "pdf")]
         + [f"figures/figure7.{ext}" for ext in ("png", "pdf")]
+        + [f for kind in PROBES for f in probe_files(kind)]
+        + [f"figures/{kind}.{ext}" for kind in PROBES for ext in ("png", "pdf")]
     )
 
 
 wildcard_constraints:
+    kind="|".join(PROBES),
     model=r"(plain|resnet)\d+",
     seed=r"\d+",
