@@ -49,8 +49,8 @@ def test_batches(study: Study, device: torch.device, images: int,
     arrays = data.load_arrays(study.data)
     test = data.to_device(arrays, device)
     n = min(images, len(test.test_y))
-    return [(data.normalize(test.test_x[i:i + batch_size], test.mean),
-             test.test_y[i:i + batch_size]) for i in range(0, n, batch_size)]
+    return [(data.normalize(test.test_x[i:min(i + batch_size, n)], test.mean),
+             test.test_y[i:min(i + batch_size, n)]) for i in range(0, n, batch_size)]
 
 
 def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device):
@@ -83,8 +83,13 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
     from ..results import write_probe
     from . import label_run
 
+    from ..config import ConfigError
+
     study = load(args)
     model, identity = load_trained(args.model_file)
+    if args.kind == "paths" and not identity["model"].startswith("resnet"):
+        raise ConfigError(f"the paths probe needs a residual net; {identity['model']} is plain "
+                          "(it has one path only)")
     placement, slot = place(study.device, log=_say)
     if args.cpu_threads:
         torch.set_num_threads(args.cpu_threads)

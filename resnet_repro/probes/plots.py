@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ..analysis import sort_models
 from ..config import parse_model_name
@@ -51,6 +52,23 @@ def _arch_panels(fig: Figure, drawn: list[str]) -> dict:
     return dict(zip(archs, axes))
 
 
+def _block_axis(ax, rows: pd.DataFrame) -> None:
+    """Integer ticks over every block of the deepest drawn net, deletable or not."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(rows):
+        ax.set_xlim(0.5, float(rows["block"].max()) + 0.5)
+
+
+def _mark_unmeasured(ax, rows: pd.DataFrame, color, first: bool) -> bool:
+    """Grey crosses on the x axis at the blocks a plain net cannot delete / measure."""
+    if not len(rows):
+        return first
+    ax.plot(rows["block"], np.zeros(len(rows)), linestyle="none", marker="x", markersize=7,
+            color=color, clip_on=False, zorder=5,
+            label="changes the shape: not measurable" if first else None)
+    return False
+
+
 def _finish(fig: Figure, axes, drawn: list[str], absent: list[str], title: str,
             note: str) -> None:
     for ax in axes:
@@ -74,6 +92,7 @@ def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
     with _style():
         fig = Figure(figsize=(11, 4.5), layout="constrained")
         panels = _arch_panels(fig, drawn)
+        first = True
         for model in drawn:
             rows = _first_seed(df, model).sort_values("block")
             ax = panels[parse_model_name(model)[0]]
@@ -85,7 +104,9 @@ def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
                     markersize=8, markerfacecolor="none", color=kw["color"])
             ax.axhline(float(rows["intact_error_pct"].iloc[0]), color=kw["color"],
                        linestyle=":", linewidth=1.2)
+            first = _mark_unmeasured(ax, rows[~rows["removable"]], kw["color"], first)
         for arch, ax in panels.items():
+            _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
             ax.set_title(f"{ARCH_TITLE[arch]}: one block deleted (dotted: intact net)")
             ax.set_xlabel("deleted block (network order; ring: downsampling block)")
             ax.set_ylabel("test error (%)")
@@ -118,6 +139,7 @@ def figure_lesions_k(df: pd.DataFrame, models: Sequence[str] | None = None) -> F
         ax.set_ylabel("test error (%)")
         ax.set_ylim(0, 100)
         ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         draws = int(df["draw"].max()) + 1 if len(df) else 0
         note = _images_note(df[df["model"].isin(drawn)])
         _finish(fig, [ax], drawn, absent,
@@ -152,6 +174,7 @@ def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figur
             ax.set_xlabel("path length k (residual branches on the path)")
             ax.set_ylabel(ylabel)
             ax.set_xlim(left=0)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         rows = df[df["model"].isin(drawn)]
         if len(rows) and (rows["grad_norm_mean"] > 0).all():
             axes[1].set_yscale("log")
@@ -174,12 +197,14 @@ def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fi
     with _style():
         fig = Figure(figsize=(11, 4.5), layout="constrained")
         panels = _arch_panels(fig, drawn)
+        first = True
         for model in drawn:
             rows = _first_seed(df, model).sort_values("block")
             ax = panels[parse_model_name(model)[0]]
             kw = _style_of(model, colors)
             ax.errorbar(rows["block"], rows["ratio_mean"], yerr=rows["ratio_std"], marker="o",
                         markersize=3, linewidth=1.3, elinewidth=0.7, capsize=1.5, **kw)
+            first = _mark_unmeasured(ax, rows[rows["measure"] == "none"], kw["color"], first)
         labels = {"resnet": ("residual nets: what the branch adds", "||F(x)|| / ||s(x)||"),
                   "plain": ("plain nets: how much a block changes its input",
                             "||y - x|| / ||x||")}
@@ -188,6 +213,7 @@ def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fi
             ax.set_ylabel(labels[arch][1])
             ax.set_xlabel("block (network order)")
             ax.set_ylim(bottom=0)
+            _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
         _finish(fig, list(panels.values()), drawn, absent,
                 "How close each block is to the identity (0: the block passes its input on)",
                 _images_note(df[df["model"].isin(drawn)]))
