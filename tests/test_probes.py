@@ -181,6 +181,8 @@ def test_lesion_draws_are_seeded_distinct_and_enumerate_small_cases():
     assert a == lesions.lesion_draws(list(range(20)), 4, draws=5, seed=3)
     assert a != lesions.lesion_draws(list(range(20)), 4, draws=5, seed=4)
     assert all(len(set(d)) == 4 and list(d) == sorted(d) for d in a)
+    singles = lesions.lesion_draws(list(range(9)), 1, draws=8, seed=0)
+    assert len(set(singles)) == 8  # 9 possible sets, 8 distinct ones drawn
     with pytest.raises(ValueError, match="k = 0"):
         lesions.lesion_draws([0, 1], 0, draws=1, seed=0)
 
@@ -284,6 +286,5 @@ def test_every_probe_table_fits_its_result_schema(tmp_path):
         back = read_all_probe(kind, [tmp_path / f"{kind}.parquet"])
         assert list(back.columns) == PROBE_SCHEMAS[kind].names
         assert (back["model"] == "resnet8").all() and (back["seed"] == 2).all()
-        pd.testing.assert_frame_equal(back[df.columns.intersection(back.columns)].reset_index(drop=True),
-                                      labelled[df.columns.intersection(back.columns)],
-                                      check_dtype=False)
+        shared = df.columns.intersection(back.columns)
+        pd.testing.assert_frame_equal(back[shared], labelled[shared], check_dtype=False)

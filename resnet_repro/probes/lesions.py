@@ -63,16 +63,20 @@ def single_lesions(model: nn.Module, batches: Batches) -> pd.DataFrame:
 
 def lesion_draws(removable: Sequence[int], k: int, draws: int, seed: int) -> list[tuple[int, ...]]:
     """The sets of k blocks (from `removable`) to delete together: every set when there are
-    at most `draws` of them, else `draws` random sets from a generator seeded by (seed, k),
-    so adding a k or a draw never changes the others. Each set is sorted."""
+    at most `draws` of them, else `draws` distinct random sets from a generator seeded by
+    (seed, k), so adding a k or a draw never changes the others. Each set is sorted."""
     removable = sorted(removable)
     if not 1 <= k <= len(removable):
         raise ValueError(f"k = {k} is not in 1 .. {len(removable)} (the removable blocks)")
     if math.comb(len(removable), k) <= draws:
         return list(itertools.combinations(removable, k))
     rng = np.random.default_rng([seed, k])
-    return [tuple(sorted(int(b) for b in rng.choice(removable, size=k, replace=False)))
-            for _ in range(draws)]
+    out: list[tuple[int, ...]] = []
+    while len(out) < draws:  # distinct sets: there are more than `draws` of them
+        gone = tuple(sorted(int(b) for b in rng.choice(removable, size=k, replace=False)))
+        if gone not in out:
+            out.append(gone)
+    return out
 
 
 def k_values(n: int, points: int) -> list[int]:

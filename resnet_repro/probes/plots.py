@@ -76,11 +76,11 @@ def _finish(fig: Figure, axes, drawn: list[str], absent: list[str], title: str,
             ax.legend(loc="best", fontsize=8)
         else:
             _empty(ax, "no results for the requested models")
-    lines = [note] if note else []
     if absent:
-        lines.append(f"not in the data: {', '.join(model_label(m) for m in absent)}")
-    _note(axes[0], lines, top=False)
-    fig.suptitle(title)
+        _note(axes[0], [f"not in the data: {', '.join(model_label(m) for m in absent)}"],
+              top=False)
+    # The images used go under the title, where no curve can hide them.
+    fig.suptitle(f"{title}\n({note})" if note else title)
 
 
 def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
