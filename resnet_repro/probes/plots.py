@@ -151,7 +151,9 @@ def figure_lesions_k(df: pd.DataFrame, models: Sequence[str] | None = None) -> F
 def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
     """Veit et al. Fig. 6: (a) the fraction of paths of each length, (b) the gradient norm at
     the input through a path of that length, (c) their product: which lengths carry the
-    total gradient. Residual nets only."""
+    total gradient. Residual nets only (a plain net has one path): plain models are ignored."""
+    if models is not None:
+        models = [m for m in models if parse_model_name(m)[0] == "resnet"]
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
     with _style():
