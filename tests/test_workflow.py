@@ -219,6 +219,14 @@ def test_editing_a_probe_reruns_that_probe_and_its_figure_only(study):
     plots.write_text(plots.read_text() + "\n# an edit\n")
     assert planned(cwd)["figure_lesions"] == 1
     assert not any(k.startswith(("train", "layer_std")) for k in planned(cwd))
+    # the tables and Figure 7's layer-response probe live in separate modules
+    tables = cwd / "resnet_repro" / "analysis.py"
+    tables.write_text(tables.read_text() + "\n# an edit\n")
+    jobs = planned(cwd)
+    assert jobs["tables"] == 1 and not any(k.startswith("layer_std") for k in jobs)
+    probe = cwd / "resnet_repro" / "probes" / "layer_responses.py"
+    probe.write_text(probe.read_text() + "\n# an edit\n")
+    assert planned(cwd)["layer_std:model=resnet8,seed=0"] == 1
     smk(cwd)
     assert planned(cwd) == Counter()
 
