@@ -29,6 +29,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/published.smk"
+include: "workflow/rules/probes.smk"
 
 
 rule all:

@@ -1,4 +1,7 @@
-"""Tables and layer-response statistics: pure functions, DataFrame in, DataFrame out.
+"""Tables: pure functions, DataFrame in, DataFrame out.
+
+The probes of trained nets (layer responses, lesions, paths, branch magnitudes) run torch and
+live in the `probes` package (`layer_responses`, `lesions`, `paths`, `branches`).
 
 No file I/O here: `cli.py` reads the result files (`results.read_all_metrics`, ...), calls these
 functions and writes what they return.
@@ -24,18 +27,14 @@ Diverged and missing runs never enter a mean, a std or a minimum; they are only 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import paper
 from .config import ALL_ARCHS, parse_model_name
-from .results import LAYER_STD_SCHEMA, STATUSES
-
-if TYPE_CHECKING:  # torch is imported where it is used, so tables and plots load fast
-    import torch
-    from torch import nn
+from .results import STATUSES
 
 RUN_KEYS = ["model", "seed"]
 MISSING = "missing"
@@ -383,88 +382,7 @@ def to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# layer responses (Figure 7)
-
-
-def layer_response_std(model: nn.Module, layers: Sequence[tuple[str, nn.Module]],
-                       images: Iterable[torch.Tensor],
-                       device: torch.device | str | None = None) -> pd.DataFrame:
-    """Std of each given layer's output over all images, positions and channels (Figure 7).
-
-    `layers` are (name, module) pairs in network order (for Figure 7: the BN after each 3x3
-    conv, whose output is the response "after BN and before other nonlinearity (ReLU/addition)",
-    paper section 4.2; `models.response_layers(model)` gives them). `images` yields normalized
-    float batches (N, 3, H, W); a (images, labels) tuple/list is accepted and its labels ignored.
-
-    The model runs in eval mode (BN uses its running statistics) under `torch.no_grad()`. A
-    forward hook per module accumulates, in float64, the sum, the sum of squares and the count
-    of its output values batch by batch, so memory does not grow with the number of images;
-    std = sqrt(E[x^2] - E[x]^2), the population std (ddof=0) of all values pooled. The hooks
-    are removed and each module's train/eval mode restored afterwards, also on error.
-
-    Returns columns layer (1-based, the order of `layers`), name, std, images. The caller adds
-    model/arch/depth/seed (`label_layer_std`) to get the LAYER_STD_SCHEMA layout.
-    """
-    import torch
-
-    layers = list(layers)
-    if not layers:
-        raise ValueError("layer_response_std needs at least one (name, module) layer")
-    if device is None:
-        p = next(model.parameters(), None)
-        device = p.device if p is not None else torch.device("cpu")
-    device = torch.device(device)
-    # float64 is not available on every accelerator (MPS): accumulate on the CPU there.
-    acc_device = device if device.type in ("cpu", "cuda") else torch.device("cpu")
-    sums: list[torch.Tensor | None] = [None] * len(layers)
-    sumsqs: list[torch.Tensor | None] = [None] * len(layers)
-    counts = [0] * len(layers)
-
-    def make_hook(i: int):
-        def hook(module, inputs, output):
-            x = output.detach().to(device=acc_device, dtype=torch.float64)
-            s, sq = x.sum(), torch.square(x).sum()
-            sums[i] = s if sums[i] is None else sums[i] + s
-            sumsqs[i] = sq if sumsqs[i] is None else sumsqs[i] + sq
-            counts[i] += x.numel()
-        return hook
-
-    modes = {m: m.training for m in model.modules()}
-    handles = []
-    n_images = 0
-    try:
-        for i, (_, module) in enumerate(layers):
-            handles.append(module.register_forward_hook(make_hook(i)))
-        model.eval()
-        with torch.no_grad():
-            for batch in images:
-                if isinstance(batch, (tuple, list)):
-                    batch = batch[0]
-                model(batch.to(device))
-                n_images += int(batch.shape[0])
-    finally:
-        for h in handles:
-            h.remove()
-        for m, training in modes.items():
-            m.training = training
-    if n_images == 0:
-        raise ValueError("layer_response_std got no images")
-    rows = []
-    for i, (name, _) in enumerate(layers):
-        if counts[i] == 0:
-            raise ValueError(f"layer {name!r} never ran in the model's forward pass")
-        mean = sums[i].item() / counts[i]
-        var = max(sumsqs[i].item() / counts[i] - mean * mean, 0.0)
-        rows.append({"layer": i + 1, "name": name, "std": math.sqrt(var), "images": n_images})
-    return pd.DataFrame(rows, columns=["layer", "name", "std", "images"])
-
-
-def label_layer_std(layer_std: pd.DataFrame, model: str, seed: int) -> pd.DataFrame:
-    """Add model/arch/depth/seed to `layer_response_std`'s result, in LAYER_STD_SCHEMA order
-    (ready for `results.write_layer_std`)."""
-    arch, depth = parse_model_name(model)
-    out = layer_std.assign(model=model, arch=arch, depth=depth, seed=int(seed))
-    return out[LAYER_STD_SCHEMA.names].reset_index(drop=True)
+# layer responses (Figure 7); the torch probe itself is in probes/layer_responses.py
 
 
 def sorted_layer_std(layer_std: pd.DataFrame) -> pd.DataFrame:

@@ -207,9 +207,10 @@ def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
 def cmd_layer_std(args: argparse.Namespace) -> int:
     import torch
 
-    from . import analysis, data, normalization
+    from . import data, normalization
     from .modelfile import load_model_file
     from .models import response_layers
+    from .probes import layer_responses
     from .results import write_layer_std
 
     study = _load(args)
@@ -223,8 +224,8 @@ def cmd_layer_std(args: argparse.Namespace) -> int:
     # Fed the way the net was trained (its stored normalisation), ours and imported alike.
     batches = (normalization.normalize(test.test_x[i:min(i + batch, n)], norm, test.mean)
                for i in range(0, n, batch))
-    stds = analysis.layer_response_std(model, response_layers(model), batches)
-    write_layer_std(analysis.label_layer_std(stds, identity["model"], identity["seed"]),
+    stds = layer_responses.layer_response_std(model, response_layers(model), batches)
+    write_layer_std(layer_responses.label_layer_std(stds, identity["model"], identity["seed"]),
                     args.out)
     _say(f"{identity['model']} seed {identity['seed']}: std of {len(stds)} layer responses "
          f"over {n} test images -> {args.out}")
@@ -401,8 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_figure7)
 
     from . import bench, cli_published
+    from .probes import cli as probes_cli
 
     cli_published.add_parsers(sub, _add_config)
+    probes_cli.add_parsers(sub, _add_config, _load)
 
     c = sub.add_parser(
         "bench", help="training throughput: our trainer vs a DataLoader pipeline vs the bare "

@@ -108,6 +108,15 @@ class AnalysisConfig:
     compare_models: tuple[str, ...]
     tolerance_pct: float
     figure6_ymax: float
+    # Probes of trained nets (Veit et al. 2016 lesions and paths, branch magnitudes).
+    probe_images: int
+    lesion_draws: int
+    lesion_k_points: int
+    path_samples: int
+    path_batches: int
+    path_batch_size: int
+    probe_seed: int
+    probe_figure_models: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -282,8 +291,9 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             f"study.archs: these nets project where the shape changes; allowed values: ['B']"
         )
     milestones = _check_schedule(t)
-    for name in a["figure7_models"]:
-        parse_model_name(name, key="analysis.figure7_models")
+    for key in ("figure7_models", "probe_figure_models"):
+        for name in a[key]:
+            parse_model_name(name, key=f"analysis.{key}")
     for name in a["compare_models"]:
         parse_model_name(name, key="analysis.compare_models")
     published = tuple(PublishedCheckpoint(**p) for p in cfg["published"])
@@ -299,11 +309,12 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             augment=AugmentConfig(**t["augment"]),
         ),
         device=DeviceConfig(**dev),
-        analysis=AnalysisConfig(layer_std_images=a["layer_std_images"],
+        analysis=AnalysisConfig(**{k: v for k, v in a.items()
+                                   if k not in ("figure7_models", "probe_figure_models",
+                                                "compare_models")},
                                 figure7_models=tuple(a["figure7_models"]),
                                 compare_models=tuple(a["compare_models"]),
-                                tolerance_pct=a["tolerance_pct"],
-                                figure6_ymax=a["figure6_ymax"]),
+                                probe_figure_models=tuple(a["probe_figure_models"])),
         published=published,
     )
 

@@ -9,6 +9,8 @@ global average pooling and a 10-way fully connected layer. BN follows every conv
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,9 +70,13 @@ class Block(nn.Module):
         else:
             self.shortcut = nn.Identity()
 
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual function F(x) of Eq. 1 (for a plain block: everything but the last
+        ReLU)."""
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = self.branch(x)
         if self.shortcut is not None:  # fixed at construction: no data-dependent branch
             out = out + self.shortcut(x)
         return F.relu(out)
@@ -115,10 +121,16 @@ class CifarNet(nn.Module):
                 nn.init.zeros_(m.bias)
         # The paper does not say how the FC layer is initialised: PyTorch's default is kept.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn(self.conv(x)))
-        x = self.stage3(self.stage2(self.stage1(x)))
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The first 3x3 conv, BN and ReLU: the input of the first block."""
+        return F.relu(self.bn(self.conv(x)))
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Global average pooling and the 10-way FC layer after the last block."""
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stage3(self.stage2(self.stage1(self.stem(x)))))
 
 
 def _check(arch: str, depth: int, shortcut: str) -> None:
@@ -169,6 +181,79 @@ def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd model wraps the original
     return [(name, m) for name, m in model.named_modules()
             if isinstance(m, nn.BatchNorm2d) and "shortcut" not in name.split(".")]
+
+
+# ---------------------------------------------------------------- blocks run one by one
+#
+# The probes of trained nets (lesions and paths of Veit et al. 2016, arXiv:1605.06431) run a
+# net's blocks in order with a mode per block, instead of patching the modules:
+#   "full"      the block as trained;
+#   "skip"      the block deleted (Veit et al. sec. 4.1): a residual block becomes its
+#               shortcut, relu(s(x)) (the ReLU is a no-op, as every block input is a ReLU
+#               output); a plain block becomes the identity, which needs equal input and
+#               output shapes (`removable`);
+#   "branch"    the forward value of "full", but the backward pass goes through the residual
+#               branch only: relu(F(x) + s(x).detach()) (Veit et al. sec. 4.2);
+#   "shortcut"  the forward value of "full", the backward pass through the shortcut only:
+#               relu(F(x).detach() + s(x)).
+
+BLOCK_MODES = ("full", "skip", "branch", "shortcut")
+
+
+def named_blocks(model: nn.Module) -> list[tuple[str, Block]]:
+    """The net's blocks in network order as (qualified name, block), e.g. 'stage2.0'."""
+    model = getattr(model, "_orig_mod", model)
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, Block)]
+
+
+def is_residual(block: Block) -> bool:
+    return block.shortcut is not None
+
+
+def changes_shape(block: Block) -> bool:
+    """Whether the block's output shape differs from its input's (stride or width)."""
+    return block.conv1.stride != (1, 1) or block.conv1.in_channels != block.conv2.out_channels
+
+
+def removable(block: Block) -> bool:
+    """A residual block can always be replaced by its shortcut; a plain block only by the
+    identity, where its input and output shapes match."""
+    return is_residual(block) or not changes_shape(block)
+
+
+def run_block(block: Block, x: torch.Tensor, mode: str = "full") -> torch.Tensor:
+    """One block in one of BLOCK_MODES (see the comment above)."""
+    if mode == "full":
+        return block(x)
+    if mode == "skip":
+        if is_residual(block):
+            return F.relu(block.shortcut(x))
+        if changes_shape(block):
+            raise ValueError("a plain block that changes the shape cannot be skipped")
+        return x
+    if mode not in ("branch", "shortcut"):
+        raise ValueError(f"block mode {mode!r} is not one of {BLOCK_MODES}")
+    if not is_residual(block):
+        raise ValueError(f"block mode {mode!r} needs a residual block")
+    f, s = block.branch(x), block.shortcut(x)
+    return F.relu(f + s.detach()) if mode == "branch" else F.relu(f.detach() + s)
+
+
+def run_blocks(model: nn.Module, x: torch.Tensor, modes: Sequence[str]) -> torch.Tensor:
+    """The stem's output `x` through every block in order, block i in `modes[i]`."""
+    blocks = named_blocks(model)
+    if len(modes) != len(blocks):
+        raise ValueError(f"{len(modes)} block modes for a net of {len(blocks)} blocks")
+    for (_, block), mode in zip(blocks, modes):
+        x = run_block(block, x, mode)
+    return x
+
+
+def forward_with_modes(model: nn.Module, x: torch.Tensor, modes: Sequence[str]) -> torch.Tensor:
+    """Logits of `model` on images `x` with block i run in `modes[i]`; all "full" equals
+    model(x)."""
+    model = getattr(model, "_orig_mod", model)
+    return model.head(run_blocks(model, model.stem(x), modes))
 
 
 def forward_macs(model: nn.Module) -> int:

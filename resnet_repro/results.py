@@ -48,6 +48,57 @@ LAYER_STD_SCHEMA = pa.schema([
     ("images", pa.int32()),
 ])
 
+# Probes of trained nets (Veit et al. 2016, arXiv:1605.06431, and the branch magnitudes): one
+# file per (model, seed) under results/analysis/<kind>/. Every file starts with the run keys.
+_RUN_COLUMNS = [("model", pa.string()), ("arch", pa.string()), ("depth", pa.int32()),
+                ("seed", pa.int32())]
+
+LESION_SCHEMA = pa.schema(_RUN_COLUMNS + [
+    ("block", pa.int32()),            # 1-based index of the block in network order
+    ("name", pa.string()),            # module name, e.g. "stage2.0"
+    ("stage", pa.int32()),            # 1..3
+    ("changes_shape", pa.bool_()),    # stride 2 or width change (the stage's first block)
+    ("removable", pa.bool_()),        # residual, or plain with equal input/output shapes
+    ("intact_error_pct", pa.float64()),   # test error of the whole net
+    ("test_error_pct", pa.float64()),     # with this block deleted; null when not removable
+    ("images", pa.int32()),
+])
+
+LESION_K_SCHEMA = pa.schema(_RUN_COLUMNS + [
+    ("k", pa.int32()),                # number of blocks deleted at once
+    ("draw", pa.int32()),             # 0-based index of the seeded random draw for this k
+    ("removed", pa.string()),         # the deleted blocks' 1-based indices, comma-separated
+    ("removable_blocks", pa.int32()),  # how many blocks could be deleted
+    ("intact_error_pct", pa.float64()),
+    ("test_error_pct", pa.float64()),
+    ("images", pa.int32()),
+])
+
+PATHS_SCHEMA = pa.schema(_RUN_COLUMNS + [
+    ("blocks", pa.int32()),           # n residual blocks: 2^n paths
+    ("length", pa.int32()),           # k: blocks whose residual branch the path goes through
+    ("paths", pa.float64()),          # C(n, k), the number of paths of length k
+    ("path_fraction", pa.float64()),  # C(n, k) / 2^n (Veit et al. Fig. 6a)
+    ("grad_norm_mean", pa.float64()),  # gradient norm at the first block's input (Fig. 6b)
+    ("grad_norm_std", pa.float64()),   # over sampled paths x batches
+    ("weighted_grad", pa.float64()),   # path_fraction * grad_norm_mean (Fig. 6c, normalised)
+    ("samples", pa.int32()),          # sampled paths x batches averaged
+    ("images", pa.int32()),           # images per batch x batches
+])
+
+BRANCH_SCHEMA = pa.schema(_RUN_COLUMNS + [
+    ("block", pa.int32()),
+    ("name", pa.string()),
+    ("stage", pa.int32()),
+    ("measure", pa.string()),         # "branch" ||F(x)||/||s(x)||, "change" ||y-x||/||x||, "none"
+    ("ratio_mean", pa.float64()),     # mean over test images; null for "none"
+    ("ratio_std", pa.float64()),      # population std over test images
+    ("images", pa.int32()),
+])
+
+PROBE_SCHEMAS = {"lesions": LESION_SCHEMA, "lesions_k": LESION_K_SCHEMA,
+                 "paths": PATHS_SCHEMA, "branches": BRANCH_SCHEMA}
+
 STATUSES = ("ok", "diverged")
 
 
@@ -134,6 +185,21 @@ def read_layer_std(path: str | Path) -> pd.DataFrame:
 
 def read_all_layer_std(paths: Sequence[str | Path]) -> pd.DataFrame:
     return read_all(paths, LAYER_STD_SCHEMA)
+
+
+def _probe_schema(kind: str) -> pa.Schema:
+    if kind not in PROBE_SCHEMAS:
+        raise ResultError(f"unknown probe result {kind!r}; known: {sorted(PROBE_SCHEMAS)}")
+    return PROBE_SCHEMAS[kind]
+
+
+def write_probe(kind: str, rows, path: str | Path) -> None:
+    """Write one probe's rows (`kind` in PROBE_SCHEMAS) for one (model, seed)."""
+    write_parquet(rows, path, _probe_schema(kind))
+
+
+def read_all_probe(kind: str, paths: Sequence[str | Path]) -> pd.DataFrame:
+    return read_all(paths, _probe_schema(kind))
 
 
 def write_json(obj: Any, path: str | Path) -> None:

@@ -26,8 +26,11 @@ TINY = {
     "study": {"archs": ["plain", "resnet"], "depths": [8], "seeds": [0]},
     "train": {"batch_size": 32, "iterations": 4, "lr_milestones": [2], "eval_batch_size": 64},
     "device": {"device": "cpu"},
-    "analysis": {"layer_std_images": 32, "figure7_models": ["plain8", "resnet8"]},
+    "analysis": {"layer_std_images": 32, "figure7_models": ["plain8", "resnet8"],
+                 "probe_images": 32, "lesion_draws": 2, "path_samples": 2, "path_batches": 1,
+                 "path_batch_size": 8, "probe_figure_models": ["plain8", "resnet8"]},
 }
+PROBES = ("lesions", "lesions_k", "paths", "branches")
 
 
 def make_project(path: Path, study: dict = TINY) -> Path:
@@ -127,7 +130,9 @@ def test_editing_plot_code_reruns_figures_only(study):
     plots = cwd / "resnet_repro" / "plots.py"
     original = plots.read_text()
     plots.write_text(original + "\n# an edit\n")
-    assert planned(cwd) == Counter({"figure6": 1, "figure7": 1})
+    # the probe figures use plots.py's styling too
+    assert planned(cwd) == Counter({"figure6": 1, "figure7": 1,
+                                    **{f"figure_{k}": 1 for k in PROBES}})
     smk(cwd)
     assert planned(cwd) == Counter()
 
@@ -160,9 +165,12 @@ def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
     cwd, _, _ = study
     other = mtimes(cwd, "results/runs/resnet8/seed0/*")
     (cwd / "results/runs/plain8/seed0/metrics.parquet").unlink()
+    probes = {f"probe:kind={k},model=plain8,seed=0": 1 for k in PROBES if k != "paths"}
+    figures = {f"figure_{k}": 1 for k in PROBES if k != "paths"}
     assert planned(cwd) == Counter({"train:model=plain8,seed=0": 1,
                                     "layer_std:model=plain8,seed=0": 1,
-                                    "tables": 1, "figure6": 1, "figure7": 1})
+                                    "tables": 1, "figure6": 1, "figure7": 1,
+                                    **probes, **figures})
     smk(cwd)
     assert (cwd / "results/runs/plain8/seed0/metrics.parquet").is_file()
     assert mtimes(cwd, "results/runs/resnet8/seed0/*") == other
@@ -174,10 +182,53 @@ def test_report_holds_every_figure_and_table(study):
     smk(cwd, "--report", "results/report.html")
     html = (cwd / "results/report.html").read_text(errors="replace")
     for name in ("figure6.png", "figure7.png", "table6.csv", "plain_vs_residual.csv",
-                 "runs.csv"):
+                 "runs.csv") + tuple(f"{k}.png" for k in PROBES):
         assert name in html, name
-    for caption_words in ("Figure 6", "Figure 7", "Table 6"):
+    for caption_words in ("Figure 6", "Figure 7", "Table 6", "Figure 3", "Figure 5a",
+                          "Figure 6 (a-c)", "identity", "Veit"):
         assert caption_words in html
+    # the captions say how many images: the config values are filled in
+    # (a caption's line breaks are stored as the two characters backslash, n)
+    assert "min(32, size of the test set)" in html
+    assert re.search(r"batch\(es\) of(\s|\\n)+8 test images", html)
+
+
+def test_probes_write_every_result_and_figure(study):
+    cwd, _, _ = study
+    from resnet_repro.results import read_all_probe
+
+    for kind in PROBES:
+        models = ["resnet8"] if kind == "paths" else ["plain8", "resnet8"]
+        files = [cwd / f"results/analysis/{kind}/{m}_seed0.parquet" for m in models]
+        df = read_all_probe(kind, files)
+        assert sorted(set(df["model"])) == models and (df["images"] > 0).all()
+        for ext in ("png", "pdf"):
+            assert (cwd / f"figures/{kind}.{ext}").stat().st_size > 1000
+    lesions = read_all_probe("lesions", [cwd / "results/analysis/lesions/resnet8_seed0.parquet"])
+    assert list(lesions["block"]) == [1, 2, 3] and (lesions["images"] == 32).all()
+
+
+def test_editing_a_probe_reruns_that_probe_and_its_figure_only(study):
+    cwd, _, _ = study
+    code = cwd / "resnet_repro" / "probes" / "branches.py"
+    code.write_text(code.read_text() + "\n# an edit\n")
+    assert planned(cwd) == Counter({"probe:kind=branches,model=plain8,seed=0": 1,
+                                    "probe:kind=branches,model=resnet8,seed=0": 1,
+                                    "figure_branches": 1})
+    plots = cwd / "resnet_repro" / "probes" / "plots.py"
+    plots.write_text(plots.read_text() + "\n# an edit\n")
+    assert planned(cwd)["figure_lesions"] == 1
+    assert not any(k.startswith(("train", "layer_std")) for k in planned(cwd))
+    # the tables and Figure 7's layer-response probe live in separate modules
+    tables = cwd / "resnet_repro" / "analysis.py"
+    tables.write_text(tables.read_text() + "\n# an edit\n")
+    jobs = planned(cwd)
+    assert jobs["tables"] == 1 and not any(k.startswith("layer_std") for k in jobs)
+    probe = cwd / "resnet_repro" / "probes" / "layer_responses.py"
+    probe.write_text(probe.read_text() + "\n# an edit\n")
+    assert planned(cwd)["layer_std:model=resnet8,seed=0"] == 1
+    smk(cwd)
+    assert planned(cwd) == Counter()
 
 
 def test_lint_is_clean():

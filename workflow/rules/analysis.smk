@@ -3,7 +3,7 @@ rule layer_std:
     the addition) of a trained model, in eval mode over the test images."""
     input:
         model=f"{RUNS}/model.pt",
-        code=PACKAGE / "analysis.py",
+        code=PACKAGE / "probes" / "layer_responses.py",
     output:
         "results/analysis/layer_std/{model}_seed{seed}.parquet",
     params:

@@ -12,6 +12,7 @@ from resnet_repro.config import (
     identity_hash,
     load_study,
     missing_published_files,
+    parse_model_name,
     run_identity,
     study_from_dict,
 )
@@ -121,6 +122,49 @@ def run_identity_hash(wildcards):
     return identity_hash(identity)
 
 
+PROBES = ["lesions", "lesions_k", "paths", "branches"]
+PROBE_FIGURE_LABELS = {
+    "lesions": "Veit Fig. 3: single-block lesions",
+    "lesions_k": "Veit Fig. 5a: k-block lesions",
+    "paths": "Veit Fig. 6: path lengths and gradients",
+    "branches": "branch magnitudes",
+}
+
+
+def probe_models(kind):
+    """Models a probe runs on: every trained net of the paper's family (the probes run its
+    blocks one by one); the path experiment needs residual nets."""
+    archs = ("resnet",) if kind == "paths" else ("plain", "resnet")
+    return [m for m in STUDY.models() if parse_model_name(m)[0] in archs]
+
+
+def probe_files(kind):
+    seed = STUDY.study.seeds[0]
+    return [f"results/analysis/{kind}/{m}_seed{seed}.parquet" for m in probe_models(kind)]
+
+
+def probe_figure_models(kind):
+    """The configured figure models that this probe has results for; all of those when the
+    study trains none of the configured ones."""
+    chosen = [m for m in STUDY.analysis.probe_figure_models if m in probe_models(kind)]
+    return chosen or probe_models(kind)
+
+
+def probe_settings(wildcards):
+    # The config values a probe's numbers depend on (tracked by Snakemake as a param, so a
+    # change reruns the probes, never training).
+    a, d = STUDY.analysis, STUDY.data
+    keys = {
+        "lesions": ("probe_images",),
+        "lesions_k": ("probe_images", "lesion_draws", "lesion_k_points", "probe_seed"),
+        "paths": ("path_samples", "path_batches", "path_batch_size", "probe_seed"),
+        "branches": ("probe_images",),
+    }[wildcards.kind]
+    out = {k: getattr(a, k) for k in keys}
+    out["test_subset"] = d.test_subset
+    return out
+
+
 TABLES = ["table6", "plain_vs_residual", "runs", "imagenet_style", "families"]
 
 
@@ -132,6 +176,13 @@ def all_targets():
         + [f"{FIGURES_DIR}/figure6.{ext}" for ext in ("png", "pdf")]
         + [f"{FIGURES_DIR}/figure7.{ext}" for ext in ("png", "pdf")]
         + published_targets()
+        + [f for kind in PROBES for f in probe_files(kind)]
+        + [
+            f"{FIGURES_DIR}/{kind}.{ext}"
+            for kind in PROBES
+            if probe_models(kind)
+            for ext in ("png", "pdf")
+        ]
     )
 
 
@@ -172,6 +223,7 @@ def published_layer_std_groups():
 
 
 wildcard_constraints:
+    kind="|".join(PROBES),
     # The paper's nets (plain20, resnet110) and the ImageNet-style family (imagenet-resnet18).
     model=r"(plain|resnet|imagenet-resnet)\d+",
     seed=r"\d+",

@@ -1,0 +1,105 @@
+"""Lesion study of Veit, Wilber, Belongie 2016, "Residual Networks Behave Like Ensembles of
+Relatively Shallow Networks" (arXiv:1605.06431), section 4: delete blocks of a trained net
+at test time and measure the test error, with no retraining.
+
+- `single_lesions` (their Fig. 3): each block deleted on its own. A residual block is replaced
+  by its shortcut; a plain block by the identity where its input and output shapes match (the
+  others cannot be deleted without retraining and are marked `removable = False`).
+- `k_lesions` (their Fig. 5a): k removable blocks deleted at once, several seeded random draws
+  per k. Veit et al. find that the error of a ResNet grows smoothly with k, while a plain net
+  breaks on any deletion.
+
+The net runs in eval mode and fp32 (`models.forward_with_modes`); `batches` are (images,
+labels) pairs already on the model's device and normalised as for testing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..models import forward_with_modes, named_blocks
+from . import block_table, eval_mode
+
+Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
+
+
+def error_pct(model: nn.Module, batches: Batches, deleted: Sequence[int] = ()) -> float:
+    """Top-1 test error (%) of `model` with the blocks at 0-based indices `deleted` skipped."""
+    n_blocks = len(named_blocks(model))
+    gone = set(deleted)
+    modes = ["skip" if i in gone else "full" for i in range(n_blocks)]
+    wrong = total = 0
+    with eval_mode(model), torch.no_grad():
+        for x, y in batches:
+            logits = forward_with_modes(model, x, modes)
+            wrong += int((logits.argmax(1) != y).sum())
+            total += int(y.shape[0])
+    if total == 0:
+        raise ValueError("the lesion study got no test images")
+    return 100.0 * wrong / total
+
+
+def _count(batches: Batches) -> int:
+    return sum(int(y.shape[0]) for _, y in batches)
+
+
+def single_lesions(model: nn.Module, batches: Batches) -> pd.DataFrame:
+    """One row per block: block, name, stage, changes_shape, removable, intact_error_pct,
+    test_error_pct (NaN where the block is not removable), images."""
+    blocks = block_table(model)
+    intact = error_pct(model, batches)
+    errors = [error_pct(model, batches, [i]) if ok else math.nan
+              for i, ok in enumerate(blocks["removable"])]
+    return blocks.assign(intact_error_pct=intact, test_error_pct=errors,
+                         images=_count(batches)).drop(columns=["residual"])
+
+
+def lesion_draws(removable: Sequence[int], k: int, draws: int, seed: int) -> list[tuple[int, ...]]:
+    """The sets of k blocks (from `removable`) to delete together: every set when there are
+    at most `draws` of them, else `draws` distinct random sets from a generator seeded by
+    (seed, k), so adding a k or a draw never changes the others. Each set is sorted."""
+    removable = sorted(removable)
+    if not 1 <= k <= len(removable):
+        raise ValueError(f"k = {k} is not in 1 .. {len(removable)} (the removable blocks)")
+    if math.comb(len(removable), k) <= draws:
+        return list(itertools.combinations(removable, k))
+    rng = np.random.default_rng([seed, k])
+    out: list[tuple[int, ...]] = []
+    while len(out) < draws:  # distinct sets: there are more than `draws` of them
+        gone = tuple(sorted(int(b) for b in rng.choice(removable, size=k, replace=False)))
+        if gone not in out:
+            out.append(gone)
+    return out
+
+
+def k_values(n: int, points: int) -> list[int]:
+    """k = 1 .. n, thinned to at most `points` values spread evenly (first and last kept),
+    so that nets of hundreds of blocks stay affordable."""
+    if n <= points:
+        return list(range(1, n + 1))
+    return sorted(set(int(round(v)) for v in np.linspace(1, n, points)))
+
+
+def k_lesions(model: nn.Module, batches: Batches, draws: int, seed: int,
+              points: int = 1_000_000) -> pd.DataFrame:
+    """Rows k, draw, removed ("3,7": 1-based block indices), removable_blocks,
+    intact_error_pct, test_error_pct, images for k in `k_values(removable, points)`."""
+    blocks = block_table(model)
+    removable = [i for i, ok in enumerate(blocks["removable"]) if ok]
+    intact = error_pct(model, batches)
+    rows = []
+    for k in k_values(len(removable), points):
+        for d, gone in enumerate(lesion_draws(removable, k, draws, seed)):
+            rows.append({"k": k, "draw": d, "removed": ",".join(str(i + 1) for i in gone),
+                         "removable_blocks": len(removable), "intact_error_pct": intact,
+                         "test_error_pct": error_pct(model, batches, gone)})
+    out = pd.DataFrame(rows, columns=["k", "draw", "removed", "removable_blocks",
+                                      "intact_error_pct", "test_error_pct"])
+    return out.assign(images=_count(batches))

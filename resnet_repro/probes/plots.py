@@ -1,0 +1,226 @@
+"""Figures of the probes of trained nets, redrawn like Veit, Wilber, Belongie 2016
+(arXiv:1605.06431): DataFrame (the probes' Parquet rows) in, matplotlib Figure out.
+
+Colours and line styles follow `plots.py`: colour by depth, ResNets solid, plain nets dashed.
+The only file I/O is `plots.save_figure`, called by the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ..analysis import sort_models
+from ..config import parse_model_name
+from ..plots import ARCH_LINESTYLE, _empty, _note, _style, depth_colors, model_label
+
+ARCH_TITLE = {"resnet": "residual nets", "plain": "plain nets"}
+
+
+def _models(df: pd.DataFrame, models: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """(drawn, absent): the asked-for models (default: all present) with and without rows.
+    Only each model's first seed is drawn (the probes run on the first seed)."""
+    present = set(df["model"]) if len(df) else set()
+    wanted = list(models) if models is not None else sort_models(present)
+    return [m for m in wanted if m in present], [m for m in wanted if m not in present]
+
+
+def _first_seed(df: pd.DataFrame, model: str) -> pd.DataFrame:
+    rows = df[df["model"] == model]
+    return rows[rows["seed"] == rows["seed"].min()]
+
+
+def _style_of(model: str, colors: dict) -> dict:
+    arch, depth = parse_model_name(model)
+    return {"color": colors[depth], "linestyle": ARCH_LINESTYLE[arch],
+            "label": model_label(model)}
+
+
+def _images_note(df: pd.DataFrame) -> str:
+    counts = sorted(set(int(v) for v in df["images"])) if len(df) else []
+    return f"{', '.join(str(c) for c in counts)} test images" if counts else ""
+
+
+def _arch_panels(fig: Figure, drawn: list[str]) -> dict:
+    archs = [a for a in ("resnet", "plain") if any(parse_model_name(m)[0] == a for m in drawn)]
+    archs = archs or ["resnet"]
+    axes = np.atleast_1d(fig.subplots(1, len(archs), squeeze=False)[0])
+    return dict(zip(archs, axes))
+
+
+def _block_axis(ax, rows: pd.DataFrame) -> None:
+    """Integer ticks over every block of the deepest drawn net, deletable or not."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(rows):
+        ax.set_xlim(0.5, float(rows["block"].max()) + 0.5)
+
+
+def _mark_unmeasured(ax, rows: pd.DataFrame, color, first: bool) -> bool:
+    """Grey crosses on the x axis at the blocks a plain net cannot delete / measure."""
+    if not len(rows):
+        return first
+    ax.plot(rows["block"], np.zeros(len(rows)), linestyle="none", marker="x", markersize=7,
+            color=color, clip_on=False, zorder=5,
+            label="changes the shape: not measurable" if first else None)
+    return False
+
+
+def _finish(fig: Figure, axes, drawn: list[str], absent: list[str], title: str,
+            note: str) -> None:
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best", fontsize=8)
+        else:
+            _empty(ax, "no results for the requested models")
+    if absent:
+        _note(axes[0], [f"not in the data: {', '.join(model_label(m) for m in absent)}"],
+              top=False)
+    # The images used go under the title, where no curve can hide them.
+    fig.suptitle(f"{title}\n({note})" if note else title)
+
+
+def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
+    """Veit et al. Fig. 3: test error with each single block deleted (markers; hollow where
+    the block changes the resolution), the intact net's error as a horizontal line. Residual
+    and plain nets in separate panels; plain blocks that cannot be deleted are left out."""
+    drawn, absent = _models(df, models)
+    colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
+    with _style():
+        fig = Figure(figsize=(11, 4.5), layout="constrained")
+        panels = _arch_panels(fig, drawn)
+        first = True
+        for model in drawn:
+            rows = _first_seed(df, model).sort_values("block")
+            ax = panels[parse_model_name(model)[0]]
+            kw = _style_of(model, colors)
+            ax.plot(rows["block"], rows["test_error_pct"], marker="o", markersize=3.5,
+                    linewidth=1.2, **kw)
+            wide = rows[rows["changes_shape"] & rows["removable"]]
+            ax.plot(wide["block"], wide["test_error_pct"], linestyle="none", marker="o",
+                    markersize=8, markerfacecolor="none", color=kw["color"])
+            ax.axhline(float(rows["intact_error_pct"].iloc[0]), color=kw["color"],
+                       linestyle=":", linewidth=1.2)
+            first = _mark_unmeasured(ax, rows[~rows["removable"]], kw["color"], first)
+        for arch, ax in panels.items():
+            _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
+            ax.set_title(f"{ARCH_TITLE[arch]}: one block deleted (dotted: intact net)")
+            ax.set_xlabel("deleted block (network order; ring: downsampling block)")
+            ax.set_ylabel("test error (%)")
+            ax.set_ylim(0, 100)
+        _finish(fig, list(panels.values()), drawn, absent,
+                "Redraw of Veit et al. 2016, Figure 3: deleting single blocks",
+                _images_note(df[df["model"].isin(drawn)]))
+    return fig
+
+
+def figure_lesions_k(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
+    """Veit et al. Fig. 5a: test error against the number k of deleted blocks, mean over the
+    seeded draws with a band of +-1 std; k = 0 is the intact net."""
+    drawn, absent = _models(df, models)
+    colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
+    with _style():
+        fig = Figure(figsize=(7, 4.8), layout="constrained")
+        ax = fig.subplots()
+        for model in drawn:
+            rows = _first_seed(df, model)
+            g = rows.groupby("k", sort=True)["test_error_pct"]
+            k = np.concatenate([[0], g.mean().index.to_numpy()])
+            mean = np.concatenate([[rows["intact_error_pct"].iloc[0]], g.mean().to_numpy()])
+            std = np.concatenate([[0.0], g.std(ddof=0).fillna(0).to_numpy()])
+            kw = _style_of(model, colors)
+            ax.plot(k, mean, marker="o", markersize=3, linewidth=1.5, **kw)
+            ax.fill_between(k, mean - std, mean + std, color=kw["color"], alpha=0.15,
+                            linewidth=0)
+        ax.set_xlabel("number of deleted blocks k")
+        ax.set_ylabel("test error (%)")
+        ax.set_ylim(0, 100)
+        ax.set_xlim(left=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        draws = int(df["draw"].max()) + 1 if len(df) else 0
+        note = _images_note(df[df["model"].isin(drawn)])
+        _finish(fig, [ax], drawn, absent,
+                "Redraw of Veit et al. 2016, Figure 5a: deleting k random blocks",
+                f"{note}; up to {draws} draws per k (band: +-1 std)" if note else "")
+    return fig
+
+
+def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
+    """Veit et al. Fig. 6: (a) the fraction of paths of each length, (b) the gradient norm at
+    the input through a path of that length, (c) their product: which lengths carry the
+    total gradient. Residual nets only (a plain net has one path): plain models are ignored."""
+    if models is not None:
+        models = [m for m in models if parse_model_name(m)[0] == "resnet"]
+    drawn, absent = _models(df, models)
+    colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
+    with _style():
+        fig = Figure(figsize=(14, 4.3), layout="constrained")
+        axes = fig.subplots(1, 3)
+        for model in drawn:
+            rows = _first_seed(df, model).sort_values("length")
+            kw = _style_of(model, colors)
+            axes[0].plot(rows["length"], rows["path_fraction"], marker="o", markersize=2.5, **kw)
+            axes[1].plot(rows["length"], rows["grad_norm_mean"], marker="o", markersize=2.5,
+                         **kw)
+            axes[2].plot(rows["length"], rows["weighted_grad"], marker="o", markersize=2.5,
+                         **kw)
+        titles = ["(a) distribution of path length", "(b) gradient magnitude per path",
+                  "(c) total gradient magnitude per path length"]
+        ylabels = ["fraction of paths  C(n,k) / 2^n", "gradient norm at the input",
+                   "fraction x gradient norm"]
+        for ax, title, ylabel in zip(axes, titles, ylabels):
+            ax.set_title(title)
+            ax.set_xlabel("path length k (residual branches on the path)")
+            ax.set_ylabel(ylabel)
+            ax.set_xlim(left=0)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        rows = df[df["model"].isin(drawn)]
+        if len(rows) and (rows["grad_norm_mean"] > 0).all():
+            axes[1].set_yscale("log")
+        note = ""
+        if len(rows):
+            note = (f"{_images_note(rows)}; {int(rows['samples'].max())} sampled paths x "
+                    f"batches per length")
+        _finish(fig, list(axes), drawn, absent,
+                "Redraw of Veit et al. 2016, Figure 6: path lengths and gradient per length",
+                note)
+    return fig
+
+
+def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
+    """Per block: ||F(x)|| / ||s(x)|| of each residual branch (left) and the relative change
+    ||y - x|| / ||x|| of each plain block of equal input and output shapes (right), mean over
+    the test images with +-1 std bars."""
+    drawn, absent = _models(df, models)
+    colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
+    with _style():
+        fig = Figure(figsize=(11, 4.5), layout="constrained")
+        panels = _arch_panels(fig, drawn)
+        first = True
+        for model in drawn:
+            rows = _first_seed(df, model).sort_values("block")
+            ax = panels[parse_model_name(model)[0]]
+            kw = _style_of(model, colors)
+            ax.errorbar(rows["block"], rows["ratio_mean"], yerr=rows["ratio_std"], marker="o",
+                        markersize=3, linewidth=1.3, elinewidth=0.7, capsize=1.5, **kw)
+            first = _mark_unmeasured(ax, rows[rows["measure"] == "none"], kw["color"], first)
+        labels = {"resnet": ("residual nets: what the branch adds", "||F(x)|| / ||s(x)||"),
+                  "plain": ("plain nets: how much a block changes its input",
+                            "||y - x|| / ||x||")}
+        for arch, ax in panels.items():
+            ax.set_title(labels[arch][0])
+            ax.set_ylabel(labels[arch][1])
+            ax.set_xlabel("block (network order)")
+            ax.set_ylim(bottom=0)
+            _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
+        _finish(fig, list(panels.values()), drawn, absent,
+                "How close each block is to the identity (0: the block passes its input on)",
+                _images_note(df[df["model"].isin(drawn)]))
+    return fig
+
+
+FIGURES = {"lesions": figure_lesions, "lesions_k": figure_lesions_k, "paths": figure_paths,
+           "branches": figure_branches}

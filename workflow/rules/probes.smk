@@ -1,0 +1,68 @@
+# Probes of trained nets (Veit et al. 2016, arXiv:1605.06431, and the branch magnitudes): one
+# rule per experiment on every trained model (first seed), then one figure per experiment.
+# Each probe rule takes the model file and its probe module as input, so editing a probe
+# reruns that probe and its figure, never training.
+
+PROBE_CODE = {
+    "lesions": "lesions.py",
+    "lesions_k": "lesions.py",
+    "paths": "paths.py",
+    "branches": "branches.py",
+}
+
+
+rule probe:
+    """One probe of one trained model in eval mode and fp32 over the study's test images:
+    lesions (Veit et al. Fig. 3), lesions_k (Fig. 5a), paths (Fig. 6, residual nets only),
+    branches (||F(x)|| / ||x|| per block). Runs on the training device."""
+    input:
+        model=f"{RUNS}/model.pt",
+        code=lambda wc: PACKAGE / "probes" / PROBE_CODE[wc.kind],
+    output:
+        "results/analysis/{kind}/{model}_seed{seed}.parquet",
+    params:
+        settings=probe_settings,
+    resources:
+        gpu=1,
+    threads: 2
+    log:
+        "logs/probe/{kind}/{model}_seed{seed}.log",
+    benchmark:
+        "benchmarks/probe/{kind}/{model}_seed{seed}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro probe {wildcards.kind} --model-file {input.model}"
+        " --cpu-threads {threads} --out {output} > {log} 2>&1"
+
+
+# One figure rule per probe (a report caption cannot hold a wildcard), drawn from the probe's
+# Parquet files only (first seed of each model). probes/plots.py uses plots.py's styling.
+for _kind in PROBES:
+
+    rule:
+        name:
+            f"figure_{_kind}"
+        input:
+            results=probe_files(_kind),
+            code=[PACKAGE / "probes" / "plots.py", PACKAGE / "plots.py"],
+        output:
+            png=report(
+                f"{FIGURES_DIR}/{_kind}.png",
+                caption=f"../report/{_kind}.rst",
+                category="Probes of trained nets",
+                labels={"figure": PROBE_FIGURE_LABELS[_kind]},
+            ),
+            pdf=f"{FIGURES_DIR}/{_kind}.pdf",
+        params:
+            kind=_kind,
+            models=probe_figure_models(_kind),
+        log:
+            f"logs/figure_{_kind}.log",
+        benchmark:
+            f"benchmarks/figure_{_kind}.tsv"
+        conda:
+            "../envs/resnet-repro.yaml"
+        shell:
+            "resnet-repro probe-figure {params.kind} --results {input.results}"
+            " --models {params.models} --out {output.png} > {log} 2>&1"
