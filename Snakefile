@@ -33,6 +33,6 @@ include: "workflow/rules/probes.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -27,7 +27,7 @@ Diverged and missing runs never enter a mean, a std or a minimum; they are only 
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -66,8 +66,12 @@ def _sort_runs(df: pd.DataFrame) -> pd.DataFrame:
     if df.empty:
         return df.reset_index(drop=True)
     key = df["model"].map(model_sort_key)
-    return (df.assign(_key=key).sort_values(["_key", "seed"], kind="stable")
-              .drop(columns="_key").reset_index(drop=True))
+    return (
+        df.assign(_key=key)
+        .sort_values(["_key", "seed"], kind="stable")
+        .drop(columns="_key")
+        .reset_index(drop=True)
+    )
 
 
 def _nullable(value):
@@ -95,15 +99,17 @@ def final_rows(metrics: pd.DataFrame) -> pd.DataFrame:
     _require(metrics, ["model", "seed", "epoch", "iteration", "status"], "metrics")
     bad = sorted(set(metrics["status"].dropna().astype(str)) - set(STATUSES))
     if bad or metrics["status"].isna().any():
-        raise ValueError(f"metrics hold the status values {bad or [None]}; allowed: {list(STATUSES)}")
+        raise ValueError(
+            f"metrics hold the status values {bad or [None]}; allowed: {list(STATUSES)}"
+        )
     if metrics.empty:
         return metrics.iloc[0:0].copy().reset_index(drop=True)
     df = metrics.sort_values(RUN_KEYS + ["iteration", "epoch"], kind="stable")
     last = df.groupby(RUN_KEYS, sort=False).tail(1).copy()
-    diverged = (metrics["status"] == "diverged").groupby(
-        [metrics["model"], metrics["seed"]]).any()
-    last["status"] = [("diverged" if diverged.loc[(m, s)] else "ok")
-                      for m, s in zip(last["model"], last["seed"])]
+    diverged = (metrics["status"] == "diverged").groupby([metrics["model"], metrics["seed"]]).any()
+    last["status"] = [
+        ("diverged" if diverged.loc[(m, s)] else "ok") for m, s in zip(last["model"], last["seed"])
+    ]
     return _sort_runs(last)
 
 
@@ -120,19 +126,28 @@ def _best_val(metrics: pd.DataFrame) -> pd.DataFrame:
     # idxmin returns the first occurrence of the minimum in this (epoch) order: ties -> earliest.
     idx = v.groupby(RUN_KEYS, sort=False)["val_error_pct"].idxmin()
     best = metrics.loc[idx.to_numpy(), RUN_KEYS + ["epoch", "test_error_pct"]]
-    return best.rename(columns={"epoch": "best_val_epoch",
-                                "test_error_pct": "test_error_at_best_val_pct"})
+    return best.rename(
+        columns={"epoch": "best_val_epoch", "test_error_pct": "test_error_at_best_val_pct"}
+    )
 
 
 RUN_SUMMARY_COLUMNS = [
-    "model", "arch", "depth", "seed", "status", "iterations",
-    "final_train_error_pct", "final_test_error_pct",
-    "best_val_epoch", "test_error_at_best_val_pct",
+    "model",
+    "arch",
+    "depth",
+    "seed",
+    "status",
+    "iterations",
+    "final_train_error_pct",
+    "final_test_error_pct",
+    "best_val_epoch",
+    "test_error_at_best_val_pct",
 ]
 
 
-def run_summary(metrics: pd.DataFrame,
-                expected_runs: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
+def run_summary(
+    metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int]] | None = None
+) -> pd.DataFrame:
     """One row per run: every run in `metrics`, plus every run of `expected_runs` that has no
     metrics (status "missing", numbers null), so that no run is silently dropped.
 
@@ -149,30 +164,46 @@ def run_summary(metrics: pd.DataFrame,
         seen.add(key)
         arch, depth = parse_model_name(key[0])
         b = best.loc[key] if key in best.index else None
-        rows.append({
-            "model": key[0], "arch": arch, "depth": depth, "seed": key[1], "status": r.status,
-            "iterations": int(r.iteration),
-            "final_train_error_pct": _nullable(r.train_error_pct),
-            "final_test_error_pct": _nullable(r.test_error_pct),
-            "best_val_epoch": None if b is None else int(b["best_val_epoch"]),
-            "test_error_at_best_val_pct": (None if b is None
-                                           else _nullable(b["test_error_at_best_val_pct"])),
-        })
+        rows.append(
+            {
+                "model": key[0],
+                "arch": arch,
+                "depth": depth,
+                "seed": key[1],
+                "status": r.status,
+                "iterations": int(r.iteration),
+                "final_train_error_pct": _nullable(r.train_error_pct),
+                "final_test_error_pct": _nullable(r.test_error_pct),
+                "best_val_epoch": None if b is None else int(b["best_val_epoch"]),
+                "test_error_at_best_val_pct": (
+                    None if b is None else _nullable(b["test_error_at_best_val_pct"])
+                ),
+            }
+        )
     for model, seed in expected_runs or ():
         key = (str(model), int(seed))
         if key in seen:
             continue
         seen.add(key)
         arch, depth = parse_model_name(key[0])
-        rows.append({"model": key[0], "arch": arch, "depth": depth, "seed": key[1],
-                     "status": MISSING})
+        rows.append(
+            {"model": key[0], "arch": arch, "depth": depth, "seed": key[1], "status": MISSING}
+        )
     out = pd.DataFrame(rows, columns=RUN_SUMMARY_COLUMNS)
-    out = out.astype({
-        "model": "object", "arch": "object", "status": "object",
-        "depth": "Int64", "seed": "Int64", "iterations": "Int64", "best_val_epoch": "Int64",
-        "final_train_error_pct": "float64", "final_test_error_pct": "float64",
-        "test_error_at_best_val_pct": "float64",
-    })
+    out = out.astype(
+        {
+            "model": "object",
+            "arch": "object",
+            "status": "object",
+            "depth": "Int64",
+            "seed": "Int64",
+            "iterations": "Int64",
+            "best_val_epoch": "Int64",
+            "final_train_error_pct": "float64",
+            "final_test_error_pct": "float64",
+            "test_error_at_best_val_pct": "float64",
+        }
+    )
     return _sort_runs(out)
 
 
@@ -206,8 +237,12 @@ def _model_stats(runs: pd.DataFrame) -> dict:
     test = ok["final_test_error_pct"].astype(float)
     train = ok["final_train_error_pct"].astype(float)
     return {
-        "runs": len(runs), "seeds": n_ok, "diverged": n_div, "missing": n_miss,
-        "status": model_status(n_ok, n_div, n_miss), "note": _runs_note(runs),
+        "runs": len(runs),
+        "seeds": n_ok,
+        "diverged": n_div,
+        "missing": n_miss,
+        "status": model_status(n_ok, n_div, n_miss),
+        "note": _runs_note(runs),
         "test_mean": test.mean() if n_ok else math.nan,
         "test_std": test.std(ddof=1) if n_ok > 1 else math.nan,
         "test_min": test.min() if n_ok else math.nan,
@@ -216,24 +251,54 @@ def _model_stats(runs: pd.DataFrame) -> dict:
 
 
 TABLE6_COLUMNS = [
-    "model", "arch", "depth", "params_millions", "paper_params_millions",
-    "runs", "seeds", "diverged", "missing",
-    "test_error_mean_pct", "test_error_std_pct", "test_error_min_pct",
-    "paper_test_error_pct", "paper_mean_error_pct", "paper_std_error_pct", "paper_runs",
-    "paper_reference_pct", "diff_pct", "within_tolerance", "status", "note",
+    "model",
+    "arch",
+    "depth",
+    "params_millions",
+    "paper_params_millions",
+    "runs",
+    "seeds",
+    "diverged",
+    "missing",
+    "test_error_mean_pct",
+    "test_error_std_pct",
+    "test_error_min_pct",
+    "paper_test_error_pct",
+    "paper_mean_error_pct",
+    "paper_std_error_pct",
+    "paper_runs",
+    "paper_reference_pct",
+    "diff_pct",
+    "within_tolerance",
+    "status",
+    "note",
 ]
 
 
 # A narrower selection of TABLE6_COLUMNS for a readable markdown table.
 TABLE6_DISPLAY_COLUMNS = [
-    "model", "params_millions", "seeds", "runs", "test_error_mean_pct", "test_error_std_pct",
-    "test_error_min_pct", "paper_test_error_pct", "paper_reference_pct", "diff_pct",
-    "within_tolerance", "status", "note",
+    "model",
+    "params_millions",
+    "seeds",
+    "runs",
+    "test_error_mean_pct",
+    "test_error_std_pct",
+    "test_error_min_pct",
+    "paper_test_error_pct",
+    "paper_reference_pct",
+    "diff_pct",
+    "within_tolerance",
+    "status",
+    "note",
 ]
 
 
-def table6(metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int]] | None,
-           params: dict[str, int], tolerance_pct: float) -> pd.DataFrame:
+def table6(
+    metrics: pd.DataFrame,
+    expected_runs: Sequence[tuple[str, int]] | None,
+    params: dict[str, int],
+    tolerance_pct: float,
+) -> pd.DataFrame:
     """Our Table 6: one row per model (plain before resnet, by depth), columns TABLE6_COLUMNS.
 
     - `params_millions`: `params[model] / 1e6` (the caller counts our model's parameters);
@@ -271,40 +336,76 @@ def table6(metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int]] | Non
             diff = float(st["test_mean"]) - reference
             within = bool(abs(diff) <= tolerance_pct + 1e-9)
         n_params = params.get(model)
-        rows.append({
-            "model": model, "arch": arch, "depth": depth,
-            "params_millions": None if n_params is None else n_params / 1e6,
-            "paper_params_millions": paper.paper_params_millions(depth),
-            "runs": st["runs"], "seeds": st["seeds"], "diverged": st["diverged"],
-            "missing": st["missing"],
-            "test_error_mean_pct": st["test_mean"], "test_error_std_pct": st["test_std"],
-            "test_error_min_pct": st["test_min"],
-            "paper_test_error_pct": paper_err, "paper_mean_error_pct": p_mean,
-            "paper_std_error_pct": p_std,
-            "paper_runs": None if p_runs is None else int(p_runs),
-            "paper_reference_pct": reference, "diff_pct": diff, "within_tolerance": within,
-            "status": st["status"], "note": st["note"],
-        })
+        rows.append(
+            {
+                "model": model,
+                "arch": arch,
+                "depth": depth,
+                "params_millions": None if n_params is None else n_params / 1e6,
+                "paper_params_millions": paper.paper_params_millions(depth),
+                "runs": st["runs"],
+                "seeds": st["seeds"],
+                "diverged": st["diverged"],
+                "missing": st["missing"],
+                "test_error_mean_pct": st["test_mean"],
+                "test_error_std_pct": st["test_std"],
+                "test_error_min_pct": st["test_min"],
+                "paper_test_error_pct": paper_err,
+                "paper_mean_error_pct": p_mean,
+                "paper_std_error_pct": p_std,
+                "paper_runs": None if p_runs is None else int(p_runs),
+                "paper_reference_pct": reference,
+                "diff_pct": diff,
+                "within_tolerance": within,
+                "status": st["status"],
+                "note": st["note"],
+            }
+        )
     out = pd.DataFrame(rows, columns=TABLE6_COLUMNS)
-    floats = ["params_millions", "paper_params_millions", "test_error_mean_pct",
-              "test_error_std_pct", "test_error_min_pct", "paper_test_error_pct",
-              "paper_mean_error_pct", "paper_std_error_pct", "paper_reference_pct", "diff_pct"]
+    floats = [
+        "params_millions",
+        "paper_params_millions",
+        "test_error_mean_pct",
+        "test_error_std_pct",
+        "test_error_min_pct",
+        "paper_test_error_pct",
+        "paper_mean_error_pct",
+        "paper_std_error_pct",
+        "paper_reference_pct",
+        "diff_pct",
+    ]
     ints = ["depth", "runs", "seeds", "diverged", "missing", "paper_runs"]
-    return out.astype({**{c: "float64" for c in floats}, **{c: "Int64" for c in ints},
-                       "within_tolerance": "boolean",
-                       "model": "object", "arch": "object", "status": "object",
-                       "note": "object"})
+    return out.astype(
+        {
+            **{c: "float64" for c in floats},
+            **{c: "Int64" for c in ints},
+            "within_tolerance": "boolean",
+            "model": "object",
+            "arch": "object",
+            "status": "object",
+            "note": "object",
+        }
+    )
 
 
 PLAIN_VS_RESIDUAL_COLUMNS = [
-    "depth", "plain_status", "resnet_status", "plain_seeds", "resnet_seeds",
-    "plain_train_error_pct", "resnet_train_error_pct", "train_gap_pct",
-    "plain_test_error_pct", "resnet_test_error_pct", "test_gap_pct",
+    "depth",
+    "plain_status",
+    "resnet_status",
+    "plain_seeds",
+    "resnet_seeds",
+    "plain_train_error_pct",
+    "resnet_train_error_pct",
+    "train_gap_pct",
+    "plain_test_error_pct",
+    "resnet_test_error_pct",
+    "test_gap_pct",
 ]
 
 
-def plain_vs_residual(metrics: pd.DataFrame,
-                      expected_runs: Sequence[tuple[str, int]] | None = None) -> pd.DataFrame:
+def plain_vs_residual(
+    metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int]] | None = None
+) -> pd.DataFrame:
     """The degradation problem in numbers: one row per depth, columns PLAIN_VS_RESIDUAL_COLUMNS.
 
     Errors are final errors averaged over the ok runs of each model; gaps are plain - resnet
@@ -318,8 +419,7 @@ def plain_vs_residual(metrics: pd.DataFrame,
         for arch in ("plain", "resnet"):
             runs = summary[(summary["arch"] == arch) & (summary["depth"] == depth)]
             if runs.empty:
-                st = {"status": None, "seeds": None, "train_mean": math.nan,
-                      "test_mean": math.nan}
+                st = {"status": None, "seeds": None, "train_mean": math.nan, "test_mean": math.nan}
             else:
                 st = _model_stats(runs)
             row[f"{arch}_status"] = st["status"]
@@ -330,9 +430,16 @@ def plain_vs_residual(metrics: pd.DataFrame,
         row["test_gap_pct"] = row["plain_test_error_pct"] - row["resnet_test_error_pct"]
         rows.append(row)
     out = pd.DataFrame(rows, columns=PLAIN_VS_RESIDUAL_COLUMNS)
-    return out.astype({"depth": "Int64", "plain_seeds": "Int64", "resnet_seeds": "Int64",
-                       "plain_status": "object", "resnet_status": "object",
-                       **{c: "float64" for c in PLAIN_VS_RESIDUAL_COLUMNS if c.endswith("_pct")}})
+    return out.astype(
+        {
+            "depth": "Int64",
+            "plain_seeds": "Int64",
+            "resnet_seeds": "Int64",
+            "plain_status": "object",
+            "resnet_status": "object",
+            **{c: "float64" for c in PLAIN_VS_RESIDUAL_COLUMNS if c.endswith("_pct")},
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,15 +465,19 @@ def _cell(v, floatfmt: str) -> str:
 
 
 def _is_number(v) -> bool:
-    return (isinstance(v, (int, float, np.integer, np.floating))
-            and not isinstance(v, (bool, np.bool_)))
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
+        v, (bool, np.bool_)
+    )
 
 
 def to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
     """A GitHub (pipe) markdown table without the index: floats with `floatfmt`, integers as
     integers, booleans as yes/no, nulls (None/NaN/NA) as "–"; numeric columns right-aligned."""
-    cells = pd.DataFrame({c: [_cell(v, floatfmt) for v in df[c].tolist()] for c in df.columns},
-                         columns=list(df.columns), dtype=object)
+    cells = pd.DataFrame(
+        {c: [_cell(v, floatfmt) for v in df[c].tolist()] for c in df.columns},
+        columns=list(df.columns),
+        dtype=object,
+    )
     colalign = []
     for c in df.columns:
         dtype = df[c].dtype
@@ -391,8 +502,9 @@ def sorted_layer_std(layer_std: pd.DataFrame) -> pd.DataFrame:
     seed, rank."""
     _require(layer_std, ["layer", "std"], "layer_std")
     keys = [c for c in RUN_KEYS if c in layer_std.columns]
-    df = layer_std.sort_values(keys + ["std", "layer"], ascending=[True] * len(keys) + [False, True],
-                               kind="stable")
+    df = layer_std.sort_values(
+        keys + ["std", "layer"], ascending=[True] * len(keys) + [False, True], kind="stable"
+    )
     if keys:
         df = df.assign(rank=df.groupby(keys, sort=False).cumcount() + 1)
     else:

@@ -41,18 +41,35 @@ import platform
 import queue as queue_mod
 import sys
 import time
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from . import data as data_mod
-from .config import (ConfigError, Study, TrainConfig, deep_merge, parse_model_name, read_yaml,
-                     study_from_dict)
+from .config import (
+    ConfigError,
+    Study,
+    TrainConfig,
+    deep_merge,
+    parse_model_name,
+    read_yaml,
+    study_from_dict,
+)
 from .devices import Placement, cpu_name, place
 from .results import write_json
-from .train import (DeviceMeter, epoch_batches, epoch_seed, lr_at, set_lr,
-                    setup_model, steps_per_epoch, train_step, training_batch)
+from .train import (
+    DeviceMeter,
+    epoch_batches,
+    epoch_seed,
+    lr_at,
+    set_lr,
+    setup_model,
+    steps_per_epoch,
+    train_step,
+    training_batch,
+)
 
 VARIANTS = ("trainer", "dataloader", "ceiling")
 DEFAULT_TRAIN_IMAGES = 10_000
@@ -65,11 +82,11 @@ SWITCHES = ("precision", "channels_last", "fused_optimizer", "cudnn_benchmark", 
 CPU_SKIP_REASONS = {
     "precision": "bf16 autocast is a CUDA switch; on the CPU every variant runs in fp32",
     "channels_last": "channels_last is applied on CUDA only (devices.place turns it off on "
-                     "the CPU)",
+    "the CPU)",
     "fused_optimizer": "the fused SGD kernel is used on CUDA only; the CPU uses foreach SGD",
     "cudnn_benchmark": "cuDNN autotuning exists on CUDA only",
     "compile": "compile is benchmarked as a GPU switch; on the CPU its minutes of compile "
-               "time (and C++ toolchain) make a short benchmark meaningless",
+    "time (and C++ toolchain) make a short benchmark meaningless",
 }
 
 
@@ -104,9 +121,14 @@ def bench_arrays(cfg: data_mod.DataConfig) -> data_mod.CifarArrays:
     return data_mod.load_arrays(dataclasses.replace(cfg, test_subset=1))
 
 
-def _time_steps(step: Callable[[], int], warmup_steps: int, steps: int, device: torch.device,
-                acc: DeviceMeter, before_timing: Callable[[], None] | None = None
-                ) -> dict[str, Any]:
+def _time_steps(
+    step: Callable[[], int],
+    warmup_steps: int,
+    steps: int,
+    device: torch.device,
+    acc: DeviceMeter,
+    before_timing: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Run `warmup_steps` untimed steps, then `steps` timed ones; `step` returns the images it
     trained on. The device is synchronised only at the timing boundaries."""
     for _ in range(warmup_steps):
@@ -125,10 +147,16 @@ def _time_steps(step: Callable[[], int], warmup_steps: int, steps: int, device: 
     loss, error = acc.read()
     seconds = t1 - t0
     return {
-        "images_per_second": images / seconds, "steps": steps, "images": images,
-        "seconds": seconds, "ms_per_step": 1000.0 * seconds / steps,
-        "warmup_steps": warmup_steps, "train_loss": loss, "train_error_pct": error,
-        "t0": t0, "t1": t1,
+        "images_per_second": images / seconds,
+        "steps": steps,
+        "images": images,
+        "seconds": seconds,
+        "ms_per_step": 1000.0 * seconds / steps,
+        "warmup_steps": warmup_steps,
+        "train_loss": loss,
+        "train_error_pct": error,
+        "t0": t0,
+        "t1": t1,
     }
 
 
@@ -166,26 +194,36 @@ class PeakMemory:
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         # Linux reports kilobytes, macOS bytes.
         mb = rss / 2**20 if sys.platform == "darwin" else rss / 1024
-        return mb, ("peak RSS of this process (resource.getrusage; DataLoader workers and "
-                    "packed jobs not counted)")
+        return mb, (
+            "peak RSS of this process (resource.getrusage; DataLoader workers and "
+            "packed jobs not counted)"
+        )
 
 
 # ---------------------------------------------------------------- the three variants
 
 
-def measure_trainer(dd: data_mod.DeviceData, model_name: str, study: Study,
-                    placement: Placement, batch_size: int, warmup_steps: int, steps: int,
-                    seed: int, before_timing: Callable[[], None] | None = None
-                    ) -> dict[str, Any]:
+def measure_trainer(
+    dd: data_mod.DeviceData,
+    model_name: str,
+    study: Study,
+    placement: Placement,
+    batch_size: int,
+    warmup_steps: int,
+    steps: int,
+    seed: int,
+    before_timing: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Our training step: the loop body of train.train_run, with data on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
-                                           study.model_width(model_name))
+    _, step_model, optimizer = setup_model(
+        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
+    )
     per_epoch = steps_per_epoch(len(dd.train_y), batch_size)
     batches = itertools.chain.from_iterable(
-        epoch_batches(dd, seed, epoch, per_epoch, train, placement)
-        for epoch in itertools.count(1))
+        epoch_batches(dd, seed, epoch, per_epoch, train, placement) for epoch in itertools.count(1)
+    )
     acc = DeviceMeter(device)
     state = {"iteration": 0, "lr": train.lr}
 
@@ -222,8 +260,9 @@ class PilCifar(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def conventional_transform(train_x: np.ndarray, padding: int = 4, flip: bool = True,
-                           divide_by_std: bool = False):
+def conventional_transform(
+    train_x: np.ndarray, padding: int = 4, flip: bool = True, divide_by_std: bool = False
+):
     """RandomCrop(32, padding) + RandomHorizontalFlip + ToTensor + Normalize. Normalize gets
     the per-channel training mean and std 1, the nearest torchvision gets to the paper's
     per-pixel mean subtraction (the cost is the same either way), or the per-channel std
@@ -241,33 +280,54 @@ def conventional_transform(train_x: np.ndarray, padding: int = 4, flip: bool = T
     return T.Compose(steps)
 
 
-def measure_dataloader(arrays: data_mod.CifarArrays, model_name: str, study: Study,
-                       placement: Placement, batch_size: int, warmup_steps: int, steps: int,
-                       seed: int, workers: int) -> dict[str, Any]:
+def measure_dataloader(
+    arrays: data_mod.CifarArrays,
+    model_name: str,
+    study: Study,
+    placement: Placement,
+    batch_size: int,
+    warmup_steps: int,
+    steps: int,
+    seed: int,
+    workers: int,
+) -> dict[str, Any]:
     """The conventional input pipeline: PIL images, torchvision transforms, DataLoader workers."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
-                                           study.model_width(model_name))
-    dataset = PilCifar(arrays.train_x, arrays.train_y,
-                       conventional_transform(
-                           arrays.train_x, train.augment.padding, train.augment.flip,
-                           divide_by_std=study.data.normalization == "per_channel_mean_std"))
+    _, step_model, optimizer = setup_model(
+        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
+    )
+    dataset = PilCifar(
+        arrays.train_x,
+        arrays.train_y,
+        conventional_transform(
+            arrays.train_x,
+            train.augment.padding,
+            train.augment.flip,
+            divide_by_std=study.data.normalization == "per_channel_mean_std",
+        ),
+    )
     pin = device.type == "cuda"
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=True, num_workers=workers, pin_memory=pin,
-        drop_last=len(dataset) >= batch_size, persistent_workers=workers > 0,
-        generator=torch.Generator().manual_seed(seed))
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        num_workers=workers,
+        pin_memory=pin,
+        drop_last=len(dataset) >= batch_size,
+        persistent_workers=workers > 0,
+        generator=torch.Generator().manual_seed(seed),
+    )
     acc = DeviceMeter(device)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         while True:  # epoch after epoch; persistent workers survive the epoch boundary
-            yield from loader
+            yield from loader  # noqa: F821 (deleted only after the last step)
 
     it = batches()
 
     def step() -> int:
-        xb, yb = next(it)
+        xb, yb = next(it)  # noqa: F821 (deleted only after the last step)
         x = xb.to(device, non_blocking=True)
         y = yb.to(device, non_blocking=True)
         if placement.channels_last:
@@ -287,14 +347,22 @@ def measure_dataloader(arrays: data_mod.CifarArrays, model_name: str, study: Stu
     return result
 
 
-def measure_ceiling(dd: data_mod.DeviceData, model_name: str, study: Study,
-                    placement: Placement, batch_size: int, warmup_steps: int, steps: int,
-                    seed: int) -> dict[str, Any]:
+def measure_ceiling(
+    dd: data_mod.DeviceData,
+    model_name: str,
+    study: Study,
+    placement: Placement,
+    batch_size: int,
+    warmup_steps: int,
+    steps: int,
+    seed: int,
+) -> dict[str, Any]:
     """Forward, backward and step on one fixed, already augmented batch on the device."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(model_name, study.study.shortcut, train, placement, seed,
-                                           study.model_width(model_name))
+    _, step_model, optimizer = setup_model(
+        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
+    )
     gen = torch.Generator(device=device).manual_seed(epoch_seed(seed, 1))
     idx = data_mod.epoch_order(len(dd.train_y), gen, device)[:batch_size]
     x, y = training_batch(dd, idx, gen, train, placement)
@@ -316,9 +384,13 @@ def _ablations(placement: Placement) -> list[dict[str, Any]]:
     out = []
     cuda = placement.device.type == "cuda"
     cudnn = _cudnn_benchmark(placement.device)
-    configured = {"precision": placement.precision, "channels_last": placement.channels_last,
-                  "fused_optimizer": placement.fused_optimizer, "cudnn_benchmark": cudnn,
-                  "compile": placement.compile}
+    configured = {
+        "precision": placement.precision,
+        "channels_last": placement.channels_last,
+        "fused_optimizer": placement.fused_optimizer,
+        "cudnn_benchmark": cudnn,
+        "compile": placement.compile,
+    }
     for switch in SWITCHES:
         entry: dict[str, Any] = {"switch": switch, "configured": configured[switch]}
         if not cuda:
@@ -327,15 +399,21 @@ def _ablations(placement: Placement) -> list[dict[str, Any]]:
             if placement.precision == "bf16":
                 entry.update(status="measure", changed_to="fp32")
             else:
-                entry.update(status="skipped", reason="already fp32 in the configured "
-                             "settings; set --precision bf16 to measure what bf16 buys")
+                entry.update(
+                    status="skipped",
+                    reason="already fp32 in the configured "
+                    "settings; set --precision bf16 to measure what bf16 buys",
+                )
         elif switch == "compile":
             entry.update(status="measure", changed_to=not placement.compile)
         elif configured[switch]:
             entry.update(status="measure", changed_to=False)
         else:
-            entry.update(status="skipped", reason=f"{switch} is already off in the configured "
-                         "settings; turn it on to measure what it buys")
+            entry.update(
+                status="skipped",
+                reason=f"{switch} is already off in the configured "
+                "settings; turn it on to measure what it buys",
+            )
         out.append(entry)
     return out
 
@@ -346,10 +424,19 @@ def _ablated_placement(placement: Placement, switch: str, value: Any) -> Placeme
     return dataclasses.replace(placement, **{switch: value})
 
 
-def run_ablation(dd: data_mod.DeviceData, model_name: str, study: Study, placement: Placement,
-                 batch_size: int, warmup_steps: int, steps: int, seed: int,
-                 baseline_ips: float, log: Callable[[str], None] = print,
-                 memory: PeakMemory | None = None) -> list[dict[str, Any]]:
+def run_ablation(
+    dd: data_mod.DeviceData,
+    model_name: str,
+    study: Study,
+    placement: Placement,
+    batch_size: int,
+    warmup_steps: int,
+    steps: int,
+    seed: int,
+    baseline_ips: float,
+    log: Callable[[str], None] = print,
+    memory: PeakMemory | None = None,
+) -> list[dict[str, Any]]:
     memory = memory or PeakMemory(placement.device)
     entries = _ablations(placement)
     for entry in entries:
@@ -362,16 +449,27 @@ def run_ablation(dd: data_mod.DeviceData, model_name: str, study: Study, placeme
             torch.backends.cudnn.benchmark = bool(value)
         try:
             memory.start()
-            timing = measure_trainer(dd, model_name, study,
-                                     _ablated_placement(placement, switch, value), batch_size,
-                                     warmup_steps, steps, seed)
+            timing = measure_trainer(
+                dd,
+                model_name,
+                study,
+                _ablated_placement(placement, switch, value),
+                batch_size,
+                warmup_steps,
+                steps,
+                seed,
+            )
         finally:
             torch.backends.cudnn.benchmark = saved
         ips = timing["images_per_second"]
-        entry.update(status="measured", **_public(timing), **memory.since_start(),
-                     relative_to_configured=ips / baseline_ips,
-                     # > 1: the configured setting of this switch is faster by this factor.
-                     switch_speedup=baseline_ips / ips)
+        entry.update(
+            status="measured",
+            **_public(timing),
+            **memory.since_start(),
+            relative_to_configured=ips / baseline_ips,
+            # > 1: the configured setting of this switch is faster by this factor.
+            switch_speedup=baseline_ips / ips,
+        )
     return entries
 
 
@@ -385,11 +483,20 @@ def _packed_job(rank: int, job: dict[str, Any], barrier, results) -> None:
         placement: Placement = job["placement"]
         if placement.device.type == "cuda":
             torch.backends.cudnn.benchmark = job["cudnn_benchmark"]
-        dd = data_mod.to_device(bench_arrays(job["study"].data), placement.device,
-                                job["study"].data.normalization)
-        timing = measure_trainer(dd, job["model"], job["study"], placement, job["batch_size"],
-                                 job["warmup_steps"], job["steps"], job["seed"],
-                                 before_timing=barrier.wait)
+        dd = data_mod.to_device(
+            bench_arrays(job["study"].data), placement.device, job["study"].data.normalization
+        )
+        timing = measure_trainer(
+            dd,
+            job["model"],
+            job["study"],
+            placement,
+            job["batch_size"],
+            job["warmup_steps"],
+            job["steps"],
+            job["seed"],
+            before_timing=barrier.wait,
+        )
         timing.update(PeakMemory(placement.device).since_start())
         results.put(("ok", rank, timing))
     except BaseException as e:  # reported to the parent, which aborts the others
@@ -400,9 +507,17 @@ def _packed_job(rank: int, job: dict[str, Any], barrier, results) -> None:
             pass
 
 
-def run_packed(study: Study, model_name: str, placement: Placement, jobs: int, batch_size: int,
-               warmup_steps: int, steps: int, seed: int,
-               log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_packed(
+    study: Study,
+    model_name: str,
+    placement: Placement,
+    jobs: int,
+    batch_size: int,
+    warmup_steps: int,
+    steps: int,
+    seed: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """K trainer measurements at once in K spawned processes on the same device. Each loads
     the data and warms up on its own; all start timing together (a barrier), and the
     aggregate rate is all images over the span from the first start to the last end.
@@ -411,12 +526,26 @@ def run_packed(study: Study, model_name: str, placement: Placement, jobs: int, b
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(jobs)
     results = ctx.Queue()
-    job = {"study": study, "model": model_name, "placement": placement,
-           "batch_size": batch_size, "warmup_steps": warmup_steps, "steps": steps, "seed": seed,
-           "threads": torch.get_num_threads(),
-           "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
-    procs = [ctx.Process(target=_packed_job, args=(r, job, barrier, results), daemon=True,
-                         name=f"resnet-repro-bench-job{r}") for r in range(jobs)]
+    job = {
+        "study": study,
+        "model": model_name,
+        "placement": placement,
+        "batch_size": batch_size,
+        "warmup_steps": warmup_steps,
+        "steps": steps,
+        "seed": seed,
+        "threads": torch.get_num_threads(),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
+    procs = [
+        ctx.Process(
+            target=_packed_job,
+            args=(r, job, barrier, results),
+            daemon=True,
+            name=f"resnet-repro-bench-job{r}",
+        )
+        for r in range(jobs)
+    ]
     log(f"packing: {jobs} trainer jobs at once on {placement.name}")
     got: dict[int, dict[str, Any]] = {}
     errors: list[str] = []
@@ -436,8 +565,9 @@ def run_packed(study: Study, model_name: str, placement: Placement, jobs: int, b
                         status, rank, payload = results.get(timeout=2.0)
                     except queue_mod.Empty:
                         barrier.abort()
-                        errors.append(f"job process {dead[0].name} exited with code "
-                                      f"{dead[0].exitcode}")
+                        errors.append(
+                            f"job process {dead[0].name} exited with code {dead[0].exitcode}"
+                        )
                         break
                 else:
                     continue
@@ -462,8 +592,12 @@ def run_packed(study: Study, model_name: str, placement: Placement, jobs: int, b
     span = max(t["t1"] for t in timings) - min(t["t0"] for t in timings)
     images = sum(t["images"] for t in timings)
     out: dict[str, Any] = {
-        "jobs": jobs, "images_per_second": images / span, "images": images, "seconds": span,
-        "steps": steps, "warmup_steps": warmup_steps,
+        "jobs": jobs,
+        "images_per_second": images / span,
+        "images": images,
+        "seconds": span,
+        "steps": steps,
+        "warmup_steps": warmup_steps,
         "ms_per_step": 1000.0 * span / steps,  # per job: every job ran `steps` steps
         "per_job_images_per_second": [t["images_per_second"] for t in timings],
     }
@@ -478,19 +612,32 @@ def run_packed(study: Study, model_name: str, placement: Placement, jobs: int, b
 def machine_info(placement: Placement) -> dict[str, Any]:
     import torchvision
 
-    gpu = (torch.cuda.get_device_name(placement.device)
-           if placement.device.type == "cuda" else None)
-    return {"cpu": cpu_name(), "gpu": gpu, "device": placement.name,
-            "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "cuda": torch.version.cuda, "python": platform.python_version(),
-            "torch_threads": torch.get_num_threads()}
+    gpu = torch.cuda.get_device_name(placement.device) if placement.device.type == "cuda" else None
+    return {
+        "cpu": cpu_name(),
+        "gpu": gpu,
+        "device": placement.name,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
-def run_benchmark(study: Study, model: str, placement: Placement,
-                  batch_size: int = DEFAULT_BATCH_SIZE, warmup_steps: int = DEFAULT_WARMUP_STEPS,
-                  steps: int = DEFAULT_STEPS, workers: int | None = None,
-                  variants: Sequence[str] = VARIANTS, ablate: bool = False,
-                  jobs_per_gpu: int = 1, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_benchmark(
+    study: Study,
+    model: str,
+    placement: Placement,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    warmup_steps: int = DEFAULT_WARMUP_STEPS,
+    steps: int = DEFAULT_STEPS,
+    workers: int | None = None,
+    variants: Sequence[str] = VARIANTS,
+    ablate: bool = False,
+    jobs_per_gpu: int = 1,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Measure the variants (and optionally the ablation and packing) on `placement`, which
     must come from devices.place (so a GPU slot is held and cuDNN is set). The data are the
     study's `data` settings (synthetic data or CIFAR-10); the seed is the study's first.
@@ -503,9 +650,11 @@ def run_benchmark(study: Study, model: str, placement: Placement,
     if unknown or not variants:
         raise ConfigError(f"bench variants {list(variants)}: allowed values {list(VARIANTS)}")
     if batch_size < 1 or steps < 1 or warmup_steps < 0 or jobs_per_gpu < 1:
-        raise ConfigError(f"bench: batch size ({batch_size}), steps ({steps}) and jobs per "
-                          f"GPU ({jobs_per_gpu}) must be >= 1, warm-up steps ({warmup_steps}) "
-                          ">= 0")
+        raise ConfigError(
+            f"bench: batch size ({batch_size}), steps ({steps}) and jobs per "
+            f"GPU ({jobs_per_gpu}) must be >= 1, warm-up steps ({warmup_steps}) "
+            ">= 0"
+        )
     workers = default_workers() if workers is None else workers
     if workers < 0:
         raise ConfigError(f"bench: workers must be >= 0, got {workers}")
@@ -523,8 +672,10 @@ def run_benchmark(study: Study, model: str, placement: Placement,
     for variant in VARIANTS:
         if variant not in todo:
             continue
-        log(f"measuring {variant}: {model}, batch {batch_size}, {warmup_steps} warm-up + "
-            f"{steps} timed steps on {placement.name}")
+        log(
+            f"measuring {variant}: {model}, batch {batch_size}, {warmup_steps} warm-up + "
+            f"{steps} timed steps on {placement.name}"
+        )
         memory.start()
         if variant == "trainer":
             timing = measure_trainer(dd, *args)
@@ -538,12 +689,27 @@ def run_benchmark(study: Study, model: str, placement: Placement,
         for variant in ("trainer", "dataloader"):
             if variant in result:
                 result[variant]["relative_to_ceiling"] = (
-                    result[variant]["images_per_second"] / result["ceiling"]["images_per_second"])
+                    result[variant]["images_per_second"] / result["ceiling"]["images_per_second"]
+                )
         result["ceiling"]["relative_to_ceiling"] = 1.0
 
-    result["ablation"] = (run_ablation(dd, model, study, placement, batch_size, warmup_steps,
-                                       steps, seed, result["trainer"]["images_per_second"],
-                                       log, memory) if ablate else None)
+    result["ablation"] = (
+        run_ablation(
+            dd,
+            model,
+            study,
+            placement,
+            batch_size,
+            warmup_steps,
+            steps,
+            seed,
+            result["trainer"]["images_per_second"],
+            log,
+            memory,
+        )
+        if ablate
+        else None
+    )
     result["peak_memory_mb"], result["peak_memory_source"] = memory.overall()
 
     if jobs_per_gpu > 1:
@@ -551,11 +717,13 @@ def run_benchmark(study: Study, model: str, placement: Placement,
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
-        packed = run_packed(study, model, placement, jobs_per_gpu, batch_size, warmup_steps,
-                            steps, seed, log)
+        packed = run_packed(
+            study, model, placement, jobs_per_gpu, batch_size, warmup_steps, steps, seed, log
+        )
         if "error" not in packed and "trainer" in result:
-            packed["relative_to_one_job"] = (packed["images_per_second"]
-                                             / result["trainer"]["images_per_second"])
+            packed["relative_to_one_job"] = (
+                packed["images_per_second"] / result["trainer"]["images_per_second"]
+            )
         if "error" in packed:
             log(f"packing failed: {packed['error']}")
         result["packed"] = packed
@@ -564,21 +732,35 @@ def run_benchmark(study: Study, model: str, placement: Placement,
 
     result["machine"] = machine_info(placement)
     result["settings"] = {
-        "model": model, "shortcut": study.study.shortcut, "batch_size": batch_size,
-        "precision": placement.precision, "channels_last": placement.channels_last,
-        "compile": placement.compile, "fused_optimizer": placement.fused_optimizer,
-        "cudnn_benchmark": _cudnn_benchmark(device), "workers": workers,
-        "dataloader_start_method": (torch.multiprocessing.get_start_method()
-                                    if workers > 0 else None),
-        "warmup_steps": warmup_steps, "steps": steps, "seed": seed,
-        "variants": [v for v in VARIANTS if v in result], "ablate": ablate,
+        "model": model,
+        "shortcut": study.study.shortcut,
+        "batch_size": batch_size,
+        "precision": placement.precision,
+        "channels_last": placement.channels_last,
+        "compile": placement.compile,
+        "fused_optimizer": placement.fused_optimizer,
+        "cudnn_benchmark": _cudnn_benchmark(device),
+        "workers": workers,
+        "dataloader_start_method": (
+            torch.multiprocessing.get_start_method() if workers > 0 else None
+        ),
+        "warmup_steps": warmup_steps,
+        "steps": steps,
+        "seed": seed,
+        "variants": [v for v in VARIANTS if v in result],
+        "ablate": ablate,
         "jobs_per_gpu": jobs_per_gpu,
-        "data": {"source": study.data.source,
-                 "root": study.data.root if study.data.source == "cifar10" else None,
-                 "train_images": n_train},
-        "optimizer": {"lr": study.train.lr, "momentum": study.train.momentum,
-                      "weight_decay": study.train.weight_decay,
-                      "kind": "fused SGD" if placement.fused_optimizer else "foreach SGD"},
+        "data": {
+            "source": study.data.source,
+            "root": study.data.root if study.data.source == "cifar10" else None,
+            "train_images": n_train,
+        },
+        "optimizer": {
+            "lr": study.train.lr,
+            "momentum": study.train.momentum,
+            "weight_decay": study.train.weight_decay,
+            "kind": "fused SGD" if placement.fused_optimizer else "foreach SGD",
+        },
     }
     return result
 
@@ -598,9 +780,11 @@ def format_table(result: dict[str, Any]) -> str:
     ceiling = (result.get("ceiling") or {}).get("images_per_second")
     lines = []
     if s:
-        lines.append(f"{s['model']}, batch {s['batch_size']}, {s['precision']}, "
-                     f"{s['warmup_steps']} warm-up + {s['steps']} timed steps, "
-                     f"{s['data']['train_images']:,} {s['data']['source']} training images")
+        lines.append(
+            f"{s['model']}, batch {s['batch_size']}, {s['precision']}, "
+            f"{s['warmup_steps']} warm-up + {s['steps']} timed steps, "
+            f"{s['data']['train_images']:,} {s['data']['source']} training images"
+        )
     if m:
         lines.append(f"device: {m.get('device')}; torch {m.get('torch')}")
     header = f"{'variant':<14}{'images/s':>12}{'ms/step':>11}{'vs ceiling':>12}"
@@ -622,23 +806,30 @@ def format_table(result: dict[str, Any]) -> str:
         if "error" in packed:
             lines.append(f"packed x{packed['jobs']}: failed: {packed['error']}")
         else:
-            lines.append(row(f"packed x{packed['jobs']}", packed)
-                         + "  (aggregate; ms/step per job)")
+            lines.append(
+                row(f"packed x{packed['jobs']}", packed) + "  (aggregate; ms/step per job)"
+            )
     ablation = result.get("ablation")
     if ablation:
-        lines.append("ablation: trainer with one switch changed (speed-up = what the "
-                     "configured setting buys)")
+        lines.append(
+            "ablation: trainer with one switch changed (speed-up = what the "
+            "configured setting buys)"
+        )
         for e in ablation:
             label = f"{e['switch']} {e['configured']}"
             if e["status"] == "measured":
                 label += f" -> {e['changed_to']}"
-                lines.append(f"  {label:<30}{_fmt_rate(e['images_per_second']):>10} images/s"
-                             f"  speed-up x{e['switch_speedup']:.2f}")
+                lines.append(
+                    f"  {label:<30}{_fmt_rate(e['images_per_second']):>10} images/s"
+                    f"  speed-up x{e['switch_speedup']:.2f}"
+                )
             else:
                 lines.append(f"  {e['switch']:<30}skipped: {e['reason']}")
     if result.get("peak_memory_mb") is not None:
-        lines.append(f"peak memory: {result['peak_memory_mb']:,.0f} MB, "
-                     f"{result.get('peak_memory_source', '')}")
+        lines.append(
+            f"peak memory: {result['peak_memory_mb']:,.0f} MB, "
+            f"{result.get('peak_memory_source', '')}"
+        )
     return "\n".join(lines)
 
 
@@ -647,49 +838,127 @@ def format_table(result: dict[str, Any]) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `resnet-repro bench`."""
-    parser.add_argument("--model", required=True,
-                        help="plain or resnet followed by a depth 6n+2, e.g. resnet20, or an "
-                             "ImageNet-style net: imagenet-resnet18, 34 or 50")
-    parser.add_argument("--config", action="extend", nargs="+", metavar="YAML", default=None,
-                        help="study config file(s) for the data (e.g. real CIFAR-10), the "
-                             "recipe and the device switches; without one, synthetic data")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
-                        help="overrides device.device (default: the config's, else auto)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
-                        help="overrides device.precision")
-    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                        help="overrides device.channels_last")
-    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                        help="overrides device.compile")
-    parser.add_argument("--fused-optimizer", action=argparse.BooleanOptionalAction,
-                        default=None, help="overrides device.fused_optimizer")
-    parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction,
-                        default=None, help="overrides device.cudnn_benchmark")
-    parser.add_argument("--cpu-threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads; overrides device.cpu_threads")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"images per step (default {DEFAULT_BATCH_SIZE}, as the paper)")
-    parser.add_argument("--warmup-steps", type=int, default=DEFAULT_WARMUP_STEPS,
-                        help=f"untimed steps first (default {DEFAULT_WARMUP_STEPS})")
-    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                        help=f"timed steps per variant (default {DEFAULT_STEPS})")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="DataLoader workers of the dataloader variant (default "
-                             "min(8, CPUs); 0 loads in the main process)")
-    parser.add_argument("--train-images", type=int, default=None, metavar="N",
-                        help=f"training images (data.train_subset); default "
-                             f"{DEFAULT_TRAIN_IMAGES:,} synthetic ones without --config")
-    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                        help="which variants to measure (default: all three)")
-    parser.add_argument("--ablate", action="store_true",
-                        help="also measure the trainer with each GPU speed switch changed")
-    parser.add_argument("--jobs-per-gpu", type=int, default=1, metavar="K",
-                        help="also measure K trainer jobs at once on the device (aggregate "
-                             "images/s); default 1: not measured")
-    parser.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
-                        help="give up waiting for a free GPU slot after this long")
-    parser.add_argument("--json", metavar="FILE", default=None,
-                        help="write the results as JSON here")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="plain or resnet followed by a depth 6n+2, e.g. resnet20, or an "
+        "ImageNet-style net: imagenet-resnet18, 34 or 50",
+    )
+    parser.add_argument(
+        "--config",
+        action="extend",
+        nargs="+",
+        metavar="YAML",
+        default=None,
+        help="study config file(s) for the data (e.g. real CIFAR-10), the "
+        "recipe and the device switches; without one, synthetic data",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="overrides device.device (default: the config's, else auto)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help="overrides device.precision",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.channels_last",
+    )
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.compile",
+    )
+    parser.add_argument(
+        "--fused-optimizer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.fused_optimizer",
+    )
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.cudnn_benchmark",
+    )
+    parser.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads; overrides device.cpu_threads",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"images per step (default {DEFAULT_BATCH_SIZE}, as the paper)",
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=DEFAULT_WARMUP_STEPS,
+        help=f"untimed steps first (default {DEFAULT_WARMUP_STEPS})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"timed steps per variant (default {DEFAULT_STEPS})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader workers of the dataloader variant (default "
+        "min(8, CPUs); 0 loads in the main process)",
+    )
+    parser.add_argument(
+        "--train-images",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"training images (data.train_subset); default "
+        f"{DEFAULT_TRAIN_IMAGES:,} synthetic ones without --config",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="which variants to measure (default: all three)",
+    )
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also measure the trainer with each GPU speed switch changed",
+    )
+    parser.add_argument(
+        "--jobs-per-gpu",
+        type=int,
+        default=1,
+        metavar="K",
+        help="also measure K trainer jobs at once on the device (aggregate "
+        "images/s); default 1: not measured",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up waiting for a free GPU slot after this long",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", default=None, help="write the results as JSON here"
+    )
 
 
 def study_from_args(args: argparse.Namespace) -> Study:
@@ -699,15 +968,31 @@ def study_from_args(args: argparse.Namespace) -> Study:
     for path in args.config or []:
         raw = deep_merge(raw, read_yaml(path))
     if not args.config:
-        raw = deep_merge(raw, {"data": {"source": "synthetic", "download": False,
-                                        "train_subset": DEFAULT_TRAIN_IMAGES}})
+        raw = deep_merge(
+            raw,
+            {
+                "data": {
+                    "source": "synthetic",
+                    "download": False,
+                    "train_subset": DEFAULT_TRAIN_IMAGES,
+                }
+            },
+        )
     if args.train_images is not None:
         raw = deep_merge(raw, {"data": {"train_subset": args.train_images}})
-    device = {key: getattr(args, attr) for key, attr in (
-        ("device", "device"), ("precision", "precision"), ("channels_last", "channels_last"),
-        ("compile", "compile"), ("fused_optimizer", "fused_optimizer"),
-        ("cudnn_benchmark", "cudnn_benchmark"), ("cpu_threads", "cpu_threads"))
-        if getattr(args, attr, None) is not None}
+    device = {
+        key: getattr(args, attr)
+        for key, attr in (
+            ("device", "device"),
+            ("precision", "precision"),
+            ("channels_last", "channels_last"),
+            ("compile", "compile"),
+            ("fused_optimizer", "fused_optimizer"),
+            ("cudnn_benchmark", "cudnn_benchmark"),
+            ("cpu_threads", "cpu_threads"),
+        )
+        if getattr(args, attr, None) is not None
+    }
     if device:
         raw = deep_merge(raw, {"device": device})
     return study_from_dict(raw)
@@ -721,10 +1006,19 @@ def run_from_args(args: argparse.Namespace, log: Callable[[str], None] | None = 
     study = study_from_args(args)
     placement, slot = place(study.device, log=log, lock_timeout=args.lock_timeout)
     try:
-        result = run_benchmark(study, args.model, placement, batch_size=args.batch_size,
-                               warmup_steps=args.warmup_steps, steps=args.steps,
-                               workers=args.workers, variants=tuple(args.variants),
-                               ablate=args.ablate, jobs_per_gpu=args.jobs_per_gpu, log=log)
+        result = run_benchmark(
+            study,
+            args.model,
+            placement,
+            batch_size=args.batch_size,
+            warmup_steps=args.warmup_steps,
+            steps=args.steps,
+            workers=args.workers,
+            variants=tuple(args.variants),
+            ablate=args.ablate,
+            jobs_per_gpu=args.jobs_per_gpu,
+            log=log,
+        )
     finally:
         if slot is not None:
             slot.release()

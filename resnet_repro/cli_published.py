@@ -13,8 +13,10 @@ from pathlib import Path
 from .results import ResultError
 
 # Column titles of the published Figure 7: the repository behind each checkpoint format.
-REPOSITORIES = {"akamaster": "akamaster/pytorch_resnet_cifar10",
-                "wooyeolbaek": "wooyeolBaek/deep-residual-learning"}
+REPOSITORIES = {
+    "akamaster": "akamaster/pytorch_resnet_cifar10",
+    "wooyeolbaek": "wooyeolBaek/deep-residual-learning",
+}
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -25,8 +27,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     net, identity, norm = import_checkpoint(args.file, args.format, args.name, args.model)
     save_torch(payload(net, identity, norm), args.out)
-    print(f"{args.name}: {args.format} {identity['model']} from {args.file} -> {args.out} "
-          f"(inputs: {normalization.describe(norm)})", flush=True)
+    print(
+        f"{args.name}: {args.format} {identity['model']} from {args.file} -> {args.out} "
+        f"(inputs: {normalization.describe(norm)})",
+        flush=True,
+    )
     return 0
 
 
@@ -42,17 +47,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, identity, norm = load_model_file(args.model_file)
     arrays = data.load_arrays(study.data)
     test = data.to_device(arrays, torch.device("cpu"))
-    loss, error = evaluate(model, test.test_x, test.test_y, norm, test.mean,
-                           study.train.eval_batch_size)
+    loss, error = evaluate(
+        model, test.test_x, test.test_y, norm, test.mean, study.train.eval_batch_size
+    )
     source = identity.get("source", {})
-    record = {"name": args.name or source.get("name") or identity["model"],
-              "model": identity["model"], "format": source.get("format"),
-              "file": source.get("file"), "sha256": source.get("sha256"),
-              "test_loss": loss, "test_error_pct": error, "test_images": len(test.test_y),
-              "normalization": normalization.describe(norm), "data": study.to_dict()["data"]}
+    record = {
+        "name": args.name or source.get("name") or identity["model"],
+        "model": identity["model"],
+        "format": source.get("format"),
+        "file": source.get("file"),
+        "sha256": source.get("sha256"),
+        "test_loss": loss,
+        "test_error_pct": error,
+        "test_images": len(test.test_y),
+        "normalization": normalization.describe(norm),
+        "data": study.to_dict()["data"],
+    }
     write_json(record, args.out)
-    print(f"{record['name']} ({identity['model']}): test error {error:.2f}% on "
-          f"{len(test.test_y)} images -> {args.out}", flush=True)
+    print(
+        f"{record['name']} ({identity['model']}): test error {error:.2f}% on "
+        f"{len(test.test_y)} images -> {args.out}",
+        flush=True,
+    )
     return 0
 
 
@@ -86,9 +102,12 @@ def cmd_figure7_published(args: argparse.Namespace) -> int:
     groups = {}
     for label, *files in args.group:
         groups[REPOSITORIES.get(label, label)] = read_all_layer_std(files)
-    fig = figure7_groups(groups, "Figure 7 of He et al. 2015 redrawn from published "
-                                 "checkpoints: std of 3x3 layer responses (after BN, before "
-                                 "ReLU/addition)")
+    fig = figure7_groups(
+        groups,
+        "Figure 7 of He et al. 2015 redrawn from published "
+        "checkpoints: std of 3x3 layer responses (after BN, before "
+        "ReLU/addition)",
+    )
     png, pdf = save_figure(fig, args.out)
     print(f"Figure 7 of published checkpoints -> {png}, {pdf}", flush=True)
     return 0
@@ -98,37 +117,56 @@ def add_parsers(sub, add_config) -> None:
     from .published import FORMAT_HELP, FORMATS
 
     c = sub.add_parser(
-        "import", help="turn a published checkpoint into our model.pt layout",
+        "import",
+        help="turn a published checkpoint into our model.pt layout",
         description=f"Read a foreign checkpoint ({FORMAT_HELP}) with weights_only=True and "
-                    "write our model.pt: the same function in our layout, with the input "
-                    "normalisation the net was trained with.")
+        "write our model.pt: the same function in our layout, with the input "
+        "normalisation the net was trained with.",
+    )
     c.add_argument("--format", required=True, choices=FORMATS)
     c.add_argument("--file", required=True, help="the checkpoint file")
     c.add_argument("--name", required=True, help="a name for the imported net")
-    c.add_argument("--model", default=None, help="plain20, resnet56, ...: needed for a "
-                   "wooyeolbaek file without its config.json or run folder name")
+    c.add_argument(
+        "--model",
+        default=None,
+        help="plain20, resnet56, ...: needed for a "
+        "wooyeolbaek file without its config.json or run folder name",
+    )
     c.add_argument("--out", required=True, help="model.pt to write")
     c.set_defaults(func=cmd_import)
 
-    c = sub.add_parser("evaluate", help="test error of a model.pt on the study's test set "
-                       "(eval mode, fp32, its own input normalisation)")
+    c = sub.add_parser(
+        "evaluate",
+        help="test error of a model.pt on the study's test set "
+        "(eval mode, fp32, its own input normalisation)",
+    )
     add_config(c)
     c.add_argument("--model-file", required=True, help="a model.pt (ours or imported)")
-    c.add_argument("--name", default=None, help="name in the output (default: the import "
-                   "name, else the model)")
+    c.add_argument(
+        "--name", default=None, help="name in the output (default: the import name, else the model)"
+    )
     c.add_argument("--out", required=True, help="JSON file to write")
     c.set_defaults(func=cmd_evaluate)
 
-    c = sub.add_parser("published-table", help="published checkpoints: the authors' reported "
-                       "error, ours, and the difference")
+    c = sub.add_parser(
+        "published-table",
+        help="published checkpoints: the authors' reported error, ours, and the difference",
+    )
     c.add_argument("--eval", nargs="*", default=[], help="JSON files of `evaluate`")
     c.add_argument("--out-dir", required=True, help="folder for published.csv and .md")
     c.set_defaults(func=cmd_published_table)
 
-    c = sub.add_parser("figure7-published", help="Figure 7 for imported nets, one column "
-                       "per group (e.g. per reproduction)")
-    c.add_argument("--group", action="append", nargs="+", required=True,
-                   metavar="LABEL FILE", help="a column title and its layer-std Parquet files; "
-                   "repeat per group")
+    c = sub.add_parser(
+        "figure7-published",
+        help="Figure 7 for imported nets, one column per group (e.g. per reproduction)",
+    )
+    c.add_argument(
+        "--group",
+        action="append",
+        nargs="+",
+        required=True,
+        metavar="LABEL FILE",
+        help="a column title and its layer-std Parquet files; repeat per group",
+    )
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_figure7_published)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 import yaml
@@ -122,6 +123,7 @@ class AnalysisConfig:
 @dataclass(frozen=True)
 class PublishedCheckpoint:
     """A trained net of another reproduction to import (resnet_repro.published)."""
+
     name: str
     format: str
     file: str
@@ -163,8 +165,8 @@ def parse_model_name(name: str, key: str = "model") -> tuple[str, int]:
     """'resnet56' -> ('resnet', 56), 'imagenet-resnet18' -> ('imagenet-resnet', 18); raises
     ConfigError naming the allowed forms."""
     for arch in ALL_ARCHS:
-        if name.startswith(arch) and name[len(arch):].isdigit():
-            depth = int(name[len(arch):])
+        if name.startswith(arch) and name[len(arch) :].isdigit():
+            depth = int(name[len(arch) :])
             check_depth(depth, key=f"{key} {name!r}", arch=arch)
             return arch, depth
     raise ConfigError(
@@ -239,14 +241,20 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = sorted(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
         prefix = f"{key}." if error.absolute_path else ""
-        return (f"unknown config key {', '.join(prefix + e for e in extra)}; allowed keys"
-                f"{' in ' + key if error.absolute_path else ''}: {', '.join(allowed)}")
+        return (
+            f"unknown config key {', '.join(prefix + e for e in extra)}; allowed keys"
+            f"{' in ' + key if error.absolute_path else ''}: {', '.join(allowed)}"
+        )
     if error.validator == "enum":
         return f"{key}: {error.instance!r} is not allowed; allowed values: {schema['enum']}"
     if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         bounds = []
-        for word, sym in (("minimum", ">="), ("exclusiveMinimum", ">"),
-                          ("maximum", "<="), ("exclusiveMaximum", "<")):
+        for word, sym in (
+            ("minimum", ">="),
+            ("exclusiveMinimum", ">"),
+            ("maximum", "<="),
+            ("exclusiveMaximum", "<"),
+        ):
             if word in schema:
                 bounds.append(f"{sym} {schema[word]}")
         return f"{key}: {error.instance!r} is out of range; allowed: {' and '.join(bounds)}"
@@ -300,8 +308,14 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
     _check_published(published, [model_name(a, d) for a in s["archs"] for d in s["depths"]])
     return Study(
         data=DataConfig(**d),
-        study=StudyConfig(name=s["name"], archs=tuple(s["archs"]), depths=tuple(s["depths"]),
-                          seeds=tuple(s["seeds"]), shortcut=s["shortcut"], width=s["width"]),
+        study=StudyConfig(
+            name=s["name"],
+            archs=tuple(s["archs"]),
+            depths=tuple(s["depths"]),
+            seeds=tuple(s["seeds"]),
+            shortcut=s["shortcut"],
+            width=s["width"],
+        ),
         train=TrainConfig(
             **{k: v for k, v in t.items() if k not in ("warmup", "augment", "lr_milestones")},
             lr_milestones=milestones,
@@ -309,12 +323,16 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             augment=AugmentConfig(**t["augment"]),
         ),
         device=DeviceConfig(**dev),
-        analysis=AnalysisConfig(**{k: v for k, v in a.items()
-                                   if k not in ("figure7_models", "probe_figure_models",
-                                                "compare_models")},
-                                figure7_models=tuple(a["figure7_models"]),
-                                compare_models=tuple(a["compare_models"]),
-                                probe_figure_models=tuple(a["probe_figure_models"])),
+        analysis=AnalysisConfig(
+            **{
+                k: v
+                for k, v in a.items()
+                if k not in ("figure7_models", "probe_figure_models", "compare_models")
+            },
+            figure7_models=tuple(a["figure7_models"]),
+            compare_models=tuple(a["compare_models"]),
+            probe_figure_models=tuple(a["probe_figure_models"]),
+        ),
         published=published,
     )
 
@@ -329,8 +347,9 @@ def _check_schedule(t: Mapping[str, Any]) -> tuple[int, ...]:
             f"null (got iterations {t['iterations']}, epochs {t['epochs']}); the paper's study "
             f"counts iterations, the ImageNet-style recipe epochs"
         )
-    unit, length = (("iteration", t["iterations"]) if t["iterations"] is not None
-                    else ("epoch", t["epochs"]))
+    unit, length = (
+        ("iteration", t["iterations"]) if t["iterations"] is not None else ("epoch", t["epochs"])
+    )
     milestones = tuple(t["lr_milestones"])
     if t["schedule"] == "cosine" and milestones:
         raise ConfigError(
@@ -354,11 +373,14 @@ def _check_published(published: tuple[PublishedCheckpoint, ...], models: list[st
     seen: set[str] = set()
     for i, p in enumerate(published):
         if p.name in seen:
-            raise ConfigError(f"published[{i}].name: {p.name!r} is used twice; names must be "
-                              f"unique")
+            raise ConfigError(
+                f"published[{i}].name: {p.name!r} is used twice; names must be unique"
+            )
         if p.name in models:
-            raise ConfigError(f"published[{i}].name: {p.name!r} is a model of the study; give "
-                              f"imported nets other names (e.g. akamaster-{p.name})")
+            raise ConfigError(
+                f"published[{i}].name: {p.name!r} is a model of the study; give "
+                f"imported nets other names (e.g. akamaster-{p.name})"
+            )
         if p.model is not None:
             parse_model_name(p.model, key=f"published[{i}].model")
         seen.add(p.name)
@@ -367,8 +389,11 @@ def _check_published(published: tuple[PublishedCheckpoint, ...], models: list[st
 def missing_published_files(study: Study, root: str | Path = ".") -> list[str]:
     """One line per `published` entry whose file does not exist (relative paths from `root`,
     the workflow's working directory), for the check before any job starts."""
-    return [f"published[{i}].file: {p.file} does not exist (entry {p.name!r})"
-            for i, p in enumerate(study.published) if not (Path(root) / p.file).is_file()]
+    return [
+        f"published[{i}].file: {p.file} does not exist (entry {p.name!r})"
+        for i, p in enumerate(study.published)
+        if not (Path(root) / p.file).is_file()
+    ]
 
 
 def deep_merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -422,8 +447,15 @@ def load_study(paths: str | Path | Iterable[str | Path]) -> Study:
 # fetched (the data's content is in the fingerprint instead), the keys that select that content
 # (also covered by the fingerprint, so that an equivalent selection is not a new run), and the
 # evaluation batch size (evaluation is in fp32 and per image).
-_DATA_KEYS_NOT_IN_IDENTITY = ("root", "download", "source", "val_size", "train_subset",
-                              "test_subset", "seed")
+_DATA_KEYS_NOT_IN_IDENTITY = (
+    "root",
+    "download",
+    "source",
+    "val_size",
+    "train_subset",
+    "test_subset",
+    "seed",
+)
 _TRAIN_KEYS_NOT_IN_IDENTITY = ("eval_batch_size",)
 
 
@@ -439,10 +471,14 @@ def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> 
     # is study.width (null: the real 64). The paper's nets take study.shortcut.
     imagenet = arch == IMAGENET_ARCH
     return {
-        "model": model, "arch": arch, "depth": depth,
+        "model": model,
+        "arch": arch,
+        "depth": depth,
         "shortcut": "B" if imagenet else study.study.shortcut,
         **({"width": study.study.width} if imagenet else {}),
-        "seed": seed, "data": {**data, "fingerprint": data_fingerprint}, "train": train,
+        "seed": seed,
+        "data": {**data, "fingerprint": data_fingerprint},
+        "train": train,
     }
 
 

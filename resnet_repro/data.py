@@ -46,8 +46,18 @@ TEST_FILE = "test_batch"
 META_FILE = "batches.meta"
 BATCH_FILES = TRAIN_FILES + (TEST_FILE, META_FILE)
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 IMAGE_SHAPE = (3, 32, 32)
 IMAGE_SIZE = 3 * 32 * 32
 
@@ -58,21 +68,25 @@ CIFAR10_TEST = 10000
 DOWNLOAD_TIMEOUT_S = 60.0
 
 
-
 def _absent(folder: Path) -> str:
-    return (f"CIFAR-10 folder {folder} does not exist; put the CIFAR-10 'python version' batches "
-            f"there (data_batch_1..5, test_batch, batches.meta) or set data.download: true")
+    return (
+        f"CIFAR-10 folder {folder} does not exist; put the CIFAR-10 'python version' batches "
+        f"there (data_batch_1..5, test_batch, batches.meta) or set data.download: true"
+    )
 
 
 def _missing(path: Path) -> str:
-    return (f"CIFAR-10 file {path} is missing; put the complete 'python version' batches "
-            f"(data_batch_1..5, test_batch, batches.meta) in {path.parent}, or delete that "
-            f"folder and set data.download: true")
+    return (
+        f"CIFAR-10 file {path} is missing; put the complete 'python version' batches "
+        f"(data_batch_1..5, test_batch, batches.meta) in {path.parent}, or delete that "
+        f"folder and set data.download: true"
+    )
 
 
 # ----------------------------------------------------------------------------------------
 # Arrays on the host
 # ----------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, eq=False)  # eq=False: numpy arrays have no single truth value
 class CifarArrays:
@@ -100,6 +114,7 @@ def _empty_labels() -> np.ndarray:
 # Reading the "python version" batches
 # ----------------------------------------------------------------------------------------
 
+
 class _BatchUnpickler(pickle.Unpickler):
     """Loads only what a CIFAR batch holds (dicts, lists, numbers, byte strings and numpy
     arrays), so a stray or malicious file in the data folder cannot run code and a wrong
@@ -109,11 +124,11 @@ class _BatchUnpickler(pickle.Unpickler):
         ("_codecs", "encode"),  # how Python 3 writes bytes in protocol-2 pickles
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"),   # numpy 1 pickles (the official files)
+        ("numpy.core.multiarray", "_reconstruct"),  # numpy 1 pickles (the official files)
         ("numpy._core.multiarray", "_reconstruct"),  # numpy 2 pickles
         ("numpy.core.multiarray", "scalar"),
         ("numpy._core.multiarray", "scalar"),
-        ("numpy.core.numeric", "_frombuffer"),       # protocol-5 array pickles
+        ("numpy.core.numeric", "_frombuffer"),  # protocol-5 array pickles
         ("numpy._core.numeric", "_frombuffer"),
     }
 
@@ -122,7 +137,7 @@ class _BatchUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
         if module.startswith("numpy.core.") and hasattr(np, "_core"):
             # numpy 2 renamed numpy.core to numpy._core; the old name only warns.
-            module = "numpy._core." + module[len("numpy.core."):]
+            module = "numpy._core." + module[len("numpy.core.") :]
         return super().find_class(module, name)
 
 
@@ -165,11 +180,16 @@ def _read_batch(path: Path, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     if not (_has(d, "data") and _has(d, "labels")):
         raise DataError(
             f"CIFAR-10 file {path} is not a CIFAR batch (it lacks the 'data' and 'labels' keys; "
-            f"it has {sorted(map(repr, d))[:6]}); replace {path.parent} with the 'python version' batches"
+            f"it has {sorted(map(repr, d))[:6]}); replace {path.parent} with the 'python "
+            "version' batches"
         )
     data, labels = _get(d, "data"), _get(d, "labels")
-    if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2
-            or data.shape[1] != IMAGE_SIZE):
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != IMAGE_SIZE
+    ):
         shape = getattr(data, "shape", None)
         dtype = getattr(data, "dtype", type(data).__name__)
         raise DataError(
@@ -220,13 +240,21 @@ def read_cifar10(root: str | Path) -> CifarArrays:
     test_x, test_y = _read_batch(folder / TEST_FILE, len(classes))
     train_x = np.concatenate([p[0] for p in parts])
     train_y = np.concatenate([p[1] for p in parts])
-    return CifarArrays(train_x=train_x, train_y=train_y, val_x=_empty_images(),
-                       val_y=_empty_labels(), test_x=test_x, test_y=test_y, classes=classes)
+    return CifarArrays(
+        train_x=train_x,
+        train_y=train_y,
+        val_x=_empty_images(),
+        val_y=_empty_labels(),
+        test_x=test_x,
+        test_y=test_y,
+        classes=classes,
+    )
 
 
 # ----------------------------------------------------------------------------------------
 # Download
 # ----------------------------------------------------------------------------------------
+
 
 def _cleanup(*paths: Path | None) -> None:
     for p in paths:
@@ -264,8 +292,10 @@ def download_cifar10(root: str | Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> N
         root.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".cifar-10-python.", suffix=".tar.gz.part", dir=root)
     except OSError as e:
-        raise DataError(f"cannot write to the data folder {root} ({e.strerror or e}); "
-                        f"choose a writable data.root") from None
+        raise DataError(
+            f"cannot write to the data folder {root} ({e.strerror or e}); "
+            f"choose a writable data.root"
+        ) from None
     archive: Path | None = Path(name)
     staging: Path | None = None
     try:
@@ -310,8 +340,10 @@ def download_cifar10(root: str | Path, timeout: float = DOWNLOAD_TIMEOUT_S) -> N
         except OSError as e:
             # Another process finished the same download first; its folder is as good.
             if not target.is_dir():
-                raise DataError(f"cannot move the extracted CIFAR-10 batches to {target} "
-                                f"({e.strerror or e}); check that {root} is writable") from None
+                raise DataError(
+                    f"cannot move the extracted CIFAR-10 batches to {target} "
+                    f"({e.strerror or e}); check that {root} is writable"
+                ) from None
         log.info("extracted %s", target)
     finally:
         _cleanup(archive, staging)
@@ -331,8 +363,10 @@ def ensure_cifar10(root: str | Path, download: bool) -> Path:
             raise DataError(_absent(folder))
         download_cifar10(root)
     if not folder.is_dir():
-        raise DataError(f"CIFAR-10 path {folder} is not a folder; remove it and put the "
-                        f"'python version' batches there or set data.download: true")
+        raise DataError(
+            f"CIFAR-10 path {folder} is not a folder; remove it and put the "
+            f"'python version' batches there or set data.download: true"
+        )
     missing = [n for n in BATCH_FILES if not (folder / n).is_file()]
     if missing:
         raise DataError(_missing(folder / missing[0]))
@@ -343,8 +377,14 @@ def ensure_cifar10(root: str | Path, download: bool) -> Path:
 # Synthetic data
 # ----------------------------------------------------------------------------------------
 
-def _synthetic_images(rng: np.random.Generator, labels: np.ndarray, colour: np.ndarray,
-                      stripe: np.ndarray, wave: np.ndarray) -> np.ndarray:
+
+def _synthetic_images(
+    rng: np.random.Generator,
+    labels: np.ndarray,
+    colour: np.ndarray,
+    stripe: np.ndarray,
+    wave: np.ndarray,
+) -> np.ndarray:
     """Each image: a class colour plus a class-coloured, class-oriented sine grating with a
     random phase, plus pixel noise. The grating's period (>= 10 px) survives the 4-pixel
     crops and flips of section 4.2, so augmented images keep their class."""
@@ -353,17 +393,21 @@ def _synthetic_images(rng: np.random.Generator, labels: np.ndarray, colour: np.n
     yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
     chunk = 4096  # bounds the float32 working set (50k images at once would be 600 MB)
     for s in range(0, n, chunk):
-        y = labels[s:s + chunk]
+        y = labels[s : s + chunk]
         b = len(y)
         phase = rng.uniform(0.0, 2 * np.pi, size=(b, 1, 1)).astype(np.float32)
         arg = wave[y, 0, None, None] * xx + wave[y, 1, None, None] * yy + phase  # [b,32,32]
         # A random colour cast per image, larger than the class colours, so that the mean
         # colour alone does not give the class away and the nets must see the pattern.
         cast = rng.uniform(-30.0, 30.0, size=(b, 3, 1, 1)).astype(np.float32)
-        img = (128.0 + colour[y][:, :, None, None] + cast
-               + stripe[y][:, :, None, None] * np.sin(arg)[:, None]
-               + rng.normal(0.0, 32.0, size=(b,) + IMAGE_SHAPE).astype(np.float32))
-        out[s:s + b] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        img = (
+            128.0
+            + colour[y][:, :, None, None]
+            + cast
+            + stripe[y][:, :, None, None] * np.sin(arg)[:, None]
+            + rng.normal(0.0, 32.0, size=(b,) + IMAGE_SHAPE).astype(np.float32)
+        )
+        out[s : s + b] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
     return out
 
 
@@ -372,8 +416,10 @@ def synthetic_cifar(n_train: int, n_test: int, seed: int) -> CifarArrays:
     with exactly balanced labels (up to one image), each a class-dependent pattern plus
     noise. The test set depends only on `seed` and `n_test`, not on `n_train`."""
     if n_train < 0 or n_test < 0:
-        raise DataError(f"synthetic data needs non-negative sizes, got n_train={n_train}, "
-                        f"n_test={n_test}; set data.train_subset/test_subset to positive numbers")
+        raise DataError(
+            f"synthetic data needs non-negative sizes, got n_train={n_train}, "
+            f"n_test={n_test}; set data.train_subset/test_subset to positive numbers"
+        )
     k = len(CIFAR10_CLASSES)
     templates, train_ss, test_ss = np.random.SeedSequence(seed).spawn(3)
     t = np.random.default_rng(templates)
@@ -391,23 +437,33 @@ def synthetic_cifar(n_train: int, n_test: int, seed: int) -> CifarArrays:
 
     train_x, train_y = split(n_train, train_ss)
     test_x, test_y = split(n_test, test_ss)
-    return CifarArrays(train_x=train_x, train_y=train_y, val_x=_empty_images(),
-                       val_y=_empty_labels(), test_x=test_x, test_y=test_y,
-                       classes=CIFAR10_CLASSES)
+    return CifarArrays(
+        train_x=train_x,
+        train_y=train_y,
+        val_x=_empty_images(),
+        val_y=_empty_labels(),
+        test_x=test_x,
+        test_y=test_y,
+        classes=CIFAR10_CLASSES,
+    )
 
 
 # ----------------------------------------------------------------------------------------
 # Split, subsets, description
 # ----------------------------------------------------------------------------------------
 
-def split_train_val(x: np.ndarray, y: np.ndarray, val_size: int, seed: int
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+
+def split_train_val(
+    x: np.ndarray, y: np.ndarray, val_size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A seeded random hold-out of `val_size` images (section 4.2: 45k/5k, val_size=5000).
     Both parts keep the original order, so val_size=0 returns the input unchanged."""
     n = len(x)
     if val_size < 0 or (val_size > 0 and val_size >= n):
-        raise DataError(f"data.val_size = {val_size} must be >= 0 and smaller than the "
-                        f"{n} training images; lower data.val_size")
+        raise DataError(
+            f"data.val_size = {val_size} must be >= 0 and smaller than the "
+            f"{n} training images; lower data.val_size"
+        )
     if val_size == 0:
         return x, y, x[:0], y[:0]
     held = np.zeros(n, dtype=bool)
@@ -424,28 +480,35 @@ def load_arrays(cfg: DataConfig) -> CifarArrays:
         ensure_cifar10(cfg.root, cfg.download)
         arrays = read_cifar10(cfg.root)
     elif cfg.source == "synthetic":
-        n_train = (cfg.train_subset + cfg.val_size if cfg.train_subset is not None
-                   else CIFAR10_TRAIN)
+        n_train = cfg.train_subset + cfg.val_size if cfg.train_subset is not None else CIFAR10_TRAIN
         n_test = cfg.test_subset if cfg.test_subset is not None else CIFAR10_TEST
         arrays = synthetic_cifar(n_train, n_test, cfg.seed)
     else:
         raise DataError(f"data.source = {cfg.source!r} is not known; use 'cifar10' or 'synthetic'")
-    train_x, train_y, val_x, val_y = split_train_val(arrays.train_x, arrays.train_y,
-                                                     cfg.val_size, cfg.seed)
+    train_x, train_y, val_x, val_y = split_train_val(
+        arrays.train_x, arrays.train_y, cfg.val_size, cfg.seed
+    )
     test_x, test_y = arrays.test_x, arrays.test_y
     # A subset larger than the data keeps all of it; describe() reports the real counts.
     if cfg.train_subset is not None:
-        train_x, train_y = train_x[:cfg.train_subset], train_y[:cfg.train_subset]
+        train_x, train_y = train_x[: cfg.train_subset], train_y[: cfg.train_subset]
     if cfg.test_subset is not None:
-        test_x, test_y = test_x[:cfg.test_subset], test_y[:cfg.test_subset]
+        test_x, test_y = test_x[: cfg.test_subset], test_y[: cfg.test_subset]
     if len(train_x) == 0 or len(test_x) == 0:
-        raise DataError(f"the data has {len(train_x)} training and {len(test_x)} test images "
-                        f"after the split and subsets; lower data.val_size or raise the subsets")
+        raise DataError(
+            f"the data has {len(train_x)} training and {len(test_x)} test images "
+            f"after the split and subsets; lower data.val_size or raise the subsets"
+        )
     # Copies, so the arrays do not keep the full 50k source alive through views.
-    return CifarArrays(train_x=np.ascontiguousarray(train_x), train_y=np.ascontiguousarray(train_y),
-                       val_x=np.ascontiguousarray(val_x), val_y=np.ascontiguousarray(val_y),
-                       test_x=np.ascontiguousarray(test_x), test_y=np.ascontiguousarray(test_y),
-                       classes=arrays.classes)
+    return CifarArrays(
+        train_x=np.ascontiguousarray(train_x),
+        train_y=np.ascontiguousarray(train_y),
+        val_x=np.ascontiguousarray(val_x),
+        val_y=np.ascontiguousarray(val_y),
+        test_x=np.ascontiguousarray(test_x),
+        test_y=np.ascontiguousarray(test_y),
+        classes=arrays.classes,
+    )
 
 
 def describe(arrays: CifarArrays) -> dict[str, Any]:
@@ -491,6 +554,7 @@ def prepare(cfg: DataConfig) -> dict[str, Any]:
 # On the device
 # ----------------------------------------------------------------------------------------
 
+
 @dataclass(eq=False)
 class DeviceData:
     """The whole data set on one device as uint8 (150 MB for CIFAR-10), plus the training
@@ -511,13 +575,15 @@ def per_pixel_mean(train_x: torch.Tensor) -> torch.Tensor:
     """float32 [3, 32, 32] on a 0..1 scale (section 4.2: "the per-pixel mean subtracted")."""
     n = train_x.shape[0]
     if n == 0:
-        raise DataError("the per-pixel mean needs at least one training image; "
-                        "lower data.val_size or raise data.train_subset")
+        raise DataError(
+            "the per-pixel mean needs at least one training image; "
+            "lower data.val_size or raise data.train_subset"
+        )
     total = torch.zeros(train_x.shape[1:], dtype=torch.int64, device=train_x.device)
     # Exact integer sums in chunks: no float copy of the whole set; 50k * 255 fits float32's
     # exact integer range, so the division below is the only rounding.
     for s in range(0, n, 8192):
-        total += train_x[s:s + 8192].sum(0, dtype=torch.int64)
+        total += train_x[s : s + 8192].sum(0, dtype=torch.int64)
     return total.to(torch.float32) / (255.0 * n)
 
 
@@ -527,13 +593,15 @@ def per_channel_mean_std(train_x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     the training images actually used (the write-up hard-codes constants for all 50k)."""
     n = train_x.shape[0]
     if n == 0:
-        raise DataError("the per-channel mean and std need at least one training image; "
-                        "lower data.val_size or raise data.train_subset")
+        raise DataError(
+            "the per-channel mean and std need at least one training image; "
+            "lower data.val_size or raise data.train_subset"
+        )
     c = train_x.shape[1]
     total = torch.zeros(c, dtype=torch.float64, device=train_x.device)
     squares = torch.zeros(c, dtype=torch.float64, device=train_x.device)
     for s in range(0, n, 8192):
-        chunk = train_x[s:s + 8192].to(torch.float64).transpose(0, 1).reshape(c, -1) / 255.0
+        chunk = train_x[s : s + 8192].to(torch.float64).transpose(0, 1).reshape(c, -1) / 255.0
         total += chunk.sum(1)
         squares += chunk.square().sum(1)
     count = n * train_x.shape[2] * train_x.shape[3]
@@ -542,17 +610,21 @@ def per_channel_mean_std(train_x: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     return mean.float().reshape(c, 1, 1), std.float().reshape(c, 1, 1)
 
 
-def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor | None = None
-              ) -> torch.Tensor:
+def normalize(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor | None = None) -> torch.Tensor:
     """uint8 batch -> float32 x/255 - mean. Only the mean is subtracted, as in section 4.2
     (no division by a standard deviation), unless `std` is given (per-channel recipe)."""
     out = x.to(torch.float32).div_(255.0).sub_(mean)
     return out if std is None else out.div_(std)
 
 
-def augment(x: torch.Tensor, mean: torch.Tensor, generator: torch.Generator,
-            padding: int = 4, flip: bool = True, std: torch.Tensor | None = None
-            ) -> torch.Tensor:
+def augment(
+    x: torch.Tensor,
+    mean: torch.Tensor,
+    generator: torch.Generator,
+    padding: int = 4,
+    flip: bool = True,
+    std: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The training augmentation of section 4.2 on a uint8 batch, on x's device:
     normalize, pad `padding` zeros on each side, take a random 32x32 crop per image and flip
     it horizontally with probability 0.5 per image.
@@ -598,18 +670,25 @@ def epoch_order(n: int, generator: torch.Generator, device: torch.device | str) 
     return torch.randperm(n, generator=generator, device=device)
 
 
-def to_device(arrays: CifarArrays, device: torch.device | str,
-              normalization: str = "per_pixel_mean") -> DeviceData:
+def to_device(
+    arrays: CifarArrays, device: torch.device | str, normalization: str = "per_pixel_mean"
+) -> DeviceData:
     """Move every split to `device` once, as uint8, and compute the training statistics of
     `normalization` (config data.normalization) there."""
+
     def put(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
     train_x = put(arrays.train_x)
-    return DeviceData(train_x=train_x, train_y=put(arrays.train_y.astype(np.int64)),
-                      val_x=put(arrays.val_x), val_y=put(arrays.val_y.astype(np.int64)),
-                      test_x=put(arrays.test_x), test_y=put(arrays.test_y.astype(np.int64)),
-                      **_statistics(train_x, normalization))
+    return DeviceData(
+        train_x=train_x,
+        train_y=put(arrays.train_y.astype(np.int64)),
+        val_x=put(arrays.val_x),
+        val_y=put(arrays.val_y.astype(np.int64)),
+        test_x=put(arrays.test_x),
+        test_y=put(arrays.test_y.astype(np.int64)),
+        **_statistics(train_x, normalization),
+    )
 
 
 def _statistics(train_x: torch.Tensor, normalization: str) -> dict[str, torch.Tensor]:
@@ -618,5 +697,7 @@ def _statistics(train_x: torch.Tensor, normalization: str) -> dict[str, torch.Te
     if normalization == "per_channel_mean_std":
         mean, std = per_channel_mean_std(train_x)
         return {"mean": mean, "std": std}
-    raise ValueError(f"normalization {normalization!r} is not allowed; allowed values: "
-                     "['per_pixel_mean', 'per_channel_mean_std']")
+    raise ValueError(
+        f"normalization {normalization!r} is not allowed; allowed values: "
+        "['per_pixel_mean', 'per_channel_mean_std']"
+    )

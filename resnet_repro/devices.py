@@ -17,9 +17,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -33,11 +33,11 @@ class Placement:
     """Where and how a job computes; passed to the trainer, never read from globals."""
 
     device: torch.device
-    precision: str          # "fp32" or "bf16" (autocast)
+    precision: str  # "fp32" or "bf16" (autocast)
     channels_last: bool
     compile: bool
     fused_optimizer: bool
-    name: str               # human-readable device name for run.json and logs
+    name: str  # human-readable device name for run.json and logs
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
@@ -46,8 +46,8 @@ class Placement:
 
 @dataclass(frozen=True)
 class GpuDetection:
-    ids: list[str]    # GPU ids this process may use (what CUDA_VISIBLE_DEVICES takes)
-    source: str       # how they were found, for the log
+    ids: list[str]  # GPU ids this process may use (what CUDA_VISIBLE_DEVICES takes)
+    source: str  # how they were found, for the log
 
 
 def _nvidia_smi_count() -> int | None:
@@ -67,8 +67,9 @@ def _child_cuda_count() -> int:
     its GPU through CUDA_VISIBLE_DEVICES."""
     code = "import torch; print(torch.cuda.device_count())"
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             timeout=120)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+        )
         return int(out.stdout.strip() or 0)
     except (OSError, subprocess.SubprocessError, ValueError):
         return 0
@@ -98,13 +99,16 @@ def detect_gpus(env: dict[str, str] | None = None, root: str | Path = "/") -> Gp
     dev = root / "dev"
     nodes = [p for p in dev.glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name)]
     if nodes:
-        return GpuDetection([str(i) for i in range(len(nodes))],
-                            f"{dev}/nvidiaN device nodes (nvidia-smi not found)")
+        return GpuDetection(
+            [str(i) for i in range(len(nodes))],
+            f"{dev}/nvidiaN device nodes (nvidia-smi not found)",
+        )
     if (dev / "dxg").exists():
         n = _child_cuda_count()
         return GpuDetection([str(i) for i in range(n)], "CUDA in a child process (WSL)")
-    return GpuDetection([], "no NVIDIA driver found (no nvidia-smi, /proc/driver/nvidia or "
-                            "/dev/nvidiaN)")
+    return GpuDetection(
+        [], "no NVIDIA driver found (no nvidia-smi, /proc/driver/nvidia or /dev/nvidiaN)"
+    )
 
 
 def visible_gpu_ids(env: dict[str, str] | None = None) -> list[str]:
@@ -135,8 +139,9 @@ _REFERENCE_RATE, _REFERENCE_MACS, _REFERENCE_THREADS = 270.0, 40.8e6, 2
 def estimated_cpu_hours(forward_macs: int, images: int, threads: int) -> float:
     """A rough time for training on `images` images on the CPU, scaled from the measured
     reference by the work per image and the thread count."""
-    rate = (_REFERENCE_RATE * (_REFERENCE_MACS / forward_macs)
-            * (max(1, threads) / _REFERENCE_THREADS))
+    rate = (
+        _REFERENCE_RATE * (_REFERENCE_MACS / forward_macs) * (max(1, threads) / _REFERENCE_THREADS)
+    )
     return images / rate / 3600.0
 
 
@@ -144,8 +149,10 @@ def resolve_device_type(requested: str, gpu_ids: list[str]) -> str:
     if requested == "auto":
         return "cuda" if gpu_ids and torch.backends.cuda.is_built() else "cpu"
     if requested == "cuda" and not gpu_ids:
-        raise ConfigError("device.device: 'cuda' was asked for but no GPU is visible; "
-                          "allowed values: auto, cpu, cuda (auto falls back to cpu)")
+        raise ConfigError(
+            "device.device: 'cuda' was asked for but no GPU is visible; "
+            "allowed values: auto, cpu, cuda (auto falls back to cpu)"
+        )
     return requested
 
 
@@ -154,8 +161,9 @@ def resolve_precision(requested: str, device_type: str) -> str:
     if requested == "auto":
         return "bf16" if device_type == "cuda" else "fp32"
     if requested == "bf16" and device_type != "cuda":
-        raise ConfigError("device.precision: 'bf16' needs a CUDA device; allowed on CPU: "
-                          "auto, fp32")
+        raise ConfigError(
+            "device.precision: 'bf16' needs a CUDA device; allowed on CPU: auto, fp32"
+        )
     return requested
 
 
@@ -186,8 +194,10 @@ def _lock_file(lock_dir: Path, gpu_id: str, slot: int) -> Path:
 
 
 def _lock_dir_error(lock_dir: Path, e: OSError) -> ConfigError:
-    return ConfigError(f"GPU lock folder {lock_dir} cannot be used ({e.strerror or e}); set "
-                       "device.lock_dir to a folder that every user of this machine can write")
+    return ConfigError(
+        f"GPU lock folder {lock_dir} cannot be used ({e.strerror or e}); set "
+        "device.lock_dir to a folder that every user of this machine can write"
+    )
 
 
 def _open_shared(lock_dir: Path) -> None:
@@ -198,8 +208,9 @@ def _open_shared(lock_dir: Path) -> None:
         os.chmod(lock_dir, 0o1777)
 
 
-def try_acquire_gpu_slot(gpu_ids: list[str], jobs_per_gpu: int,
-                         lock_dir: str | Path) -> GpuSlot | None:
+def try_acquire_gpu_slot(
+    gpu_ids: list[str], jobs_per_gpu: int, lock_dir: str | Path
+) -> GpuSlot | None:
     """One non-blocking pass over all slots; spreads jobs over GPUs before packing any."""
     lock_dir = Path(lock_dir)
     try:
@@ -223,9 +234,14 @@ def try_acquire_gpu_slot(gpu_ids: list[str], jobs_per_gpu: int,
     return None
 
 
-def acquire_gpu_slot(gpu_ids: list[str], jobs_per_gpu: int, lock_dir: str | Path,
-                     timeout: float | None = None, poll_seconds: float = 2.0,
-                     log: Callable[[str], None] = print) -> GpuSlot:
+def acquire_gpu_slot(
+    gpu_ids: list[str],
+    jobs_per_gpu: int,
+    lock_dir: str | Path,
+    timeout: float | None = None,
+    poll_seconds: float = 2.0,
+    log: Callable[[str], None] = print,
+) -> GpuSlot:
     """Wait for a free (GPU, slot); raise TimeoutError after `timeout` seconds."""
     if not gpu_ids:
         raise ConfigError("no GPU is visible to take a slot on")
@@ -238,16 +254,22 @@ def acquire_gpu_slot(gpu_ids: list[str], jobs_per_gpu: int, lock_dir: str | Path
         if timeout is not None and time.monotonic() - start >= timeout:
             raise TimeoutError(f"no free GPU slot among GPUs {gpu_ids} after {timeout:.0f} s")
         if not announced:
-            log(f"all {len(gpu_ids) * jobs_per_gpu} GPU slots are taken; waiting for one "
-                f"(lock files in {lock_dir})")
+            log(
+                f"all {len(gpu_ids) * jobs_per_gpu} GPU slots are taken; waiting for one "
+                f"(lock files in {lock_dir})"
+            )
             announced = True
         time.sleep(poll_seconds)
 
 
-def place(cfg: DeviceConfig, log: Callable[[str], None] = print,
-          lock_timeout: float | None = None, warn: Callable[[str], None] | None = None,
-          cpu_threads: int | None = None, env: dict[str, str] | None = None
-          ) -> tuple[Placement, GpuSlot | None]:
+def place(
+    cfg: DeviceConfig,
+    log: Callable[[str], None] = print,
+    lock_timeout: float | None = None,
+    warn: Callable[[str], None] | None = None,
+    cpu_threads: int | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[Placement, GpuSlot | None]:
     """Choose device and precision, and say which and why; on CUDA take a GPU slot (unless
     SLURM assigned the GPU) and select that GPU.
 
@@ -276,13 +298,16 @@ def place(cfg: DeviceConfig, log: Callable[[str], None] = print,
             why += "; SLURM assigned it, so no slot lock"
         else:
             lock_dir = Path(cfg.lock_dir) if cfg.lock_dir else default_lock_dir()
-            slot = acquire_gpu_slot(found.ids, cfg.jobs_per_gpu, lock_dir,
-                                    timeout=lock_timeout, log=log)
+            slot = acquire_gpu_slot(
+                found.ids, cfg.jobs_per_gpu, lock_dir, timeout=lock_timeout, log=log
+            )
             os.environ["CUDA_VISIBLE_DEVICES"] = slot.gpu_id
             gpu_label = f"GPU {slot.gpu_id}, slot {slot.slot}"
         if not torch.cuda.is_available():
-            raise ConfigError(f"a GPU is listed ({found.source}) but CUDA cannot use it; set "
-                              "device.device: cpu to train on the CPU")
+            raise ConfigError(
+                f"a GPU is listed ({found.source}) but CUDA cannot use it; set "
+                "device.device: cpu to train on the CPU"
+            )
         torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
         device = torch.device("cuda", 0)
         name = f"{torch.cuda.get_device_name(device)} ({gpu_label})"
@@ -293,9 +318,11 @@ def place(cfg: DeviceConfig, log: Callable[[str], None] = print,
             warn(f"no GPU found ({found.source}): training on the CPU")
     log(f"device: {name}, {precision} ({why})")
     placement = Placement(
-        device=device, precision=precision,
+        device=device,
+        precision=precision,
         channels_last=cfg.channels_last and device_type == "cuda",
-        compile=cfg.compile, fused_optimizer=cfg.fused_optimizer and device_type == "cuda",
+        compile=cfg.compile,
+        fused_optimizer=cfg.fused_optimizer and device_type == "cuda",
         name=name,
     )
     return placement, slot

@@ -11,7 +11,8 @@ epoch, `paper.WRITEUP`) are shown only beside ours, with their selection spelled
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -19,8 +20,11 @@ from . import paper
 from .analysis import _model_stats, run_summary, sort_models
 from .config import ARCHS, IMAGENET_ARCH, parse_model_name
 
-FAMILY_NAMES = {"plain": "paper 6n+2 (plain)", "resnet": "paper 6n+2 (ResNet)",
-                IMAGENET_ARCH: "ImageNet-style"}
+FAMILY_NAMES = {
+    "plain": "paper 6n+2 (plain)",
+    "resnet": "paper 6n+2 (ResNet)",
+    IMAGENET_ARCH: "ImageNet-style",
+}
 OUR_SELECTION = "final epoch (and best validation epoch when val_size > 0)"
 
 
@@ -39,16 +43,33 @@ def _mean(values: pd.Series) -> float:
 
 
 IMAGENET_STYLE_COLUMNS = [
-    "model", "label", "params_millions", "runs", "seeds", "diverged", "missing",
-    "final_epoch", "final_test_error_pct", "final_test_error_std_pct",
-    "best_val_epochs", "test_error_at_best_val_pct", "our_selection",
-    "writeup_test_error_pct", "writeup_best_epoch", "writeup_selection", "writeup_source",
-    "status", "note",
+    "model",
+    "label",
+    "params_millions",
+    "runs",
+    "seeds",
+    "diverged",
+    "missing",
+    "final_epoch",
+    "final_test_error_pct",
+    "final_test_error_std_pct",
+    "best_val_epochs",
+    "test_error_at_best_val_pct",
+    "our_selection",
+    "writeup_test_error_pct",
+    "writeup_best_epoch",
+    "writeup_selection",
+    "writeup_source",
+    "status",
+    "note",
 ]
 
 
-def imagenet_style_table(metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int]] | None,
-                         params: Mapping[str, int]) -> pd.DataFrame:
+def imagenet_style_table(
+    metrics: pd.DataFrame,
+    expected_runs: Sequence[tuple[str, int]] | None,
+    params: Mapping[str, int],
+) -> pd.DataFrame:
     """One row per ImageNet-style net (other models are left out), IMAGENET_STYLE_COLUMNS.
 
     `final_test_error_pct` (mean over the ok runs; std with two or more) and, where the runs
@@ -61,8 +82,11 @@ def imagenet_style_table(metrics: pd.DataFrame, expected_runs: Sequence[tuple[st
     if len(metrics):
         metrics = metrics[[parse_model_name(m)[0] == IMAGENET_ARCH for m in metrics["model"]]]
     summary = run_summary(metrics, keep)
-    last_epoch = (metrics.groupby(["model", "seed"])["epoch"].max() if len(metrics)
-                  else pd.Series(dtype="int64"))
+    last_epoch = (
+        metrics.groupby(["model", "seed"])["epoch"].max()
+        if len(metrics)
+        else pd.Series(dtype="int64")
+    )
     rows = []
     for model in sort_models(summary["model"]):
         runs = summary[summary["model"] == model]
@@ -72,48 +96,84 @@ def imagenet_style_table(metrics: pd.DataFrame, expected_runs: Sequence[tuple[st
         epochs = sorted({int(last_epoch.loc[(model, int(s))]) for s in ok["seed"]})
         w = paper.writeup_result(model)
         n = params.get(model)
-        rows.append({
-            "model": model, "label": family_label(model),
-            "params_millions": None if n is None else n / 1e6,
-            "runs": st["runs"], "seeds": st["seeds"], "diverged": st["diverged"],
-            "missing": st["missing"],
-            "final_epoch": epochs[-1] if epochs else None,
-            "final_test_error_pct": st["test_mean"], "final_test_error_std_pct": st["test_std"],
-            "best_val_epochs": (", ".join(f"{int(e)} (seed {int(s)})" for s, e in
-                                          zip(at_val["seed"], at_val["best_val_epoch"]))
-                                or None),
-            "test_error_at_best_val_pct": _mean(at_val["test_error_at_best_val_pct"]),
-            "our_selection": OUR_SELECTION,
-            "writeup_test_error_pct": None if w is None else w.test_error_pct,
-            "writeup_best_epoch": None if w is None else w.best_epoch,
-            "writeup_selection": None if w is None else w.selection,
-            "writeup_source": None if w is None else w.source,
-            "status": st["status"], "note": st["note"],
-        })
+        rows.append(
+            {
+                "model": model,
+                "label": family_label(model),
+                "params_millions": None if n is None else n / 1e6,
+                "runs": st["runs"],
+                "seeds": st["seeds"],
+                "diverged": st["diverged"],
+                "missing": st["missing"],
+                "final_epoch": epochs[-1] if epochs else None,
+                "final_test_error_pct": st["test_mean"],
+                "final_test_error_std_pct": st["test_std"],
+                "best_val_epochs": (
+                    ", ".join(
+                        f"{int(e)} (seed {int(s)})"
+                        for s, e in zip(at_val["seed"], at_val["best_val_epoch"])
+                    )
+                    or None
+                ),
+                "test_error_at_best_val_pct": _mean(at_val["test_error_at_best_val_pct"]),
+                "our_selection": OUR_SELECTION,
+                "writeup_test_error_pct": None if w is None else w.test_error_pct,
+                "writeup_best_epoch": None if w is None else w.best_epoch,
+                "writeup_selection": None if w is None else w.selection,
+                "writeup_source": None if w is None else w.source,
+                "status": st["status"],
+                "note": st["note"],
+            }
+        )
     out = pd.DataFrame(rows, columns=IMAGENET_STYLE_COLUMNS)
-    floats = ["params_millions", "final_test_error_pct", "final_test_error_std_pct",
-              "test_error_at_best_val_pct", "writeup_test_error_pct"]
+    floats = [
+        "params_millions",
+        "final_test_error_pct",
+        "final_test_error_std_pct",
+        "test_error_at_best_val_pct",
+        "writeup_test_error_pct",
+    ]
     ints = ["runs", "seeds", "diverged", "missing", "final_epoch", "writeup_best_epoch"]
     return out.astype({**{c: "float64" for c in floats}, **{c: "Int64" for c in ints}})
 
 
 # The columns of the markdown version (the CSV keeps all).
 IMAGENET_STYLE_DISPLAY_COLUMNS = [
-    "label", "params_millions", "seeds", "final_epoch", "final_test_error_pct",
-    "test_error_at_best_val_pct", "best_val_epochs", "writeup_test_error_pct",
-    "writeup_best_epoch", "writeup_selection", "status",
+    "label",
+    "params_millions",
+    "seeds",
+    "final_epoch",
+    "final_test_error_pct",
+    "test_error_at_best_val_pct",
+    "best_val_epochs",
+    "writeup_test_error_pct",
+    "writeup_best_epoch",
+    "writeup_selection",
+    "status",
 ]
 
 
 FAMILIES_COLUMNS = [
-    "family", "model", "label", "params_millions", "images_per_second", "device", "schedule",
-    "seeds", "final_test_error_pct", "status", "note",
+    "family",
+    "model",
+    "label",
+    "params_millions",
+    "images_per_second",
+    "device",
+    "schedule",
+    "seeds",
+    "final_test_error_pct",
+    "status",
+    "note",
 ]
 
 
-def families_table(metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int]] | None,
-                   params: Mapping[str, int], run_info: Mapping[tuple[str, int], Mapping[str, Any]]
-                   ) -> pd.DataFrame:
+def families_table(
+    metrics: pd.DataFrame,
+    expected_runs: Sequence[tuple[str, int]] | None,
+    params: Mapping[str, int],
+    run_info: Mapping[tuple[str, int], Mapping[str, Any]],
+) -> pd.DataFrame:
     """Both study families side by side, one row per model, FAMILIES_COLUMNS: parameters, the
     training images per second measured in the runs (median over the epochs of the ok runs,
     which leaves out the first epoch's start-up cost; the metrics' images_per_second), the
@@ -127,29 +187,47 @@ def families_table(metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int
         runs = summary[summary["model"] == model]
         st = _model_stats(runs)
         ok_seeds = set(int(s) for s in runs.loc[runs["status"] == "ok", "seed"])
-        m = metrics[(metrics["model"] == model) & metrics["seed"].isin(ok_seeds)] \
-            if len(metrics) else metrics
+        m = (
+            metrics[(metrics["model"] == model) & metrics["seed"].isin(ok_seeds)]
+            if len(metrics)
+            else metrics
+        )
         ips = m["images_per_second"].dropna().astype(float) if len(m) else pd.Series(dtype=float)
         info = [run_info[(model, s)] for s in sorted(ok_seeds) if (model, s) in run_info]
         n = params.get(model)
-        rows.append({
-            "family": FAMILY_NAMES[arch], "model": model, "label": family_label(model),
-            "params_millions": None if n is None else n / 1e6,
-            "images_per_second": float(ips.median()) if len(ips) else math.nan,
-            "device": "; ".join(sorted({str(i.get("device")) for i in info})) or None,
-            "schedule": "; ".join(sorted({str(i.get("schedule")) for i in info})) or None,
-            "seeds": st["seeds"], "final_test_error_pct": st["test_mean"],
-            "status": st["status"], "note": st["note"],
-        })
+        rows.append(
+            {
+                "family": FAMILY_NAMES[arch],
+                "model": model,
+                "label": family_label(model),
+                "params_millions": None if n is None else n / 1e6,
+                "images_per_second": float(ips.median()) if len(ips) else math.nan,
+                "device": "; ".join(sorted({str(i.get("device")) for i in info})) or None,
+                "schedule": "; ".join(sorted({str(i.get("schedule")) for i in info})) or None,
+                "seeds": st["seeds"],
+                "final_test_error_pct": st["test_mean"],
+                "status": st["status"],
+                "note": st["note"],
+            }
+        )
     out = pd.DataFrame(rows, columns=FAMILIES_COLUMNS)
-    return out.astype({"params_millions": "float64", "images_per_second": "float64",
-                       "final_test_error_pct": "float64", "seeds": "Int64"})
+    return out.astype(
+        {
+            "params_millions": "float64",
+            "images_per_second": "float64",
+            "final_test_error_pct": "float64",
+            "seeds": "Int64",
+        }
+    )
 
 
 def schedule_text(train: Mapping[str, Any]) -> str:
     """A run's schedule in a few words, from its config's train section (run.json)."""
-    length = (f"{train['epochs']} epochs" if train.get("epochs") is not None
-              else f"{train.get('iterations')} iterations")
+    length = (
+        f"{train['epochs']} epochs"
+        if train.get("epochs") is not None
+        else f"{train.get('iterations')} iterations"
+    )
     kind = train.get("schedule", "step")
     if kind == "step":
         marks = train.get("lr_milestones") or []

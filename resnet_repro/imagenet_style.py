@@ -22,8 +22,11 @@ from torch import nn
 from .config import IMAGENET_ARCH, check_depth
 
 # Blocks per stage (Table 1 of the paper): ResNet-18 [2,2,2,2], 34 and 50 [3,4,6,3].
-STAGES = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)),
-          50: ("bottleneck", (3, 4, 6, 3))}
+STAGES = {
+    18: ("basic", (2, 2, 2, 2)),
+    34: ("basic", (3, 4, 6, 3)),
+    50: ("bottleneck", (3, 4, 6, 3)),
+}
 WIDTH = 64  # filters of the stem and the first stage; the stages have 1x, 2x, 4x, 8x
 
 
@@ -31,8 +34,9 @@ def _shortcut(in_ch: int, out_ch: int, stride: int) -> nn.Module:
     """Option B: identity, or a 1x1 conv + BN projection where the shape changes."""
     if stride == 1 and in_ch == out_ch:
         return nn.Identity()
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                         nn.BatchNorm2d(out_ch))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+    )
 
 
 class BasicBlock(nn.Module):
@@ -94,7 +98,7 @@ class ImageNetStyleResNet(nn.Module):
         self.bn = nn.BatchNorm2d(width)
         in_ch, stages = width, []
         for i, n in enumerate(counts):
-            planes = width * 2 ** i
+            planes = width * 2**i
             blocks = []
             for j in range(n):
                 blocks.append(block(in_ch, planes, 2 if i > 0 and j == 0 else 1))
@@ -113,6 +117,7 @@ class ImageNetStyleResNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
-def make_imagenet_style(depth: int, num_classes: int = 10,
-                        width: int | None = None) -> ImageNetStyleResNet:
+def make_imagenet_style(
+    depth: int, num_classes: int = 10, width: int | None = None
+) -> ImageNetStyleResNet:
     return ImageNetStyleResNet(depth, num_classes, width)

@@ -11,8 +11,9 @@ they were trained with.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,16 +23,22 @@ from . import normalization
 from .models import build_model, count_parameters
 from .results import ResultError
 
-FOREIGN_HINT = ("resnet-repro reads its own model.pt; import akamaster (.th) or wooyeolbaek "
-                "(last.pth) checkpoints first with `resnet-repro import`")
+FOREIGN_HINT = (
+    "resnet-repro reads its own model.pt; import akamaster (.th) or wooyeolbaek "
+    "(last.pth) checkpoints first with `resnet-repro import`"
+)
 
 
-def payload(model: nn.Module, identity: Mapping[str, Any],
-            norm: Mapping[str, Any]) -> dict[str, Any]:
+def payload(
+    model: nn.Module, identity: Mapping[str, Any], norm: Mapping[str, Any]
+) -> dict[str, Any]:
     """What `results.save_torch` writes as model.pt."""
-    return {"model": model.state_dict(), "identity": dict(identity),
-            "parameters": count_parameters(model),
-            "normalization": normalization.check(norm)}
+    return {
+        "model": model.state_dict(),
+        "identity": dict(identity),
+        "parameters": count_parameters(model),
+        "normalization": normalization.check(norm),
+    }
 
 
 def load_model_file(path: str | Path) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
@@ -45,19 +52,26 @@ def load_model_file(path: str | Path) -> tuple[nn.Module, dict[str, Any], dict[s
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
         identity = dict(saved["identity"])
-        norm = normalization.check(saved.get("normalization")
-                                   or normalization.per_pixel_mean())
-        model = build_model(identity["model"], shortcut=identity.get("shortcut", "A"),
-                            width=identity.get("width"))
+        norm = normalization.check(saved.get("normalization") or normalization.per_pixel_mean())
+        model = build_model(
+            identity["model"], shortcut=identity.get("shortcut", "A"), width=identity.get("width")
+        )
         model.load_state_dict(saved["model"])
     except Exception as e:  # unpickling, missing keys, wrong shapes: all mean "not ours"
-        raise ResultError(f"model file {path} is not a resnet-repro model.pt "
-                          f"({type(e).__name__}); {FOREIGN_HINT}") from None
+        raise ResultError(
+            f"model file {path} is not a resnet-repro model.pt ({type(e).__name__}); {FOREIGN_HINT}"
+        ) from None
     return model.eval(), identity, norm
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Mapping[str, Any],
-             data_mean: torch.Tensor | None, batch_size: int) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    norm: Mapping[str, Any],
+    data_mean: torch.Tensor | None,
+    batch_size: int,
+) -> tuple[float, float]:
     """Mean cross-entropy and top-1 error (%) on the original images, in eval mode and fp32
     (no autocast: an evaluation must not depend on the device's precision), as train.evaluate
     does for the training curves. x is uint8 [N, 3, 32, 32], on the model's device."""
@@ -69,8 +83,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, norm: Mapping[s
     wrong = torch.zeros((), dtype=torch.int64, device=x.device)
     with torch.no_grad():
         for i in range(0, len(y), batch_size):
-            out = model(normalization.normalize(x[i:i + batch_size], norm, data_mean)).float()
-            yb = y[i:i + batch_size]
+            out = model(normalization.normalize(x[i : i + batch_size], norm, data_mean)).float()
+            yb = y[i : i + batch_size]
             loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
             wrong += (out.argmax(1) != yb).sum()
     model.train(was_training)

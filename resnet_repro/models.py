@@ -9,7 +9,7 @@ global average pooling and a 10-way fully connected layer. BN follows every conv
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,8 +42,9 @@ class PadShortcut(nn.Module):
 
 def projection(in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
     """Options B/C (section 3.3, Eq. 2): a 1x1 conv W_s x, with BN like every other conv."""
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False),
-                         nn.BatchNorm2d(out_ch))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+    )
 
 
 class Block(nn.Module):
@@ -151,8 +152,9 @@ def make_net(arch: str, depth: int, shortcut: str = "A", num_classes: int = 10) 
     return CifarNet(arch, depth, shortcut, num_classes)
 
 
-def build_model(name: str, shortcut: str = "A", num_classes: int = 10,
-                width: int | None = None) -> nn.Module:
+def build_model(
+    name: str, shortcut: str = "A", num_classes: int = 10, width: int | None = None
+) -> nn.Module:
     """The net named like 'plain20', 'resnet110' or 'imagenet-resnet18' (the registry of both
     study families). The ImageNet-style nets always use projection shortcuts (option B) and
     ignore `shortcut`; `width` (their stem filters, null: 64) applies to them only."""
@@ -162,8 +164,10 @@ def build_model(name: str, shortcut: str = "A", num_classes: int = 10,
 
         return make_imagenet_style(depth, num_classes, width)
     if width is not None:
-        raise ConfigError(f"width {width} is not allowed for {name}: the paper's nets keep "
-                          f"16/32/64 filters; allowed: None")
+        raise ConfigError(
+            f"width {width} is not allowed for {name}: the paper's nets keep "
+            f"16/32/64 filters; allowed: None"
+        )
     return make_net(arch, depth, shortcut, num_classes)
 
 
@@ -179,8 +183,11 @@ def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
     paper's nets these are the 3x3 layers, 6n+1 entries for depth 6n+2; for ImageNet-style
     ResNet-18/34 likewise 17/33 3x3 layers; ResNet-50's Bottlenecks add their 1x1 layers (49)."""
     model = getattr(model, "_orig_mod", model)  # a torch.compile'd model wraps the original
-    return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, nn.BatchNorm2d) and "shortcut" not in name.split(".")]
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, nn.BatchNorm2d) and "shortcut" not in name.split(".")
+    ]
 
 
 # ---------------------------------------------------------------- blocks run one by one
@@ -269,8 +276,11 @@ def forward_macs(model: nn.Module) -> int:
         elif isinstance(module, nn.Linear):
             total += output.numel() * module.in_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     was_training = model.training
     model.eval()
     try:

@@ -18,7 +18,8 @@ the data at hand (what our runs use, and the closest we can get to an imported n
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -30,15 +31,20 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def per_pixel_mean(note: str = "per-pixel mean of the training images, 0..1 scale "
-                               "(He et al. 2015, section 4.2)") -> dict[str, Any]:
+def per_pixel_mean(
+    note: str = "per-pixel mean of the training images, 0..1 scale (He et al. 2015, section 4.2)",
+) -> dict[str, Any]:
     """The record of our runs: mean of the data at hand's training images, subtracted."""
     return {"kind": "per_pixel_mean", "mean": None, "note": note}
 
 
 def per_channel(mean: tuple[float, ...], std: tuple[float, ...], note: str) -> dict[str, Any]:
-    return {"kind": "per_channel", "mean": [float(m) for m in mean],
-            "std": [float(s) for s in std], "note": note}
+    return {
+        "kind": "per_channel",
+        "mean": [float(m) for m in mean],
+        "std": [float(s) for s in std],
+        "note": note,
+    }
 
 
 def check(record: Any) -> dict[str, Any]:
@@ -47,17 +53,26 @@ def check(record: Any) -> dict[str, Any]:
         raise ValueError(f"normalisation record must be a dict with kind one of {list(KINDS)}")
     if record["kind"] == "per_channel":
         mean, std = record.get("mean"), record.get("std")
-        if (not isinstance(mean, (list, tuple)) or not isinstance(std, (list, tuple))
-                or len(mean) != 3 or len(std) != 3 or min(std) <= 0):
+        if (
+            not isinstance(mean, (list, tuple))
+            or not isinstance(std, (list, tuple))
+            or len(mean) != 3
+            or len(std) != 3
+            or min(std) <= 0
+        ):
             raise ValueError("per_channel normalisation needs 3 means and 3 positive stds")
     elif record.get("mean") is not None and tuple(torch.as_tensor(record["mean"]).shape) != (
-            3, 32, 32):
+        3,
+        32,
+        32,
+    ):
         raise ValueError("per_pixel_mean normalisation needs a [3, 32, 32] mean or None")
     return dict(record)
 
 
-def normalize(x: torch.Tensor, record: Mapping[str, Any],
-              data_mean: torch.Tensor | None) -> torch.Tensor:
+def normalize(
+    x: torch.Tensor, record: Mapping[str, Any], data_mean: torch.Tensor | None
+) -> torch.Tensor:
     """uint8 batch [N, 3, H, W] -> float32 input of the net, as `record` says.
 
     `data_mean` is the per-pixel training mean of the data at hand ([3, H, W], 0..1 scale); it
@@ -78,7 +93,8 @@ def normalize(x: torch.Tensor, record: Mapping[str, Any],
 def describe(record: Mapping[str, Any]) -> str:
     """One line for logs and tables."""
     if record["kind"] == "per_channel":
-        return (f"0..1 scale, per-channel mean {tuple(record['mean'])} and std "
-                f"{tuple(record['std'])}")
+        return (
+            f"0..1 scale, per-channel mean {tuple(record['mean'])} and std {tuple(record['std'])}"
+        )
     source = "stored with the net" if record.get("mean") is not None else "of the data at hand"
     return f"0..1 scale minus the per-pixel training mean ({source})"

@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-SOURCE = ('He, Zhang, Ren, Sun. "Deep Residual Learning for Image Recognition", '
-          "arXiv:1512.03385, section 4.2, Table 6")
+SOURCE = (
+    'He, Zhang, Ren, Sun. "Deep Residual Learning for Image Recognition", '
+    "arXiv:1512.03385, section 4.2, Table 6"
+)
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class PaperResult:
     model: str
     depth: int
     params_millions: float
-    test_error_pct: float             # the number in Table 6 ("best of 5 runs" for 110)
+    test_error_pct: float  # the number in Table 6 ("best of 5 runs" for 110)
     mean_error_pct: float | None = None
     std_error_pct: float | None = None
     runs: int | None = None
@@ -78,8 +80,10 @@ WRITEUP_RECIPE_SOURCE = "kuangliu/pytorch-cifar main.py, commit 49b7aa97 (2021-0
 # Quoted in issue 13 as "a widely copied write-up". We could not find these numbers in the
 # kuangliu/pytorch-cifar README (commit 49b7aa97 lists ResNet18 93.02 %, ResNet50 93.62 %), so
 # the source is the issue's quotation until the original page is named.
-ISSUE13_QUOTE_SOURCE = ("as quoted in issue 13 ('a widely copied write-up'); original page not "
-                        "located, not in the kuangliu/pytorch-cifar README at 49b7aa97")
+ISSUE13_QUOTE_SOURCE = (
+    "as quoted in issue 13 ('a widely copied write-up'); original page not "
+    "located, not in the kuangliu/pytorch-cifar README at 49b7aa97"
+)
 KUANGLIU_README_SOURCE = "kuangliu/pytorch-cifar README, Accuracy table, commit 49b7aa97"
 
 
@@ -117,16 +121,20 @@ def writeup_result(model: str) -> WriteupResult | None:
 class ReportedResult:
     """A test error (%) on the official CIFAR-10 test set that another reproduction reports
     for one of its published checkpoints."""
-    format: str           # the checkpoint format (resnet_repro.published.FORMATS)
+
+    format: str  # the checkpoint format (resnet_repro.published.FORMATS)
     model: str
     test_error_pct: float
     source: str
 
 
-AKAMASTER_SOURCE = ("akamaster/pytorch_resnet_cifar10, README.md (commit d5489e8), "
-                    "table of test errors of the pretrained models")
-WOOYEOLBAEK_SOURCE = ("wooyeolBaek/deep-residual-learning, test.json of each trained run "
-                      "(top1_error)")
+AKAMASTER_SOURCE = (
+    "akamaster/pytorch_resnet_cifar10, README.md (commit d5489e8), "
+    "table of test errors of the pretrained models"
+)
+WOOYEOLBAEK_SOURCE = (
+    "wooyeolBaek/deep-residual-learning, test.json of each trained run (top1_error)"
+)
 
 REPORTED = (
     ReportedResult("akamaster", "resnet20", 8.27, AKAMASTER_SOURCE),

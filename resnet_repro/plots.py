@@ -13,8 +13,8 @@ The only file I/O is `save_figure`.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 import seaborn as sns
@@ -31,8 +31,8 @@ PALETTE = "colorblind"
 FIG6_YLIM = (0.0, 20.0)  # the paper's Figure 6 y range (error %)
 ITER_UNIT = 1e4
 ITER_LABEL = "iter. (1e4)"
-TRAIN_STYLE = {"linestyle": "--", "linewidth": 1.0}   # paper: dashed = training error
-TEST_STYLE = {"linestyle": "-", "linewidth": 2.2}     # paper: bold = test error
+TRAIN_STYLE = {"linestyle": "--", "linewidth": 1.0}  # paper: dashed = training error
+TEST_STYLE = {"linestyle": "-", "linewidth": 2.2}  # paper: bold = test error
 ARCH_LINESTYLE = {"plain": "--", "resnet": "-", IMAGENET_ARCH: "-."}  # Figure 7
 DPI = 200
 
@@ -69,8 +69,9 @@ def model_label(model: str) -> str:
     return f"{'ResNet' if arch == 'resnet' else 'plain'}-{depth}"
 
 
-def _mean_curve(metrics: pd.DataFrame, model: str,
-                x: str = "iteration") -> tuple[pd.DataFrame, int, bool]:
+def _mean_curve(
+    metrics: pd.DataFrame, model: str, x: str = "iteration"
+) -> tuple[pd.DataFrame, int, bool]:
     """Mean train/test error over the seeds of a model per iteration. Diverged runs are left
     out when the model has an ok run; if all diverged they are drawn (and flagged)."""
     rows = metrics[metrics["model"] == model]
@@ -79,8 +80,7 @@ def _mean_curve(metrics: pd.DataFrame, model: str,
     all_diverged = not ok_seeds
     if not all_diverged:
         rows = rows[rows["seed"].isin(ok_seeds)]
-    curve = (rows.groupby(x, sort=True)[["train_error_pct", "test_error_pct"]]
-                 .mean().reset_index())
+    curve = rows.groupby(x, sort=True)[["train_error_pct", "test_error_pct"]].mean().reset_index()
     return curve, rows["seed"].nunique(), all_diverged
 
 
@@ -88,34 +88,66 @@ def _note(ax, lines: Sequence[str], top: bool = True) -> None:
     """A boxed note in a corner of `ax` (upper or lower left)."""
     if lines:
         y, va = (0.98, "top") if top else (0.02, "bottom")
-        ax.text(0.02, y, "\n".join(lines), transform=ax.transAxes, ha="left", va=va,
-                fontsize=8, color="0.15", zorder=10,
-                bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "0.6",
-                      "alpha": 0.9})
+        ax.text(
+            0.02,
+            y,
+            "\n".join(lines),
+            transform=ax.transAxes,
+            ha="left",
+            va=va,
+            fontsize=8,
+            color="0.15",
+            zorder=10,
+            bbox={
+                "boxstyle": "round,pad=0.3",
+                "facecolor": "white",
+                "edgecolor": "0.6",
+                "alpha": 0.9,
+            },
+        )
 
 
 def _empty(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10,
-            color="0.3")
+    ax.text(
+        0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.3"
+    )
 
 
-def _fig6_panel(ax, metrics: pd.DataFrame, models: list[str], colors: dict, title: str,
-                empty_text: str, ylim: tuple[float, float], by_epoch: bool = False) -> None:
+def _fig6_panel(
+    ax,
+    metrics: pd.DataFrame,
+    models: list[str],
+    colors: dict,
+    title: str,
+    empty_text: str,
+    ylim: tuple[float, float],
+    by_epoch: bool = False,
+) -> None:
     """One panel of Figure 6; against iterations / 1e4 as in the paper, or against epochs
     (`by_epoch`, the ImageNet-style family, whose recipe counts epochs)."""
     handles, notes = [], []
     for model in models:
         arch, depth = parse_model_name(model)
-        curve, n_seeds, all_diverged = _mean_curve(metrics, model,
-                                                   "epoch" if by_epoch else "iteration")
-        x = (curve["epoch"].to_numpy(dtype=float) if by_epoch
-             else curve["iteration"].to_numpy(dtype=float) / ITER_UNIT)
+        curve, n_seeds, all_diverged = _mean_curve(
+            metrics, model, "epoch" if by_epoch else "iteration"
+        )
+        x = (
+            curve["epoch"].to_numpy(dtype=float)
+            if by_epoch
+            else curve["iteration"].to_numpy(dtype=float) / ITER_UNIT
+        )
         label = model_label(model)
         color = colors[depth]
-        ax.plot(x, curve["train_error_pct"].to_numpy(dtype=float), color=color,
-                label=f"_{label} train", **TRAIN_STYLE)
-        (line,) = ax.plot(x, curve["test_error_pct"].to_numpy(dtype=float), color=color,
-                          label=label, **TEST_STYLE)
+        ax.plot(
+            x,
+            curve["train_error_pct"].to_numpy(dtype=float),
+            color=color,
+            label=f"_{label} train",
+            **TRAIN_STYLE,
+        )
+        (line,) = ax.plot(
+            x, curve["test_error_pct"].to_numpy(dtype=float), color=color, label=label, **TEST_STYLE
+        )
         handles.append(line)
         final = curve["test_error_pct"].dropna()
         if all_diverged:
@@ -123,8 +155,10 @@ def _fig6_panel(ax, metrics: pd.DataFrame, models: list[str], colors: dict, titl
         if final.empty:
             notes.append(f"{label}: no test error")
         elif final.iloc[-1] > ylim[1]:
-            notes.append(f"{label}: error > {ylim[1]:g}%, off the chart "
-                         f"(final test error {final.iloc[-1]:.1f}%)")
+            notes.append(
+                f"{label}: error > {ylim[1]:g}%, off the chart "
+                f"(final test error {final.iloc[-1]:.1f}%)"
+            )
     ax.set_title(title)
     ax.set_xlabel("epoch" if by_epoch else ITER_LABEL)
     ax.set_ylabel("error (%)")
@@ -133,10 +167,16 @@ def _fig6_panel(ax, metrics: pd.DataFrame, models: list[str], colors: dict, titl
     if not models:
         _empty(ax, empty_text)
         return
-    style_keys = [Line2D([], [], color="0.35", label="train (dashed)", **TRAIN_STYLE),
-                  Line2D([], [], color="0.35", label="test (bold)", **TEST_STYLE)]
-    ax.legend(handles=handles + style_keys, loc="best" if by_epoch else "upper right",
-              fontsize=8, frameon=True)
+    style_keys = [
+        Line2D([], [], color="0.35", label="train (dashed)", **TRAIN_STYLE),
+        Line2D([], [], color="0.35", label="test (bold)", **TEST_STYLE),
+    ]
+    ax.legend(
+        handles=handles + style_keys,
+        loc="best" if by_epoch else "upper right",
+        fontsize=8,
+        frameon=True,
+    )
     _note(ax, notes, top=False)  # early (high) errors fill the upper left
 
 
@@ -174,19 +214,32 @@ def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Fig
         fig = Figure(figsize=(max(5.0 * panels, 8.0), 4.3), layout="constrained")
         axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
         for ax, (panel_models, title, empty_text) in zip(axes, spec):
-            _fig6_panel(ax, metrics, panel_models, colors, title, empty_text, ylim,
-                        by_epoch=panel_models is imnet)
+            _fig6_panel(
+                ax,
+                metrics,
+                panel_models,
+                colors,
+                title,
+                empty_text,
+                ylim,
+                by_epoch=panel_models is imnet,
+            )
         axes[0].yaxis.set_tick_params(labelleft=True)
-        seeds_text = ("mean over seeds" if len(n_seeds) and n_seeds.max() > 1 else "one seed each")
-        what = ("In the style of Figure 6: ImageNet-style ResNets on CIFAR-10,"
-                if imnet and not (plain or res) else "Redraw of He et al. 2015, Figure 6: CIFAR-10")
-        fig.suptitle(f"{what} training error (dashed) and test error (bold); our runs, "
-                     f"{seeds_text}")
+        seeds_text = "mean over seeds" if len(n_seeds) and n_seeds.max() > 1 else "one seed each"
+        what = (
+            "In the style of Figure 6: ImageNet-style ResNets on CIFAR-10,"
+            if imnet and not (plain or res)
+            else "Redraw of He et al. 2015, Figure 6: CIFAR-10"
+        )
+        fig.suptitle(
+            f"{what} training error (dashed) and test error (bold); our runs, {seeds_text}"
+        )
     return fig
 
 
-def _fig7_panels(top, bottom, layer_std: pd.DataFrame, wanted: list[str],
-                 colors: dict) -> list[str]:
+def _fig7_panels(
+    top, bottom, layer_std: pd.DataFrame, wanted: list[str], colors: dict
+) -> list[str]:
     """Draw Figure 7's two panels for `wanted` models present in `layer_std`; return the
     absent ones."""
     present = set(layer_std["model"]) if len(layer_std) else set()
@@ -194,8 +247,12 @@ def _fig7_panels(top, bottom, layer_std: pd.DataFrame, wanted: list[str],
     ranked = sorted_layer_std(layer_std[layer_std["model"].isin(drawn)]) if drawn else None
     for model in drawn:
         arch, depth = parse_model_name(model)
-        kw = {"color": colors[depth], "linestyle": ARCH_LINESTYLE[arch], "linewidth": 1.6,
-              "label": model_label(model)}
+        kw = {
+            "color": colors[depth],
+            "linestyle": ARCH_LINESTYLE[arch],
+            "linewidth": 1.6,
+            "label": model_label(model),
+        }
         rows = layer_std[layer_std["model"] == model]
         by_layer = rows.groupby("layer", sort=True)["std"].mean()
         top.plot(by_layer.index.to_numpy(), by_layer.to_numpy(dtype=float), **kw)
@@ -233,14 +290,19 @@ def figure7(layer_std: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
         fig = Figure(figsize=(7.5, 7.5), layout="constrained")
         top, bottom = fig.subplots(2, 1)
         drawn = [m for m in wanted if m in present]
-        _fig7_panels(top, bottom, layer_std, wanted,
-                     depth_colors(parse_model_name(m)[1] for m in wanted))
+        _fig7_panels(
+            top, bottom, layer_std, wanted, depth_colors(parse_model_name(m)[1] for m in wanted)
+        )
         if any(parse_model_name(m)[0] == IMAGENET_ARCH for m in drawn):
-            fig.suptitle("Figure 7 style: std of layer responses (after BN, before "
-                         "ReLU/addition; ResNet-50's 1x1 layers included)")
+            fig.suptitle(
+                "Figure 7 style: std of layer responses (after BN, before "
+                "ReLU/addition; ResNet-50's 1x1 layers included)"
+            )
         else:
-            fig.suptitle("Redraw of He et al. 2015, Figure 7: std of 3x3 layer responses "
-                         "(after BN, before ReLU/addition)")
+            fig.suptitle(
+                "Redraw of He et al. 2015, Figure 7: std of 3x3 layer responses "
+                "(after BN, before ReLU/addition)"
+            )
     return fig
 
 
@@ -248,8 +310,9 @@ def figure7_groups(groups: Mapping[str, pd.DataFrame], title: str) -> Figure:
     """Figure 7 once per group of nets, side by side (one column per group, same axes ranges
     and colours), e.g. the published checkpoints of each reproduction: `groups` maps a column
     title to LAYER_STD_SCHEMA rows, whose models are all drawn."""
-    models = {label: sort_models(set(df["model"])) if len(df) else []
-              for label, df in groups.items()}
+    models = {
+        label: sort_models(set(df["model"])) if len(df) else [] for label, df in groups.items()
+    }
     colors = depth_colors(parse_model_name(m)[1] for ms in models.values() for m in ms)
     with _style():
         fig = Figure(figsize=(5.5 * max(len(groups), 1), 7.5), layout="constrained")
@@ -273,13 +336,24 @@ def save_figure(fig: Figure, path_png: str | Path, dpi: int = DPI) -> tuple[Path
         raise ValueError(f"save_figure: dpi {dpi} is below 150")
     pdf = png.with_suffix(".pdf")
     with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight",
-                    metadata={"Software": None})
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     with atomic_path(pdf) as tmp:
-        fig.savefig(tmp, format="pdf", bbox_inches="tight",
-                    metadata={"CreationDate": None, "Creator": None, "Producer": None})
+        fig.savefig(
+            tmp,
+            format="pdf",
+            bbox_inches="tight",
+            metadata={"CreationDate": None, "Creator": None, "Producer": None},
+        )
     return png, pdf
 
 
-__all__ = ["CANONICAL_DEPTHS", "FIG6_YLIM", "depth_colors", "model_label", "figure6",
-           "figure7", "figure7_groups", "save_figure"]
+__all__ = [
+    "CANONICAL_DEPTHS",
+    "FIG6_YLIM",
+    "depth_colors",
+    "model_label",
+    "figure6",
+    "figure7",
+    "figure7_groups",
+    "save_figure",
+]

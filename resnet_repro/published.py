@@ -27,8 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -38,9 +39,14 @@ from .config import parse_model_name
 from .models import build_model
 from .results import ResultError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 FORMATS = ("akamaster", "wooyeolbaek")
-FORMAT_HELP = ("akamaster (resnetD-HASH.th of akamaster/pytorch_resnet_cifar10), wooyeolbaek "
-               "(last.pth of wooyeolBaek/deep-residual-learning)")
+FORMAT_HELP = (
+    "akamaster (resnetD-HASH.th of akamaster/pytorch_resnet_cifar10), wooyeolbaek "
+    "(last.pth of wooyeolBaek/deep-residual-learning)"
+)
 BN_KEYS = ("weight", "bias", "running_mean", "running_var")
 
 # A net as a list of 3x3 layers, independent of anyone's key names:
@@ -76,14 +82,20 @@ def stage_permutations(widths: list[int], residual: bool) -> list[torch.Tensor]:
             continue
         front = (width - len(prev)) // 2
         carried = front + prev
-        rest = torch.tensor([c for c in range(width) if c not in set(carried.tolist())],
-                            dtype=torch.long)
+        rest = torch.tensor(
+            [c for c in range(width) if c not in set(carried.tolist())], dtype=torch.long
+        )
         perms.append(torch.cat([carried, rest]))
     return perms
 
 
-def to_our_state(stem: Layer, stages: list[list[tuple]], fc: tuple[torch.Tensor, torch.Tensor],
-                 residual: bool, template: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def to_our_state(
+    stem: Layer,
+    stages: list[list[tuple]],
+    fc: tuple[torch.Tensor, torch.Tensor],
+    residual: bool,
+    template: Mapping[str, torch.Tensor],
+) -> dict[str, torch.Tensor]:
     """Our state dict (keys and dtypes of `template`) from a net's layers in foreign channel
     order, permuted per `stage_permutations`."""
     widths = [blocks[0][2].shape[0] for blocks in stages]
@@ -119,8 +131,9 @@ def to_our_state(stem: Layer, stages: list[list[tuple]], fc: tuple[torch.Tensor,
     return state
 
 
-def _bn(sd: Mapping[str, torch.Tensor], prefix: str,
-        conv_bias: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def _bn(
+    sd: Mapping[str, torch.Tensor], prefix: str, conv_bias: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
     bn = {k: sd[f"{prefix}.{k}"] for k in BN_KEYS}
     if conv_bias is not None:  # BN(Wx + b) = BN'(Wx) with running_mean' = running_mean - b
         bn["running_mean"] = bn["running_mean"] - conv_bias
@@ -134,11 +147,19 @@ def _count(sd: Mapping[str, Any], pattern: str) -> int:
 def read_akamaster(sd: Mapping[str, torch.Tensor]):
     sd = {k.removeprefix("module."): v for k, v in sd.items()}
     n = _count(sd, r"layer1\.(\d+)\.conv1\.weight")
-    stages = [[(sd[f"layer{s}.{j}.conv1.weight"], _bn(sd, f"layer{s}.{j}.bn1"),
-                sd[f"layer{s}.{j}.conv2.weight"], _bn(sd, f"layer{s}.{j}.bn2"))
-               for j in range(n)] for s in (1, 2, 3)]
-    return (sd["conv1.weight"], _bn(sd, "bn1")), stages, (sd["linear.weight"],
-                                                          sd["linear.bias"]), n
+    stages = [
+        [
+            (
+                sd[f"layer{s}.{j}.conv1.weight"],
+                _bn(sd, f"layer{s}.{j}.bn1"),
+                sd[f"layer{s}.{j}.conv2.weight"],
+                _bn(sd, f"layer{s}.{j}.bn2"),
+            )
+            for j in range(n)
+        ]
+        for s in (1, 2, 3)
+    ]
+    return (sd["conv1.weight"], _bn(sd, "bn1")), stages, (sd["linear.weight"], sd["linear.bias"]), n
 
 
 def read_wooyeolbaek(sd: Mapping[str, torch.Tensor]):
@@ -148,8 +169,14 @@ def read_wooyeolbaek(sd: Mapping[str, torch.Tensor]):
         blocks = []
         for j in range(n):
             p = f"conv{s}_x.conv{s}_x.{j}.f"
-            blocks.append((sd[f"{p}.0.weight"], _bn(sd, f"{p}.1", sd[f"{p}.0.bias"]),
-                           sd[f"{p}.3.weight"], _bn(sd, f"{p}.4", sd[f"{p}.3.bias"])))
+            blocks.append(
+                (
+                    sd[f"{p}.0.weight"],
+                    _bn(sd, f"{p}.1", sd[f"{p}.0.bias"]),
+                    sd[f"{p}.3.weight"],
+                    _bn(sd, f"{p}.4", sd[f"{p}.3.bias"]),
+                )
+            )
         stages.append(blocks)
     stem = (sd["conv1.conv1.weight"], _bn(sd, "conv1.bn1", sd["conv1.conv1.bias"]))
     return stem, stages, (sd["fc.fc.weight"], sd["fc.fc.bias"]), n
@@ -173,8 +200,9 @@ def wooyeolbaek_model_name(path: Path) -> str | None:
     return None
 
 
-def import_checkpoint(path: str | Path, fmt: str, name: str, model: str | None = None
-                      ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+def import_checkpoint(
+    path: str | Path, fmt: str, name: str, model: str | None = None
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """(our net, identity, normalisation record) of a foreign checkpoint file; ResultError in
     one line naming the file and the formats we read when it is not one."""
     path = Path(path)
@@ -188,9 +216,11 @@ def import_checkpoint(path: str | Path, fmt: str, name: str, model: str | None =
             stem, stages, fc, n = read_akamaster(raw["state_dict"])
             arch = "resnet"
             norm = normalization.per_channel(
-                normalization.IMAGENET_MEAN, normalization.IMAGENET_STD,
+                normalization.IMAGENET_MEAN,
+                normalization.IMAGENET_STD,
                 "akamaster/pytorch_resnet_cifar10: 0..1 scale standardised with the ImageNet "
-                "per-channel mean and std")
+                "per-channel mean and std",
+            )
         else:
             stem, stages, fc, n = read_wooyeolbaek(raw)
             named = model or wooyeolbaek_model_name(path)
@@ -198,11 +228,13 @@ def import_checkpoint(path: str | Path, fmt: str, name: str, model: str | None =
                 raise ResultError(
                     f"{path}: wooyeolbaek checkpoints of plain nets and ResNets have the same "
                     f"keys and no config.json names this one; give its model (plain20, "
-                    f"resnet20, ...)")
+                    f"resnet20, ...)"
+                )
             arch = parse_model_name(named)[0]
             norm = normalization.per_pixel_mean(
                 "wooyeolBaek/deep-residual-learning subtracted the per-pixel mean of its 45k "
-                "training split; the training mean of the data at hand is used instead")
+                "training split; the training mean of the data at hand is used instead"
+            )
         depth = 6 * n + 2
         if model is not None and parse_model_name(model) != (arch, depth):
             raise ResultError(f"{path} holds a {arch}{depth}, not the {model} asked for")
@@ -211,22 +243,36 @@ def import_checkpoint(path: str | Path, fmt: str, name: str, model: str | None =
     except ResultError:
         raise
     except Exception as e:  # unpickling, missing keys, wrong shapes: not this format
-        raise ResultError(f"{path} is not a {fmt} checkpoint ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:80] if str(e) else ''}); formats we read: "
-                          f"{FORMAT_HELP}") from None
-    identity = {"model": f"{arch}{depth}", "arch": arch, "depth": depth, "shortcut": "A",
-                # The authors' seed is not in the file; 0 keeps result files' int column.
-                "seed": 0,
-                "source": {"name": name, "format": fmt, "file": str(path),
-                           "sha256": sha256(path)}}
+        raise ResultError(
+            f"{path} is not a {fmt} checkpoint ({type(e).__name__}: "
+            f"{str(e).splitlines()[0][:80] if str(e) else ''}); formats we read: "
+            f"{FORMAT_HELP}"
+        ) from None
+    identity = {
+        "model": f"{arch}{depth}",
+        "arch": arch,
+        "depth": depth,
+        "shortcut": "A",
+        # The authors' seed is not in the file; 0 keeps result files' int column.
+        "seed": 0,
+        "source": {"name": name, "format": fmt, "file": str(path), "sha256": sha256(path)},
+    }
     return net.eval(), identity, norm
 
 
-TABLE_COLUMNS = ["name", "format", "model", "reported_error_pct", "our_error_pct",
-                 "difference_pct", "test_images", "reported_source"]
+TABLE_COLUMNS = [
+    "name",
+    "format",
+    "model",
+    "reported_error_pct",
+    "our_error_pct",
+    "difference_pct",
+    "test_images",
+    "reported_source",
+]
 
 
-def published_table(evals: list[Mapping[str, Any]]) -> "pd.DataFrame":
+def published_table(evals: list[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per evaluated checkpoint: the authors' reported test error (paper.REPORTED,
     their official test set), ours on the study's test set, and ours minus theirs in
     percentage points. `evals` are the JSON records `resnet-repro evaluate` writes."""
@@ -239,9 +285,16 @@ def published_table(evals: list[Mapping[str, Any]]) -> "pd.DataFrame":
         fmt = e.get("format")
         reported = reported_error(fmt, e["model"]) if fmt else None
         theirs = reported.test_error_pct if reported else None
-        rows.append({"name": e["name"], "format": fmt or "ours", "model": e["model"],
-                     "reported_error_pct": theirs, "our_error_pct": e["test_error_pct"],
-                     "difference_pct": None if theirs is None else e["test_error_pct"] - theirs,
-                     "test_images": int(e["test_images"]),
-                     "reported_source": reported.source if reported else None})
+        rows.append(
+            {
+                "name": e["name"],
+                "format": fmt or "ours",
+                "model": e["model"],
+                "reported_error_pct": theirs,
+                "our_error_pct": e["test_error_pct"],
+                "difference_pct": None if theirs is None else e["test_error_pct"] - theirs,
+                "test_images": int(e["test_images"]),
+                "reported_source": reported.source if reported else None,
+            }
+        )
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

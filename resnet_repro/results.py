@@ -10,94 +10,119 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-METRICS_SCHEMA = pa.schema([
-    ("model", pa.string()),
-    ("arch", pa.string()),
-    ("depth", pa.int32()),
-    ("shortcut", pa.string()),
-    ("seed", pa.int32()),
-    ("epoch", pa.int32()),            # 1-based; the last row may be a partial epoch
-    ("iteration", pa.int64()),        # iterations done at the end of this row's epoch
-    ("lr", pa.float64()),             # learning rate of the last iteration of the epoch
-    ("train_loss", pa.float64()),     # mean over the epoch's (augmented) training batches
-    ("train_error_pct", pa.float64()),
-    ("val_loss", pa.float64()),       # null without a validation split
-    ("val_error_pct", pa.float64()),
-    ("test_loss", pa.float64()),      # full test set, eval mode, original images
-    ("test_error_pct", pa.float64()),
-    ("epoch_seconds", pa.float64()),  # training + evaluation wall time of the epoch
-    ("images_per_second", pa.float64()),  # training images per second of training time
-    ("status", pa.string()),          # "ok" or "diverged"
-])
+METRICS_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("arch", pa.string()),
+        ("depth", pa.int32()),
+        ("shortcut", pa.string()),
+        ("seed", pa.int32()),
+        ("epoch", pa.int32()),  # 1-based; the last row may be a partial epoch
+        ("iteration", pa.int64()),  # iterations done at the end of this row's epoch
+        ("lr", pa.float64()),  # learning rate of the last iteration of the epoch
+        ("train_loss", pa.float64()),  # mean over the epoch's (augmented) training batches
+        ("train_error_pct", pa.float64()),
+        ("val_loss", pa.float64()),  # null without a validation split
+        ("val_error_pct", pa.float64()),
+        ("test_loss", pa.float64()),  # full test set, eval mode, original images
+        ("test_error_pct", pa.float64()),
+        ("epoch_seconds", pa.float64()),  # training + evaluation wall time of the epoch
+        ("images_per_second", pa.float64()),  # training images per second of training time
+        ("status", pa.string()),  # "ok" or "diverged"
+    ]
+)
 
-LAYER_STD_SCHEMA = pa.schema([
-    ("model", pa.string()),
-    ("arch", pa.string()),
-    ("depth", pa.int32()),
-    ("seed", pa.int32()),
-    ("layer", pa.int32()),            # 1-based index of the 3x3 conv layer in network order
-    ("name", pa.string()),            # module name of the BN whose output is measured
-    ("std", pa.float64()),            # std of the BN output over images, positions, channels
-    ("images", pa.int32()),
-])
+LAYER_STD_SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("arch", pa.string()),
+        ("depth", pa.int32()),
+        ("seed", pa.int32()),
+        ("layer", pa.int32()),  # 1-based index of the 3x3 conv layer in network order
+        ("name", pa.string()),  # module name of the BN whose output is measured
+        ("std", pa.float64()),  # std of the BN output over images, positions, channels
+        ("images", pa.int32()),
+    ]
+)
 
 # Probes of trained nets (Veit et al. 2016, arXiv:1605.06431, and the branch magnitudes): one
 # file per (model, seed) under results/analysis/<kind>/. Every file starts with the run keys.
-_RUN_COLUMNS = [("model", pa.string()), ("arch", pa.string()), ("depth", pa.int32()),
-                ("seed", pa.int32())]
+_RUN_COLUMNS = [
+    ("model", pa.string()),
+    ("arch", pa.string()),
+    ("depth", pa.int32()),
+    ("seed", pa.int32()),
+]
 
-LESION_SCHEMA = pa.schema(_RUN_COLUMNS + [
-    ("block", pa.int32()),            # 1-based index of the block in network order
-    ("name", pa.string()),            # module name, e.g. "stage2.0"
-    ("stage", pa.int32()),            # 1..3
-    ("changes_shape", pa.bool_()),    # stride 2 or width change (the stage's first block)
-    ("removable", pa.bool_()),        # residual, or plain with equal input/output shapes
-    ("intact_error_pct", pa.float64()),   # test error of the whole net
-    ("test_error_pct", pa.float64()),     # with this block deleted; null when not removable
-    ("images", pa.int32()),
-])
+LESION_SCHEMA = pa.schema(
+    _RUN_COLUMNS
+    + [
+        ("block", pa.int32()),  # 1-based index of the block in network order
+        ("name", pa.string()),  # module name, e.g. "stage2.0"
+        ("stage", pa.int32()),  # 1..3
+        ("changes_shape", pa.bool_()),  # stride 2 or width change (the stage's first block)
+        ("removable", pa.bool_()),  # residual, or plain with equal input/output shapes
+        ("intact_error_pct", pa.float64()),  # test error of the whole net
+        ("test_error_pct", pa.float64()),  # with this block deleted; null when not removable
+        ("images", pa.int32()),
+    ]
+)
 
-LESION_K_SCHEMA = pa.schema(_RUN_COLUMNS + [
-    ("k", pa.int32()),                # number of blocks deleted at once
-    ("draw", pa.int32()),             # 0-based index of the seeded random draw for this k
-    ("removed", pa.string()),         # the deleted blocks' 1-based indices, comma-separated
-    ("removable_blocks", pa.int32()),  # how many blocks could be deleted
-    ("intact_error_pct", pa.float64()),
-    ("test_error_pct", pa.float64()),
-    ("images", pa.int32()),
-])
+LESION_K_SCHEMA = pa.schema(
+    _RUN_COLUMNS
+    + [
+        ("k", pa.int32()),  # number of blocks deleted at once
+        ("draw", pa.int32()),  # 0-based index of the seeded random draw for this k
+        ("removed", pa.string()),  # the deleted blocks' 1-based indices, comma-separated
+        ("removable_blocks", pa.int32()),  # how many blocks could be deleted
+        ("intact_error_pct", pa.float64()),
+        ("test_error_pct", pa.float64()),
+        ("images", pa.int32()),
+    ]
+)
 
-PATHS_SCHEMA = pa.schema(_RUN_COLUMNS + [
-    ("blocks", pa.int32()),           # n residual blocks: 2^n paths
-    ("length", pa.int32()),           # k: blocks whose residual branch the path goes through
-    ("paths", pa.float64()),          # C(n, k), the number of paths of length k
-    ("path_fraction", pa.float64()),  # C(n, k) / 2^n (Veit et al. Fig. 6a)
-    ("grad_norm_mean", pa.float64()),  # gradient norm at the first block's input (Fig. 6b)
-    ("grad_norm_std", pa.float64()),   # over sampled paths x batches
-    ("weighted_grad", pa.float64()),   # path_fraction * grad_norm_mean (Fig. 6c, normalised)
-    ("samples", pa.int32()),          # sampled paths x batches averaged
-    ("images", pa.int32()),           # images per batch x batches
-])
+PATHS_SCHEMA = pa.schema(
+    _RUN_COLUMNS
+    + [
+        ("blocks", pa.int32()),  # n residual blocks: 2^n paths
+        ("length", pa.int32()),  # k: blocks whose residual branch the path goes through
+        ("paths", pa.float64()),  # C(n, k), the number of paths of length k
+        ("path_fraction", pa.float64()),  # C(n, k) / 2^n (Veit et al. Fig. 6a)
+        ("grad_norm_mean", pa.float64()),  # gradient norm at the first block's input (Fig. 6b)
+        ("grad_norm_std", pa.float64()),  # over sampled paths x batches
+        ("weighted_grad", pa.float64()),  # path_fraction * grad_norm_mean (Fig. 6c, normalised)
+        ("samples", pa.int32()),  # sampled paths x batches averaged
+        ("images", pa.int32()),  # images per batch x batches
+    ]
+)
 
-BRANCH_SCHEMA = pa.schema(_RUN_COLUMNS + [
-    ("block", pa.int32()),
-    ("name", pa.string()),
-    ("stage", pa.int32()),
-    ("measure", pa.string()),         # "branch" ||F(x)||/||s(x)||, "change" ||y-x||/||x||, "none"
-    ("ratio_mean", pa.float64()),     # mean over test images; null for "none"
-    ("ratio_std", pa.float64()),      # population std over test images
-    ("images", pa.int32()),
-])
+BRANCH_SCHEMA = pa.schema(
+    _RUN_COLUMNS
+    + [
+        ("block", pa.int32()),
+        ("name", pa.string()),
+        ("stage", pa.int32()),
+        ("measure", pa.string()),  # "branch" ||F(x)||/||s(x)||, "change" ||y-x||/||x||, "none"
+        ("ratio_mean", pa.float64()),  # mean over test images; null for "none"
+        ("ratio_std", pa.float64()),  # population std over test images
+        ("images", pa.int32()),
+    ]
+)
 
-PROBE_SCHEMAS = {"lesions": LESION_SCHEMA, "lesions_k": LESION_K_SCHEMA,
-                 "paths": PATHS_SCHEMA, "branches": BRANCH_SCHEMA}
+PROBE_SCHEMAS = {
+    "lesions": LESION_SCHEMA,
+    "lesions_k": LESION_K_SCHEMA,
+    "paths": PATHS_SCHEMA,
+    "branches": BRANCH_SCHEMA,
+}
 
 STATUSES = ("ok", "diverged")
 
@@ -134,8 +159,9 @@ def _table(rows: pd.DataFrame | Sequence[Mapping[str, Any]], schema: pa.Schema) 
     return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
 
 
-def write_parquet(rows: pd.DataFrame | Sequence[Mapping[str, Any]], path: str | Path,
-                  schema: pa.Schema) -> None:
+def write_parquet(
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]], path: str | Path, schema: pa.Schema
+) -> None:
     table = _table(rows, schema)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

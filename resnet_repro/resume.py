@@ -9,8 +9,9 @@ start or resume is recorded, so run.json says which iterations ran where.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -42,12 +43,16 @@ def session_record(placement: Placement, iteration: int) -> dict[str, Any]:
 
 def numeric_changes(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """The numeric settings that differ between two session records, as 'key a -> b'."""
-    return [f"{k} {before.get(k)} -> {now.get(k)}" for k in NUMERIC_SETTINGS
-            if before.get(k) != now.get(k)]
+    return [
+        f"{k} {before.get(k)} -> {now.get(k)}"
+        for k in NUMERIC_SETTINGS
+        if before.get(k) != now.get(k)
+    ]
 
 
-def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any],
-                      placement: Placement) -> None:
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, saved: dict[str, Any], placement: Placement
+) -> None:
     """Load the optimizer's state but keep the implementation chosen for this placement:
     `load_state_dict` would bring back the saved fused/foreach flags, and a fused CUDA step
     saved on a GPU may not exist where the run resumes."""
@@ -57,8 +62,9 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, saved: dict[str, Any],
         group.update(flags)
 
 
-def load_checkpoint(path: Path, expected_hash: str,
-                    warn: Callable[[str], None]) -> dict[str, Any] | None:
+def load_checkpoint(
+    path: Path, expected_hash: str, warn: Callable[[str], None]
+) -> dict[str, Any] | None:
     """The saved state when it is readable and from the same run identity; else None, with a
     warning that says why the run starts afresh."""
     if not path.exists():
@@ -76,13 +82,31 @@ def load_checkpoint(path: Path, expected_hash: str,
     return state
 
 
-def save_checkpoint(path: Path, *, identity: dict[str, Any], identity_hash: str,
-                    model: torch.nn.Module, optimizer: torch.optim.Optimizer, iteration: int,
-                    epoch: int, rows: list[dict[str, Any]], warmup: dict[str, Any],
-                    sessions: list[dict[str, Any]]) -> None:
-    save_torch({
-        "version": CHECKPOINT_VERSION, "identity_hash": identity_hash, "identity": identity,
-        "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-        "iteration": iteration, "epoch": epoch, "rows": rows, "warmup": warmup,
-        "sessions": sessions,
-    }, path)
+def save_checkpoint(
+    path: Path,
+    *,
+    identity: dict[str, Any],
+    identity_hash: str,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    iteration: int,
+    epoch: int,
+    rows: list[dict[str, Any]],
+    warmup: dict[str, Any],
+    sessions: list[dict[str, Any]],
+) -> None:
+    save_torch(
+        {
+            "version": CHECKPOINT_VERSION,
+            "identity_hash": identity_hash,
+            "identity": identity,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "iteration": iteration,
+            "epoch": epoch,
+            "rows": rows,
+            "warmup": warmup,
+            "sessions": sessions,
+        },
+        path,
+    )

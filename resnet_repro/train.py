@@ -13,9 +13,10 @@ import contextlib
 import math
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,9 +27,13 @@ from . import normalization
 from .config import Study, TrainConfig, WarmupConfig, identity_hash, run_identity
 from .devices import Placement
 from .models import build_model, count_parameters
-from .resume import (load_checkpoint, numeric_changes, restore_optimizer, save_checkpoint,
-                     session_record)
-
+from .resume import (
+    load_checkpoint,
+    numeric_changes,
+    restore_optimizer,
+    save_checkpoint,
+    session_record,
+)
 
 # ---------------------------------------------------------------- pure schedule functions
 
@@ -36,12 +41,12 @@ from .resume import (load_checkpoint, numeric_changes, restore_optimizer, save_c
 def warmup_applies(arch: str, depth: int, warmup: WarmupConfig) -> bool:
     """Section 4.2 warms up the 110-layer ResNet ("we use 0.01 to warm up the training");
     by default residual nets of depth >= 110 (1202 too), not plain-110."""
-    return (warmup.min_depth is not None and arch in warmup.archs
-            and depth >= warmup.min_depth)
+    return warmup.min_depth is not None and arch in warmup.archs and depth >= warmup.min_depth
 
 
-def lr_at(iteration: int, train: TrainConfig, warming_up: bool = False,
-          per_epoch: int = 1) -> float:
+def lr_at(
+    iteration: int, train: TrainConfig, warming_up: bool = False, per_epoch: int = 1
+) -> float:
     """Learning rate of the step that starts at `iteration` (0-based).
 
     Section 4.2: start at 0.1, divide by 10 at 32k and 48k iterations; during the warm-up
@@ -65,22 +70,27 @@ def milestone_passed(iteration: int, train: TrainConfig, per_epoch: int = 1) -> 
     return any(t >= m for m in train.lr_milestones)
 
 
-def warmup_end(iteration: int, window_error_pct: float | None, train: TrainConfig,
-               per_epoch: int = 1) -> str | None:
+def warmup_end(
+    iteration: int, window_error_pct: float | None, train: TrainConfig, per_epoch: int = 1
+) -> str | None:
     """Why the warm-up ends after `iteration` steps, or None while it goes on.
 
     `window_error_pct` is the training error over the last `check_every` iterations, given
     at the iterations where it is checked (None elsewhere)."""
     w = train.warmup
     if window_error_pct is not None and window_error_pct < w.until_train_error_pct:
-        return (f"training error {window_error_pct:.1f}% over the last {w.check_every} "
-                f"iterations is below {w.until_train_error_pct:g}%")
+        return (
+            f"training error {window_error_pct:.1f}% over the last {w.check_every} "
+            f"iterations is below {w.until_train_error_pct:g}%"
+        )
     if milestone_passed(iteration, train, per_epoch):
         return f"the first lr milestone ({train.lr_milestones[0]}) is reached"
     if iteration >= w.max_iterations:
-        return (f"the cap of train.warmup.max_iterations = {w.max_iterations} iterations is "
-                f"reached without the training error falling below "
-                f"{w.until_train_error_pct:g}%")
+        return (
+            f"the cap of train.warmup.max_iterations = {w.max_iterations} iterations is "
+            f"reached without the training error falling below "
+            f"{w.until_train_error_pct:g}%"
+        )
     return None
 
 
@@ -98,7 +108,7 @@ def scheduled_lr(iteration: int, train: TrainConfig, per_epoch: int = 1) -> floa
     if train.schedule == "cosine":
         return train.lr * 0.5 * (1.0 + math.cos(math.pi * min(t, end) / end))
     decays = sum(1 for m in train.lr_milestones if t >= m)
-    return train.lr * train.lr_decay ** decays
+    return train.lr * train.lr_decay**decays
 
 
 def total_iterations(train: TrainConfig, n_train: int) -> int:
@@ -117,8 +127,9 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of an epoch's shuffle and augmentation, so a resumed run draws exactly what an
     uninterrupted one would."""
-    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0]
-               % (2**63))
+    return int(
+        np.random.SeedSequence([seed, epoch]).generate_state(1, dtype=np.uint64)[0] % (2**63)
+    )
 
 
 # ---------------------------------------------------------------- evaluation
@@ -134,14 +145,24 @@ def autocast(placement: Placement):
 def strict_fp32():
     """No reduced precision inside: cuDNN convolutions may otherwise run in TF32 on CUDA."""
     cudnn = torch.backends.cudnn
-    with cudnn.flags(enabled=cudnn.enabled, benchmark=cudnn.benchmark,
-                     deterministic=cudnn.deterministic, allow_tf32=False):
+    with cudnn.flags(
+        enabled=cudnn.enabled,
+        benchmark=cudnn.benchmark,
+        deterministic=cudnn.deterministic,
+        allow_tf32=False,
+    ):
         yield
 
 
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: torch.Tensor,
-             batch_size: int, placement: Placement,
-             std: torch.Tensor | None = None) -> tuple[float, float]:
+def evaluate(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mean: torch.Tensor,
+    batch_size: int,
+    placement: Placement,
+    std: torch.Tensor | None = None,
+) -> tuple[float, float]:
     """Mean loss and top-1 error (%) on original (unaugmented) images in eval mode.
 
     Always in fp32, whatever the training precision: the error compared with the paper's
@@ -154,10 +175,10 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mean: tor
     wrong = torch.zeros((), dtype=torch.int64, device=x.device)
     with torch.no_grad(), strict_fp32():
         for i in range(0, len(y), batch_size):
-            xb = data_mod.normalize(x[i:i + batch_size], mean, std)
+            xb = data_mod.normalize(x[i : i + batch_size], mean, std)
             if placement.channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            yb = y[i:i + batch_size]
+            yb = y[i : i + batch_size]
             out = model(xb).float()
             loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
             wrong += (out.argmax(1) != yb).sum()
@@ -179,9 +200,9 @@ class RunResult:
     wall_seconds: float
     resumed_at_iteration: int
     data: dict[str, Any]
-    warmup: dict[str, Any]            # applied, ended_at_iteration, reason
-    normalization: dict[str, Any]     # how the inputs were made (normalization.py record)
-    sessions: list[dict[str, Any]]    # one per start or resume: iteration and placement
+    warmup: dict[str, Any]  # applied, ended_at_iteration, reason
+    normalization: dict[str, Any]  # how the inputs were made (normalization.py record)
+    sessions: list[dict[str, Any]]  # one per start or resume: iteration and placement
 
 
 class DeviceMeter:
@@ -221,20 +242,31 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def training_batch(dd: data_mod.DeviceData, idx: torch.Tensor, generator: torch.Generator,
-                   train: TrainConfig, placement: Placement) -> tuple[torch.Tensor, torch.Tensor]:
+def training_batch(
+    dd: data_mod.DeviceData,
+    idx: torch.Tensor,
+    generator: torch.Generator,
+    train: TrainConfig,
+    placement: Placement,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The augmented, normalised images and labels at `idx`, made on the device (section 4.2:
     4-pixel zero padding, random 32x32 crop, random horizontal flip)."""
-    x = data_mod.augment(dd.train_x[idx], dd.mean, generator, train.augment.padding,
-                         train.augment.flip, std=dd.std)
+    x = data_mod.augment(
+        dd.train_x[idx], dd.mean, generator, train.augment.padding, train.augment.flip, std=dd.std
+    )
     if placement.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, dd.train_y[idx]
 
 
-def epoch_batches(dd: data_mod.DeviceData, seed: int, epoch: int, steps: int,
-                  train: TrainConfig, placement: Placement
-                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def epoch_batches(
+    dd: data_mod.DeviceData,
+    seed: int,
+    epoch: int,
+    steps: int,
+    train: TrainConfig,
+    placement: Placement,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The first `steps` augmented batches of an epoch: a fresh permutation each epoch, and
     shuffle and augmentation drawn from a generator seeded by (seed, epoch), so that a resumed
     run sees exactly the batches an uninterrupted one would."""
@@ -242,11 +274,16 @@ def epoch_batches(dd: data_mod.DeviceData, seed: int, epoch: int, steps: int,
     order = data_mod.epoch_order(len(dd.train_y), gen, placement.device)
     b = train.batch_size
     for k in range(steps):
-        yield training_batch(dd, order[k * b:(k + 1) * b], gen, train, placement)
+        yield training_batch(dd, order[k * b : (k + 1) * b], gen, train, placement)
 
 
-def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-               y: torch.Tensor, placement: Placement) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    placement: Placement,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step; returns the loss and the count of wrong predictions as device tensors
     (reading them here would make every step wait for the device)."""
     with autocast(placement):
@@ -263,23 +300,41 @@ class WarmupState:
     check window, which runs across epoch boundaries (section 4.2 judges the training error,
     not an epoch's). The window's count stays on the device between checks."""
 
-    def __init__(self, active: bool, applied: bool, wrong: torch.Tensor, seen: int,
-                 ended_at: int | None = None, reason: str | None = None):
+    def __init__(
+        self,
+        active: bool,
+        applied: bool,
+        wrong: torch.Tensor,
+        seen: int,
+        ended_at: int | None = None,
+        reason: str | None = None,
+    ):
         self.active, self.applied, self.wrong, self.seen = active, applied, wrong, seen
         self.ended_at, self.reason = ended_at, reason
 
     @classmethod
-    def start(cls, applies: bool, device: torch.device) -> "WarmupState":
+    def start(cls, applies: bool, device: torch.device) -> WarmupState:
         return cls(applies, applies, torch.zeros((), dtype=torch.int64, device=device), 0)
 
     @classmethod
-    def restore(cls, state: dict[str, Any], device: torch.device) -> "WarmupState":
-        return cls(state["active"], state["applied"],
-                   torch.tensor(state["window_wrong"], dtype=torch.int64, device=device),
-                   state["window_seen"], state["ended_at"], state["reason"])
+    def restore(cls, state: dict[str, Any], device: torch.device) -> WarmupState:
+        return cls(
+            state["active"],
+            state["applied"],
+            torch.tensor(state["window_wrong"], dtype=torch.int64, device=device),
+            state["window_seen"],
+            state["ended_at"],
+            state["reason"],
+        )
 
-    def step(self, iteration: int, batch_wrong: torch.Tensor, n: int,
-             train: TrainConfig, per_epoch: int = 1) -> str | None:
+    def step(
+        self,
+        iteration: int,
+        batch_wrong: torch.Tensor,
+        n: int,
+        train: TrainConfig,
+        per_epoch: int = 1,
+    ) -> str | None:
         """Count one step's wrong predictions; at a check (every `check_every` iterations,
         the only host read of a warm-up step) or at the cap or first milestone, decide."""
         self.wrong += batch_wrong
@@ -295,26 +350,41 @@ class WarmupState:
         return reason
 
     def to_state(self) -> dict[str, Any]:
-        return {"active": self.active, "applied": self.applied,
-                "window_wrong": int(self.wrong.item()), "window_seen": self.seen,
-                "ended_at": self.ended_at, "reason": self.reason}
+        return {
+            "active": self.active,
+            "applied": self.applied,
+            "window_wrong": int(self.wrong.item()),
+            "window_seen": self.seen,
+            "ended_at": self.ended_at,
+            "reason": self.reason,
+        }
 
     def summary(self) -> dict[str, Any]:
-        return {"applied": self.applied, "ended_at_iteration": self.ended_at,
-                "reason": self.reason}
+        return {"applied": self.applied, "ended_at_iteration": self.ended_at, "reason": self.reason}
 
 
-def make_optimizer(model: torch.nn.Module, train: TrainConfig,
-                   placement: Placement) -> torch.optim.Optimizer:
+def make_optimizer(
+    model: torch.nn.Module, train: TrainConfig, placement: Placement
+) -> torch.optim.Optimizer:
     """SGD of section 4.2 (momentum 0.9, weight decay 1e-4 on all weights)."""
     kwargs: dict[str, Any] = {"fused": True} if placement.fused_optimizer else {"foreach": True}
-    return torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
-                           weight_decay=train.weight_decay, **kwargs)
+    return torch.optim.SGD(
+        model.parameters(),
+        lr=train.lr,
+        momentum=train.momentum,
+        weight_decay=train.weight_decay,
+        **kwargs,
+    )
 
 
-def setup_model(model_name: str, shortcut: str, train: TrainConfig, placement: Placement,
-                seed: int, width: int | None = None
-                ) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
+def setup_model(
+    model_name: str,
+    shortcut: str,
+    train: TrainConfig,
+    placement: Placement,
+    seed: int,
+    width: int | None = None,
+) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
     """The seeded model on its device, the module that steps (compiled or not; it shares the
     model's parameters) and its optimizer."""
     torch.manual_seed(seed)
@@ -331,9 +401,15 @@ def setup_model(model_name: str, shortcut: str, train: TrainConfig, placement: P
     return model, step_model, optimizer
 
 
-def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
-              placement: Placement, log: Callable[[str], None] = print,
-              warn: Callable[[str], None] | None = None) -> RunResult:
+def train_run(
+    study: Study,
+    model_name: str,
+    seed: int,
+    checkpoint_path: Path,
+    placement: Placement,
+    log: Callable[[str], None] = print,
+    warn: Callable[[str], None] | None = None,
+) -> RunResult:
     """Train one (model, seed) to the end of the schedule, resuming from the checkpoint."""
     warn = warn or (lambda m: warnings.warn(m, stacklevel=2))
     started = time.perf_counter()
@@ -345,14 +421,15 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
     ident_hash = identity_hash(identity)
     dd = data_mod.to_device(arrays, device, study.data.normalization)
 
-    model, step_model, optimizer = setup_model(model_name, study.study.shortcut, train,
-                                               placement, seed,
-                                               study.model_width(model_name))
+    model, step_model, optimizer = setup_model(
+        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
+    )
     parameters = count_parameters(model)
 
     iteration, epoch, rows = 0, 0, []
-    warm = WarmupState.start(warmup_applies(identity["arch"], identity["depth"], train.warmup),
-                             device)
+    warm = WarmupState.start(
+        warmup_applies(identity["arch"], identity["depth"], train.warmup), device
+    )
     session = session_record(placement, iteration=0)
     sessions = [session]
     state = load_checkpoint(checkpoint_path, ident_hash, warn)
@@ -366,9 +443,11 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         log(f"resuming {model_name} seed {seed} from iteration {iteration} (epoch {epoch})")
         changed = numeric_changes(state["sessions"][-1], session)
         if changed:
-            warn(f"resuming with other numeric settings than before ({'; '.join(changed)}): "
-                 "the rest of this run will not be bit-identical to an uninterrupted one; "
-                 "every resume is recorded in run.json")
+            warn(
+                f"resuming with other numeric settings than before ({'; '.join(changed)}): "
+                "the rest of this run will not be bit-identical to an uninterrupted one; "
+                "every resume is recorded in run.json"
+            )
     resumed_at = iteration
 
     per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
@@ -400,36 +479,65 @@ def train_run(study: Study, model_name: str, seed: int, checkpoint_path: Path,
         seen = meter.seen
         if not math.isfinite(train_loss):
             status = "diverged"
-            log(f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
-                "stopping this run and keeping its rows")
-        test_loss, test_error = evaluate(model, dd.test_x, dd.test_y, dd.mean,
-                                         train.eval_batch_size, placement, dd.std)
-        val_loss, val_error = evaluate(model, dd.val_x, dd.val_y, dd.mean,
-                                       train.eval_batch_size, placement, dd.std)
+            log(
+                f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
+                "stopping this run and keeping its rows"
+            )
+        test_loss, test_error = evaluate(
+            model, dd.test_x, dd.test_y, dd.mean, train.eval_batch_size, placement, dd.std
+        )
+        val_loss, val_error = evaluate(
+            model, dd.val_x, dd.val_y, dd.mean, train.eval_batch_size, placement, dd.std
+        )
         epoch_seconds = time.perf_counter() - t0
         row = _row(
-            identity, epoch=epoch, iteration=iteration, lr=lr,
-            train_loss=train_loss, train_error_pct=train_error,
+            identity,
+            epoch=epoch,
+            iteration=iteration,
+            lr=lr,
+            train_loss=train_loss,
+            train_error_pct=train_error,
             val_loss=None if math.isnan(val_loss) else val_loss,
             val_error_pct=None if math.isnan(val_error) else val_error,
-            test_loss=test_loss, test_error_pct=test_error,
-            epoch_seconds=epoch_seconds, images_per_second=seen / train_seconds,
+            test_loss=test_loss,
+            test_error_pct=test_error,
+            epoch_seconds=epoch_seconds,
+            images_per_second=seen / train_seconds,
             status=status,
         )
         rows.append(row)
         left = (total - iteration) * epoch_seconds / steps
-        log(f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
+        log(
+            f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
             f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
-            f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}")
-        save_checkpoint(checkpoint_path, identity=identity, identity_hash=ident_hash,
-                        model=model, optimizer=optimizer, iteration=iteration, epoch=epoch,
-                        rows=rows, warmup=warm.to_state(), sessions=sessions)
+            f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}"
+        )
+        save_checkpoint(
+            checkpoint_path,
+            identity=identity,
+            identity_hash=ident_hash,
+            model=model,
+            optimizer=optimizer,
+            iteration=iteration,
+            epoch=epoch,
+            rows=rows,
+            warmup=warm.to_state(),
+            sessions=sessions,
+        )
 
-    return RunResult(rows=rows, status=status, model=model, parameters=parameters,
-                     identity=identity, wall_seconds=time.perf_counter() - started,
-                     resumed_at_iteration=resumed_at, data=data_mod.describe(arrays),
-                     warmup=warm.summary(), sessions=sessions,
-                     normalization=input_normalization(dd))
+    return RunResult(
+        rows=rows,
+        status=status,
+        model=model,
+        parameters=parameters,
+        identity=identity,
+        wall_seconds=time.perf_counter() - started,
+        resumed_at_iteration=resumed_at,
+        data=data_mod.describe(arrays),
+        warmup=warm.summary(),
+        sessions=sessions,
+        normalization=input_normalization(dd),
+    )
 
 
 def input_normalization(dd: data_mod.DeviceData) -> dict[str, Any]:
@@ -437,8 +545,10 @@ def input_normalization(dd: data_mod.DeviceData) -> dict[str, Any]:
     if dd.std is None:
         return normalization.per_pixel_mean()
     return normalization.per_channel(
-        tuple(dd.mean.flatten().tolist()), tuple(dd.std.flatten().tolist()),
-        "per-channel mean and std of the training images, 0..1 scale")
+        tuple(dd.mean.flatten().tolist()),
+        tuple(dd.std.flatten().tolist()),
+        "per-channel mean and std of the training images, 0..1 scale",
+    )
 
 
 def _hms(seconds: float) -> str:

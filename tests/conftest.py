@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -26,8 +26,7 @@ import torch
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
-           "dog", "frog", "horse", "ship", "truck"]
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def _class_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -36,13 +35,24 @@ def _class_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     k = len(CLASSES)
     palette = np.random.default_rng(1234).uniform(40, 215, size=(k, 3))
     yy, xx = np.mgrid[0:32, 0:32]
-    stripes = np.stack([  # vertical, horizontal, two diagonals, then checkers, repeated
-        ((xx // 8) % 2), ((yy // 8) % 2), (((xx + yy) // 8) % 2), (((xx - yy + 32) // 8) % 2),
-        (((xx // 8) + (yy // 8)) % 2),
-    ]).astype(np.float32) * 2 - 1
-    img = (palette[labels][:, :, None, None]
-           + 30.0 * stripes[labels % len(stripes)][:, None]
-           + rng.normal(0, 20, size=(len(labels), 3, 32, 32)))
+    stripes = (
+        np.stack(
+            [  # vertical, horizontal, two diagonals, then checkers, repeated
+                ((xx // 8) % 2),
+                ((yy // 8) % 2),
+                (((xx + yy) // 8) % 2),
+                (((xx - yy + 32) // 8) % 2),
+                (((xx // 8) + (yy // 8)) % 2),
+            ]
+        ).astype(np.float32)
+        * 2
+        - 1
+    )
+    img = (
+        palette[labels][:, :, None, None]
+        + 30.0 * stripes[labels % len(stripes)][:, None]
+        + rng.normal(0, 20, size=(len(labels), 3, 32, 32))
+    )
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
@@ -55,8 +65,9 @@ def _dump(path: Path, obj: dict, str_keys: bool) -> None:
         pickle.dump(obj, f, protocol=2)
 
 
-def write_cifar_batches(root: str | Path, n_train: int = 500, n_test: int = 100,
-                        str_keys: bool = False, seed: int = 0) -> Path:
+def write_cifar_batches(
+    root: str | Path, n_train: int = 500, n_test: int = 100, str_keys: bool = False, seed: int = 0
+) -> Path:
     root = Path(root)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,16 +78,26 @@ def write_cifar_batches(root: str | Path, n_train: int = 500, n_test: int = 100,
     x_train = _class_images(y_train, rng).reshape(n_train, -1)
     x_test = _class_images(y_test, rng).reshape(n_test, -1)
     for i, idx in enumerate(np.array_split(np.arange(n_train), 5), start=1):
-        _dump(folder / f"data_batch_{i}",
-              {"batch_label": f"training batch {i} of 5", "data": x_train[idx],
-               "labels": [int(v) for v in y_train[idx]]}, str_keys)
-    _dump(folder / "test_batch",
-          {"batch_label": "testing batch 1 of 1", "data": x_test,
-           "labels": [int(v) for v in y_test]}, str_keys)
+        _dump(
+            folder / f"data_batch_{i}",
+            {
+                "batch_label": f"training batch {i} of 5",
+                "data": x_train[idx],
+                "labels": [int(v) for v in y_train[idx]],
+            },
+            str_keys,
+        )
+    _dump(
+        folder / "test_batch",
+        {"batch_label": "testing batch 1 of 1", "data": x_test, "labels": [int(v) for v in y_test]},
+        str_keys,
+    )
     names = CLASSES if str_keys else [c.encode() for c in CLASSES]
-    _dump(folder / "batches.meta",
-          {"label_names": names, "num_cases_per_batch": max(1, n_train // 5), "num_vis": 3072},
-          str_keys)
+    _dump(
+        folder / "batches.meta",
+        {"label_names": names, "num_cases_per_batch": max(1, n_train // 5), "num_vis": 3072},
+        str_keys,
+    )
     return root
 
 

@@ -62,8 +62,13 @@ class AkaNet(nn.Module):
 class WyBlock(nn.Module):
     def __init__(self, cin: int, cout: int, stride: int, residual: bool):
         super().__init__()
-        self.f = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout),
-                               nn.ReLU(), nn.Conv2d(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout))
+        self.f = nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, 1, 1),
+            nn.BatchNorm2d(cout),
+        )
         self.cout, self.stride, self.residual = cout, stride, residual
 
     def forward(self, x):
@@ -126,8 +131,11 @@ def randomize(net: nn.Module, seed: int) -> nn.Module:
 
 
 def save_akamaster(net: AkaNet, path) -> None:
-    sd = {f"module.{k}": v for k, v in net.state_dict().items()
-          if not k.endswith("num_batches_tracked")}
+    sd = {
+        f"module.{k}": v
+        for k, v in net.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
     torch.save({"best_prec1": 90.0, "state_dict": sd}, path)
 
 

@@ -15,29 +15,48 @@ from resnet_repro.results import METRICS_SCHEMA, read_metrics, write_metrics
 ITERS_PER_EPOCH = 100
 
 
-def make_run(model: str, seed: int, test_errors, train_errors=None, val_errors=None,
-             diverged_from_epoch: int | None = None) -> pd.DataFrame:
+def make_run(
+    model: str,
+    seed: int,
+    test_errors,
+    train_errors=None,
+    val_errors=None,
+    diverged_from_epoch: int | None = None,
+) -> pd.DataFrame:
     """Synthetic metrics of one run with every METRICS_SCHEMA column: one row per epoch,
     epoch e (1-based) at iteration e * ITERS_PER_EPOCH; rows from `diverged_from_epoch` on have
     status "diverged"."""
     arch, depth = parse_model_name(model)
     n = len(test_errors)
-    train_errors = list(train_errors) if train_errors is not None else [e - 2.0 for e in test_errors]
+    train_errors = (
+        list(train_errors) if train_errors is not None else [e - 2.0 for e in test_errors]
+    )
     val_errors = list(val_errors) if val_errors is not None else [None] * n
     rows = []
     for i in range(n):
         epoch = i + 1
         diverged = diverged_from_epoch is not None and epoch >= diverged_from_epoch
-        rows.append({
-            "model": model, "arch": arch, "depth": depth, "shortcut": "A", "seed": seed,
-            "epoch": epoch, "iteration": epoch * ITERS_PER_EPOCH, "lr": 0.1,
-            "train_loss": 1.0 / epoch, "train_error_pct": train_errors[i],
-            "val_loss": None if val_errors[i] is None else 0.5,
-            "val_error_pct": val_errors[i],
-            "test_loss": 0.6, "test_error_pct": test_errors[i],
-            "epoch_seconds": 1.5, "images_per_second": 1000.0,
-            "status": "diverged" if diverged else "ok",
-        })
+        rows.append(
+            {
+                "model": model,
+                "arch": arch,
+                "depth": depth,
+                "shortcut": "A",
+                "seed": seed,
+                "epoch": epoch,
+                "iteration": epoch * ITERS_PER_EPOCH,
+                "lr": 0.1,
+                "train_loss": 1.0 / epoch,
+                "train_error_pct": train_errors[i],
+                "val_loss": None if val_errors[i] is None else 0.5,
+                "val_error_pct": val_errors[i],
+                "test_loss": 0.6,
+                "test_error_pct": test_errors[i],
+                "epoch_seconds": 1.5,
+                "images_per_second": 1000.0,
+                "status": "diverged" if diverged else "ok",
+            }
+        )
     return pd.DataFrame(rows, columns=METRICS_SCHEMA.names)
 
 
@@ -66,8 +85,10 @@ def row(df: pd.DataFrame, **where) -> pd.Series:
 
 
 def test_synthetic_metrics_match_the_schema_and_survive_parquet(tmp_path):
-    m = make_metrics(make_run("plain20", 0, [30.0, 20.0], val_errors=[31.0, 21.0]),
-                     make_run("resnet20", 0, [25.0, 15.0]))
+    m = make_metrics(
+        make_run("plain20", 0, [30.0, 20.0], val_errors=[31.0, 21.0]),
+        make_run("resnet20", 0, [25.0, 15.0]),
+    )
     assert list(m.columns) == METRICS_SCHEMA.names
     write_metrics(m, tmp_path / "m.parquet")
     back = read_metrics(tmp_path / "m.parquet")
@@ -81,8 +102,10 @@ def test_synthetic_metrics_match_the_schema_and_survive_parquet(tmp_path):
 
 
 def test_final_rows_takes_the_row_with_the_largest_iteration_whatever_the_row_order():
-    m = make_metrics(make_run("resnet20", 1, [50.0, 30.0, 12.0]),
-                     make_run("resnet20", 0, [40.0, 20.0, 10.0, 9.0]))
+    m = make_metrics(
+        make_run("resnet20", 1, [50.0, 30.0, 12.0]),
+        make_run("resnet20", 0, [40.0, 20.0, 10.0, 9.0]),
+    )
     shuffled = m.sample(frac=1.0, random_state=3).reset_index(drop=True)
     last = analysis.final_rows(shuffled)
     assert list(zip(last["model"], last["seed"])) == [("resnet20", 0), ("resnet20", 1)]
@@ -130,8 +153,11 @@ def test_run_summary_keeps_runs_that_were_not_expected():
 
 
 def test_best_val_epoch_is_the_lowest_val_error_and_ties_go_to_the_earliest_epoch():
-    m = make_metrics(make_run("resnet20", 0, test_errors=[30.0, 11.0, 12.0, 10.0],
-                              val_errors=[31.0, 9.5, 9.5, 9.8]))
+    m = make_metrics(
+        make_run(
+            "resnet20", 0, test_errors=[30.0, 11.0, 12.0, 10.0], val_errors=[31.0, 9.5, 9.5, 9.8]
+        )
+    )
     s = analysis.run_summary(m)
     r = row(s, seed=0)
     assert r["best_val_epoch"] == 2
@@ -154,8 +180,11 @@ def _t6(metrics, expected, tolerance=1.0, params=None):
 
 
 def test_table6_mean_sample_std_and_min_over_seeds():
-    m = make_metrics(make_run("plain20", 0, [30.0, 10.0]), make_run("plain20", 1, [30.0, 12.0]),
-                     make_run("plain20", 2, [30.0, 14.0]))
+    m = make_metrics(
+        make_run("plain20", 0, [30.0, 10.0]),
+        make_run("plain20", 1, [30.0, 12.0]),
+        make_run("plain20", 2, [30.0, 14.0]),
+    )
     t = _t6(m, [("plain20", s) for s in range(3)])
     assert list(t.columns) == analysis.TABLE6_COLUMNS
     r = row(t, model="plain20")
@@ -182,9 +211,11 @@ def test_table6_std_is_null_with_one_seed():
 
 def test_table6_excludes_a_diverged_run_from_the_mean_but_reports_it():
     p = perr("resnet20")
-    m = make_metrics(make_run("resnet20", 0, [50.0, p + 0.2]),
-                     make_run("resnet20", 1, [50.0, p + 0.4]),
-                     make_run("resnet20", 2, [50.0, 90.0], diverged_from_epoch=2))
+    m = make_metrics(
+        make_run("resnet20", 0, [50.0, p + 0.2]),
+        make_run("resnet20", 1, [50.0, p + 0.4]),
+        make_run("resnet20", 2, [50.0, 90.0], diverged_from_epoch=2),
+    )
     r = row(_t6(m, [("resnet20", s) for s in range(3)], tolerance=0.5), model="resnet20")
     assert r["test_error_mean_pct"] == pytest.approx(p + 0.3)
     assert r["test_error_min_pct"] == pytest.approx(p + 0.2)
@@ -211,8 +242,10 @@ def test_table6_paper_number_diff_sign_and_tolerance():
 
 def test_table6_resnet110_has_the_paper_mean_and_std_and_is_compared_mean_to_mean():
     ref = paper.table6().set_index("model").loc["resnet110"]
-    m = make_metrics(make_run("resnet110", 0, [ref["mean_error_pct"] + 0.1]),
-                     make_run("resnet110", 1, [ref["mean_error_pct"] + 0.3]))
+    m = make_metrics(
+        make_run("resnet110", 0, [ref["mean_error_pct"] + 0.1]),
+        make_run("resnet110", 1, [ref["mean_error_pct"] + 0.3]),
+    )
     r = row(_t6(m, [("resnet110", 0), ("resnet110", 1)]), model="resnet110")
     assert r["paper_test_error_pct"] == perr("resnet110")
     assert r["paper_mean_error_pct"] == ref["mean_error_pct"]
@@ -231,11 +264,16 @@ def test_table6_every_resnet_row_carries_the_paper_number():
 
 
 def test_table6_missing_partial_and_all_diverged_statuses():
-    m = make_metrics(make_run("resnet20", 0, [10.0]),
-                     make_run("plain110", 0, [90.0], diverged_from_epoch=1),
-                     make_run("plain110", 1, [90.0], diverged_from_epoch=1))
-    expected = ([("resnet20", 0), ("resnet20", 1)] + [("plain110", s) for s in range(3)]
-                + [("resnet56", 0), ("resnet56", 1)])
+    m = make_metrics(
+        make_run("resnet20", 0, [10.0]),
+        make_run("plain110", 0, [90.0], diverged_from_epoch=1),
+        make_run("plain110", 1, [90.0], diverged_from_epoch=1),
+    )
+    expected = (
+        [("resnet20", 0), ("resnet20", 1)]
+        + [("plain110", s) for s in range(3)]
+        + [("resnet56", 0), ("resnet56", 1)]
+    )
     t = _t6(m, expected)
     r = row(t, model="resnet20")
     assert (r["status"], r["seeds"], r["runs"], r["missing"]) == ("partial", 1, 2, 1)
@@ -251,8 +289,9 @@ def test_table6_missing_partial_and_all_diverged_statuses():
 
 
 def test_table6_orders_plain_before_resnet_by_depth_and_uses_our_parameter_counts():
-    runs = [make_run(m, 0, [10.0]) for m in ("resnet110", "plain56", "resnet20", "plain110",
-                                             "plain20")]
+    runs = [
+        make_run(m, 0, [10.0]) for m in ("resnet110", "plain56", "resnet20", "plain110", "plain20")
+    ]
     t = _t6(make_metrics(*runs), None, params={"resnet20": 272_474, "plain20": 270_000})
     assert list(t["model"]) == ["plain20", "plain56", "plain110", "resnet20", "resnet110"]
     assert row(t, model="resnet20")["params_millions"] == pytest.approx(0.272474)
@@ -281,9 +320,18 @@ def test_plain_vs_residual_means_and_gaps_per_depth():
         make_run("resnet56", 0, [7.0], train_errors=[1.0]),
         make_run("resnet56", 1, [60.0], train_errors=[60.0], diverged_from_epoch=1),
     )
-    t = analysis.plain_vs_residual(m, [("plain20", 0), ("plain20", 1), ("resnet20", 0),
-                                       ("plain56", 0), ("resnet56", 0), ("resnet56", 1),
-                                       ("plain110", 0)])
+    t = analysis.plain_vs_residual(
+        m,
+        [
+            ("plain20", 0),
+            ("plain20", 1),
+            ("resnet20", 0),
+            ("plain56", 0),
+            ("resnet56", 0),
+            ("resnet56", 1),
+            ("plain110", 0),
+        ],
+    )
     assert list(t.columns) == analysis.PLAIN_VS_RESIDUAL_COLUMNS
     assert list(t["depth"]) == [20, 56, 110]
     r = row(t, depth=20)
@@ -322,12 +370,14 @@ def test_markdown_contains_the_models_formats_floats_and_shows_nulls():
 
 
 def test_sorted_layer_std_ranks_descending_per_model_and_seed():
-    df = pd.DataFrame({
-        "model": ["plain20"] * 4 + ["resnet20"] * 3,
-        "seed": [0] * 4 + [0] * 3,
-        "layer": [1, 2, 3, 4, 1, 2, 3],
-        "std": [1.0, 3.0, 2.0, 3.0, 0.5, 0.7, 0.6],
-    })
+    df = pd.DataFrame(
+        {
+            "model": ["plain20"] * 4 + ["resnet20"] * 3,
+            "seed": [0] * 4 + [0] * 3,
+            "layer": [1, 2, 3, 4, 1, 2, 3],
+            "std": [1.0, 3.0, 2.0, 3.0, 0.5, 0.7, 0.6],
+        }
+    )
     s = analysis.sorted_layer_std(df)
     p = s[s["model"] == "plain20"]
     assert list(p["rank"]) == [1, 2, 3, 4]

@@ -16,8 +16,10 @@ from resnet_repro.config import ConfigError, study_from_dict
 from resnet_repro.data import synthetic_cifar
 from resnet_repro.devices import Placement, place
 
-TINY = {"data": {"source": "synthetic", "download": False, "train_subset": 64},
-        "device": {"device": "cpu"}}
+TINY = {
+    "data": {"source": "synthetic", "download": False, "train_subset": 64},
+    "device": {"device": "cpu"},
+}
 # 64 images in batches of 16: 4 steps per epoch, so 2 warm-up + 3 timed steps cross an epoch.
 SIZE = dict(batch_size=16, warmup_steps=2, steps=3)
 
@@ -58,8 +60,7 @@ def cpu_study_placement():
 def test_run_benchmark_measures_all_three_variants(cpu_study_placement):
     study, placement = cpu_study_placement
     logs: list[str] = []
-    result = bench.run_benchmark(study, "resnet8", placement, workers=0, log=logs.append,
-                                 **SIZE)
+    result = bench.run_benchmark(study, "resnet8", placement, workers=0, log=logs.append, **SIZE)
     for variant in bench.VARIANTS:
         _check_variant(result[variant], SIZE["steps"], SIZE["batch_size"])
         assert result[variant]["relative_to_ceiling"] > 0
@@ -68,8 +69,7 @@ def test_run_benchmark_measures_all_three_variants(cpu_study_placement):
     assert result["ablation"] is None and result["packed"] is None
     assert result["peak_memory_mb"] > 0
     s = result["settings"]
-    assert (s["model"], s["batch_size"], s["precision"], s["workers"]) == ("resnet8", 16,
-                                                                          "fp32", 0)
+    assert (s["model"], s["batch_size"], s["precision"], s["workers"]) == ("resnet8", 16, "fp32", 0)
     assert s["data"] == {"source": "synthetic", "root": None, "train_images": 64}
     assert s["channels_last"] is False and s["fused_optimizer"] is False
     assert s["cudnn_benchmark"] is None
@@ -80,10 +80,29 @@ def test_run_benchmark_measures_all_three_variants(cpu_study_placement):
 
 def test_run_from_args_writes_json_and_prints_the_table(tmp_path, capsys):
     out = tmp_path / "bench" / "result.json"
-    args = _parser().parse_args([
-        "--model", "resnet8", "--device", "cpu", "--batch-size", "16", "--warmup-steps", "1",
-        "--steps", "2", "--train-images", "64", "--workers", "1", "--cpu-threads", "1", "--ablate",
-        "--json", str(out)])
+    args = _parser().parse_args(
+        [
+            "--model",
+            "resnet8",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "16",
+            "--warmup-steps",
+            "1",
+            "--steps",
+            "2",
+            "--train-images",
+            "64",
+            "--workers",
+            "1",
+            "--cpu-threads",
+            "1",
+            "--ablate",
+            "--json",
+            str(out),
+        ]
+    )
     assert bench.run_from_args(args) == 0
     printed = capsys.readouterr().out
     for name in ("trainer", "dataloader/1w", "ceiling", "images/s", "ms/step", "vs ceiling"):
@@ -107,9 +126,18 @@ def test_run_from_args_writes_json_and_prints_the_table(tmp_path, capsys):
 
 def test_packed_jobs_report_aggregate_throughput(cpu_study_placement):
     study, placement = cpu_study_placement
-    result = bench.run_benchmark(study, "resnet8", placement, batch_size=16, warmup_steps=1,
-                                 steps=2, workers=0, variants=("trainer",), jobs_per_gpu=2,
-                                 log=lambda m: None)
+    result = bench.run_benchmark(
+        study,
+        "resnet8",
+        placement,
+        batch_size=16,
+        warmup_steps=1,
+        steps=2,
+        workers=0,
+        variants=("trainer",),
+        jobs_per_gpu=2,
+        log=lambda m: None,
+    )
     packed = result["packed"]
     assert "error" not in packed, packed
     assert packed["jobs"] == 2
@@ -127,12 +155,20 @@ def test_packed_jobs_report_aggregate_throughput(cpu_study_placement):
 def test_ablation_plan_on_cuda_placement_changes_one_switch_at_a_time(monkeypatch):
     # Only the plan: a CUDA placement object is made without touching CUDA.
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
-    gpu = Placement(device=torch.device("cuda", 0), precision="bf16", channels_last=False,
-                    compile=False, fused_optimizer=True, name="gpu")
+    gpu = Placement(
+        device=torch.device("cuda", 0),
+        precision="bf16",
+        channels_last=False,
+        compile=False,
+        fused_optimizer=True,
+        name="gpu",
+    )
     plan = {e["switch"]: e for e in bench._ablations(gpu)}
     assert plan["precision"]["status"] == "measure" and plan["precision"]["changed_to"] == "fp32"
-    assert plan["channels_last"]["status"] == "skipped" and "already off" in \
-        plan["channels_last"]["reason"]
+    assert (
+        plan["channels_last"]["status"] == "skipped"
+        and "already off" in plan["channels_last"]["reason"]
+    )
     assert plan["fused_optimizer"]["changed_to"] is False
     assert plan["cudnn_benchmark"]["configured"] is True
     assert plan["cudnn_benchmark"]["changed_to"] is False
@@ -149,12 +185,23 @@ def test_format_table_without_measuring():
         "ceiling": entry,
         "packed": {"jobs": 3, "images_per_second": 1800.0, "ms_per_step": 213.3},
         "ablation": [
-            {"switch": "precision", "configured": "bf16", "changed_to": "fp32",
-             "status": "measured", "images_per_second": 400.0, "switch_speedup": 2.0},
-            {"switch": "channels_last", "configured": False, "status": "skipped",
-             "reason": "already off"},
+            {
+                "switch": "precision",
+                "configured": "bf16",
+                "changed_to": "fp32",
+                "status": "measured",
+                "images_per_second": 400.0,
+                "switch_speedup": 2.0,
+            },
+            {
+                "switch": "channels_last",
+                "configured": False,
+                "status": "skipped",
+                "reason": "already off",
+            },
         ],
-        "peak_memory_mb": 1234.0, "peak_memory_source": "torch.cuda.max_memory_allocated",
+        "peak_memory_mb": 1234.0,
+        "peak_memory_source": "torch.cuda.max_memory_allocated",
     }
     text = bench.format_table(result)
     assert "dataloader/8w" in text and "ceiling" in text and "trainer" in text
@@ -163,22 +210,27 @@ def test_format_table_without_measuring():
     assert "precision bf16 -> fp32" in text and "x2.00" in text
     assert "skipped: already off" in text
     assert "1,234 MB" in text
-    failed = bench.format_table({"trainer": result["trainer"],
-                                 "packed": {"jobs": 2, "error": "boom"}})
+    failed = bench.format_table(
+        {"trainer": result["trainer"], "packed": {"jobs": 2, "error": "boom"}}
+    )
     assert "packed x2: failed: boom" in failed and "vs ceiling" in failed
 
 
 def test_conventional_dataset_gives_normalised_float_images():
     arrays = synthetic_cifar(8, 0, seed=1)
-    plain = bench.PilCifar(arrays.train_x, arrays.train_y,
-                           bench.conventional_transform(arrays.train_x, padding=0, flip=False))
+    plain = bench.PilCifar(
+        arrays.train_x,
+        arrays.train_y,
+        bench.conventional_transform(arrays.train_x, padding=0, flip=False),
+    )
     x, y = plain[3]
     assert x.dtype == torch.float32 and x.shape == (3, 32, 32) and y == arrays.train_y[3]
     mean = arrays.train_x.reshape(8, 3, -1).mean(axis=(0, 2)) / 255.0
     expected = arrays.train_x[3] / 255.0 - mean[:, None, None]
     np.testing.assert_allclose(x.numpy(), expected, atol=1e-6)
-    augmented = bench.PilCifar(arrays.train_x, arrays.train_y,
-                               bench.conventional_transform(arrays.train_x))
+    augmented = bench.PilCifar(
+        arrays.train_x, arrays.train_y, bench.conventional_transform(arrays.train_x)
+    )
     assert augmented[3][0].shape == (3, 32, 32)
 
 
@@ -196,27 +248,43 @@ def test_bad_settings_fail_before_any_work(cpu_study_placement):
 
 def test_study_from_args_defaults_and_overrides(tmp_path):
     args = _parser().parse_args(["--model", "resnet20"])
-    assert (args.batch_size, args.warmup_steps, args.steps, args.jobs_per_gpu) == (128, 20,
-                                                                                   100, 1)
+    assert (args.batch_size, args.warmup_steps, args.steps, args.jobs_per_gpu) == (128, 20, 100, 1)
     study = bench.study_from_args(args)
     assert study.data.source == "synthetic"
     assert study.data.train_subset == bench.DEFAULT_TRAIN_IMAGES
     assert study.device.device == "auto"
 
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("data: {source: cifar10, root: /nowhere, download: false}\n"
-                   "device: {channels_last: true, compile: false}\n")
-    args = _parser().parse_args([
-        "--model", "plain20", "--config", str(cfg), "--train-images", "500", "--device",
-        "cpu", "--no-channels-last", "--compile", "--precision", "fp32"])
+    cfg.write_text(
+        "data: {source: cifar10, root: /nowhere, download: false}\n"
+        "device: {channels_last: true, compile: false}\n"
+    )
+    args = _parser().parse_args(
+        [
+            "--model",
+            "plain20",
+            "--config",
+            str(cfg),
+            "--train-images",
+            "500",
+            "--device",
+            "cpu",
+            "--no-channels-last",
+            "--compile",
+            "--precision",
+            "fp32",
+        ]
+    )
     study = bench.study_from_args(args)
-    assert (study.data.source, study.data.root, study.data.train_subset) == ("cifar10",
-                                                                            "/nowhere", 500)
+    assert (study.data.source, study.data.root, study.data.train_subset) == (
+        "cifar10",
+        "/nowhere",
+        500,
+    )
     d = study.device
     assert (d.device, d.precision, d.channels_last, d.compile) == ("cpu", "fp32", False, True)
     with pytest.raises(ConfigError):
-        bench.study_from_args(_parser().parse_args(["--model", "resnet8", "--train-images",
-                                                    "0"]))
+        bench.study_from_args(_parser().parse_args(["--model", "resnet8", "--train-images", "0"]))
 
 
 def test_benchmark_runs_the_imagenet_style_family(tmp_path, capsys):
@@ -226,12 +294,28 @@ def test_benchmark_runs_the_imagenet_style_family(tmp_path, capsys):
 
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "bench.json"
-    args = _parser().parse_args([
-        "--model", "imagenet-resnet50", "--config", str(root / "config.yaml"),
-        str(root / "workflow/configs/imagenet-style.yaml"),
-        str(root / "workflow/configs/smoke-imagenet-style.yaml"),
-        "--batch-size", "8", "--warmup-steps", "1", "--steps", "2", "--train-images", "32",
-        "--workers", "0", "--json", str(out)])
+    args = _parser().parse_args(
+        [
+            "--model",
+            "imagenet-resnet50",
+            "--config",
+            str(root / "config.yaml"),
+            str(root / "workflow/configs/imagenet-style.yaml"),
+            str(root / "workflow/configs/smoke-imagenet-style.yaml"),
+            "--batch-size",
+            "8",
+            "--warmup-steps",
+            "1",
+            "--steps",
+            "2",
+            "--train-images",
+            "32",
+            "--workers",
+            "0",
+            "--json",
+            str(out),
+        ]
+    )
     assert bench.run_from_args(args) == 0
     result = json.loads(out.read_text())
     for variant in bench.VARIANTS:
@@ -241,8 +325,11 @@ def test_benchmark_runs_the_imagenet_style_family(tmp_path, capsys):
 
 def test_conventional_transform_divides_by_std_for_the_per_channel_recipe():
     arrays = synthetic_cifar(32, 1, seed=0)
-    ds = bench.PilCifar(arrays.train_x, arrays.train_y, bench.conventional_transform(
-        arrays.train_x, padding=0, flip=False, divide_by_std=True))
+    ds = bench.PilCifar(
+        arrays.train_x,
+        arrays.train_y,
+        bench.conventional_transform(arrays.train_x, padding=0, flip=False, divide_by_std=True),
+    )
     x = torch.stack([ds[i][0] for i in range(32)])
     flat = x.transpose(0, 1).reshape(3, -1)
     assert torch.allclose(flat.mean(1), torch.zeros(3), atol=1e-4)

@@ -19,8 +19,12 @@ TINY = {
 
 
 def cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "resnet_repro", *map(str, args)],
-                          capture_output=True, text=True, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_repro", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
 
 
 def one_line_error(r):
@@ -43,8 +47,16 @@ def trained(tmp_path_factory):
 
 def test_tables_report_a_missing_run_as_missing(trained):
     d, cfg = trained
-    r = cli("tables", "--config", cfg, "--metrics", d / "resnet8/metrics.parquet",
-            d / "plain8/metrics.parquet", "--out-dir", d / "tables")
+    r = cli(
+        "tables",
+        "--config",
+        cfg,
+        "--metrics",
+        d / "resnet8/metrics.parquet",
+        d / "plain8/metrics.parquet",
+        "--out-dir",
+        d / "tables",
+    )
     assert r.returncode == 0, r.stderr
     assert "plain8/metrics.parquet does not exist" in r.stderr
     runs = pd.read_csv(d / "tables/runs.csv").set_index("model")
@@ -52,19 +64,30 @@ def test_tables_report_a_missing_run_as_missing(trained):
     assert runs.loc["resnet8", "status"] == "ok"
     table6 = pd.read_csv(d / "tables/table6.csv").set_index("model")
     from resnet_repro.models import build_model, count_parameters
+
     assert table6.loc["resnet8", "params_millions"] == pytest.approx(
-        count_parameters(build_model("resnet8")) / 1e6)
+        count_parameters(build_model("resnet8")) / 1e6
+    )
     assert "plain8" in (d / "tables/table6.md").read_text()
 
 
 def test_layer_std_writes_one_row_per_3x3_layer(trained):
     d, cfg = trained
     out = d / "resnet8_std.parquet"
-    r = cli("layer-std", "--config", cfg, "--model-file", d / "resnet8/model.pt",
-            "--images", 24, "--out", out)
+    r = cli(
+        "layer-std",
+        "--config",
+        cfg,
+        "--model-file",
+        d / "resnet8/model.pt",
+        "--images",
+        24,
+        "--out",
+        out,
+    )
     assert r.returncode == 0, r.stderr
     df = read_layer_std(out)
-    assert df.layer.tolist() == list(range(1, 8))      # 6n+1 = 7 layers for depth 8
+    assert df.layer.tolist() == list(range(1, 8))  # 6n+1 = 7 layers for depth 8
     assert (df.images == 24).all() and (df["std"] > 0).all()
     assert df.model.unique().tolist() == ["resnet8"]
 
@@ -74,8 +97,7 @@ def test_layer_std_rejects_a_damaged_model_file(trained, tmp_path):
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a model")
     out = tmp_path / "std.parquet"
-    msg = one_line_error(cli("layer-std", "--config", cfg, "--model-file", bad,
-                             "--out", out))
+    msg = one_line_error(cli("layer-std", "--config", cfg, "--model-file", bad, "--out", out))
     assert "model.pt" in msg
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
 
@@ -106,5 +128,6 @@ def test_prepare_data_records_the_counts(tmp_path):
     r = cli("prepare-data", "--config", cfg, "--out", tmp_path / "prepared.json")
     assert r.returncode == 0, r.stderr
     import json
+
     info = json.loads((tmp_path / "prepared.json").read_text())
     assert info["counts"]["n_train"] == 64 and info["counts"]["n_test"] == 40

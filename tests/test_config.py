@@ -44,27 +44,31 @@ def test_shipped_config_lists_every_schema_key():
 
 
 def test_study_runs_plain_before_resnet_by_depth():
-    s = study_from_dict({"study": {"archs": ["resnet", "plain"], "depths": [56, 20],
-                                   "seeds": [0, 1]}})
+    s = study_from_dict(
+        {"study": {"archs": ["resnet", "plain"], "depths": [56, 20], "seeds": [0, 1]}}
+    )
     assert s.models() == ["plain20", "plain56", "resnet20", "resnet56"]
     assert len(s.runs()) == 8
 
 
-@pytest.mark.parametrize("raw, words", [
-    ({"train": {"lrr": 0.1}}, ["train.lrr", "lr_milestones", "batch_size"]),
-    ({"bogus": 1}, ["bogus", "train", "study"]),
-    ({"study": {"depths": [20, 21]}}, ["study.depths", "21", "6n+2"]),
-    ({"train": {"lr": -0.1}}, ["train.lr", "-0.1", "> 0"]),
-    ({"train": {"lr_milestones": [32000, 70000]}}, ["train.lr_milestones", "70000", "63999"]),
-    ({"study": {"archs": ["plain", "wide"]}}, ["study.archs", "wide", "plain", "resnet"]),
-    ({"study": {"depths": []}}, ["study.depths", "empty"]),
-    ({"study": {"shortcut": "D"}}, ["study.shortcut", "'A', 'B', 'C'"]),
-    ({"data": {"source": "imagenet"}}, ["data.source", "cifar10", "synthetic"]),
-    ({"device": {"precision": "fp16"}}, ["device.precision", "bf16", "fp32"]),
-    ({"train": {"batch_size": "128"}}, ["train.batch_size", "integer"]),
-    ({"train": {"warmup": {"lr": 0}}}, ["train.warmup.lr", "> 0"]),
-    ({"analysis": {"figure7_models": ["resnet21"]}}, ["resnet21", "6n+2"]),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"train": {"lrr": 0.1}}, ["train.lrr", "lr_milestones", "batch_size"]),
+        ({"bogus": 1}, ["bogus", "train", "study"]),
+        ({"study": {"depths": [20, 21]}}, ["study.depths", "21", "6n+2"]),
+        ({"train": {"lr": -0.1}}, ["train.lr", "-0.1", "> 0"]),
+        ({"train": {"lr_milestones": [32000, 70000]}}, ["train.lr_milestones", "70000", "63999"]),
+        ({"study": {"archs": ["plain", "wide"]}}, ["study.archs", "wide", "plain", "resnet"]),
+        ({"study": {"depths": []}}, ["study.depths", "empty"]),
+        ({"study": {"shortcut": "D"}}, ["study.shortcut", "'A', 'B', 'C'"]),
+        ({"data": {"source": "imagenet"}}, ["data.source", "cifar10", "synthetic"]),
+        ({"device": {"precision": "fp16"}}, ["device.precision", "bf16", "fp32"]),
+        ({"train": {"batch_size": "128"}}, ["train.batch_size", "integer"]),
+        ({"train": {"warmup": {"lr": 0}}}, ["train.warmup.lr", "> 0"]),
+        ({"analysis": {"figure7_models": ["resnet21"]}}, ["resnet21", "6n+2"]),
+    ],
+)
 def test_bad_config_names_key_and_allowed_values(raw, words):
     with pytest.raises(ConfigError) as e:
         study_from_dict(raw)
@@ -96,8 +100,9 @@ def test_unreadable_config_file_is_one_line_error(tmp_path):
         load_study(lst)
 
 
-@pytest.mark.parametrize("name, arch, depth", [("plain20", "plain", 20),
-                                               ("resnet1202", "resnet", 1202)])
+@pytest.mark.parametrize(
+    "name, arch, depth", [("plain20", "plain", 20), ("resnet1202", "resnet", 1202)]
+)
 def test_parse_model_name(name, arch, depth):
     assert C.parse_model_name(name) == (arch, depth)
 
@@ -120,21 +125,25 @@ def test_identity_ignores_device_knobs_but_not_recipe():
 
 def test_identity_is_the_datas_content_not_its_folder_nor_the_eval_batch():
     base = study_from_dict({})
-    moved = study_from_dict({"data": {"root": "/elsewhere", "download": False},
-                             "train": {"eval_batch_size": 250}})
+    moved = study_from_dict(
+        {"data": {"root": "/elsewhere", "download": False}, "train": {"eval_batch_size": 250}}
+    )
     h = C.identity_hash(C.run_identity(base, "resnet20", 0, "fp"))
     assert C.identity_hash(C.run_identity(moved, "resnet20", 0, "fp")) == h
     # Other content (another subset, split or copy of the images) is another fingerprint.
     assert C.identity_hash(C.run_identity(base, "resnet20", 0, "other")) != h
 
 
-@pytest.mark.parametrize("raw, words", [
-    ({"study": {"depths": [8.0]}}, ["study.depths.0", "8.0", "integer"]),
-    ({"study": {"seeds": [True]}}, ["study.seeds.0", "True", "integer"]),
-    ({"train": {"iterations": 64000.0}}, ["train.iterations", "integer"]),
-    ({"train": {"warmup": {"archs": ["vgg"]}}}, ["train.warmup.archs.0", "plain", "resnet"]),
-    ({"train": {"warmup": {"max_iterations": 0}}}, ["train.warmup.max_iterations", ">= 1"]),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        ({"study": {"depths": [8.0]}}, ["study.depths.0", "8.0", "integer"]),
+        ({"study": {"seeds": [True]}}, ["study.seeds.0", "True", "integer"]),
+        ({"train": {"iterations": 64000.0}}, ["train.iterations", "integer"]),
+        ({"train": {"warmup": {"archs": ["vgg"]}}}, ["train.warmup.archs.0", "plain", "resnet"]),
+        ({"train": {"warmup": {"max_iterations": 0}}}, ["train.warmup.max_iterations", ">= 1"]),
+    ],
+)
 def test_non_integers_and_bad_warmup_values_are_refused(raw, words):
     with pytest.raises(ConfigError) as e:
         study_from_dict(raw)

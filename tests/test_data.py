@@ -22,19 +22,46 @@ import torch.nn.functional as F
 from resnet_repro import data
 from resnet_repro.config import DataConfig
 from resnet_repro.data import (
-    BATCHES_DIR, CifarArrays, DataError, augment, describe, download_cifar10, ensure_cifar10,
-    epoch_order, load_arrays, normalize, per_pixel_mean, prepare, read_cifar10,
-    split_train_val, synthetic_cifar, to_device,
+    BATCHES_DIR,
+    CifarArrays,
+    DataError,
+    augment,
+    describe,
+    download_cifar10,
+    ensure_cifar10,
+    epoch_order,
+    load_arrays,
+    normalize,
+    per_pixel_mean,
+    prepare,
+    read_cifar10,
+    split_train_val,
+    synthetic_cifar,
+    to_device,
 )
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-FILES = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
-         "test_batch", "batches.meta"]
+FILES = [
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+    "batches.meta",
+]
 
 
 def cfg(**kw) -> DataConfig:
-    base = dict(source="cifar10", root="data", download=False, val_size=0,
-                train_subset=None, test_subset=None, seed=0)
+    base = dict(
+        source="cifar10",
+        root="data",
+        download=False,
+        val_size=0,
+        train_subset=None,
+        test_subset=None,
+        seed=0,
+    )
     base.update(kw)
     return DataConfig(**base)
 
@@ -46,6 +73,7 @@ def leftovers(root: Path) -> list[str]:
 # ----------------------------------------------------------------------------------------
 # Reading
 # ----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("str_keys", [False, True], ids=["bytes-keys", "str-keys"])
 def test_read_cifar10_both_key_types(tmp_path, make_cifar_root, str_keys):
@@ -72,8 +100,20 @@ def test_read_real_layout_from_jpeg_tool(tmp_path):
     tool = SHARED / "tools" / "make-cifar10-batches"
     if not (SHARED / "data" / "cifar10-jpeg.tar.gz").is_file() or not tool.is_file():
         pytest.skip(f"{SHARED}/data is absent")
-    subprocess.run([sys.executable, str(tool), str(tmp_path), "--train-per-class", "2",
-                    "--test-per-class", "1"], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            str(tool),
+            str(tmp_path),
+            "--train-per-class",
+            "2",
+            "--test-per-class",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     a = read_cifar10(tmp_path)
     assert a.classes == data.CIFAR10_CLASSES
     assert a.train_x.shape == (20, 3, 32, 32) and a.test_x.shape == (10, 3, 32, 32)
@@ -85,10 +125,12 @@ def test_read_real_layout_from_jpeg_tool(tmp_path):
 
 def test_absent_folder_without_download(tmp_path):
     folder = tmp_path / "nowhere" / BATCHES_DIR
-    for call in (lambda: ensure_cifar10(tmp_path / "nowhere", download=False),
-                 lambda: read_cifar10(tmp_path / "nowhere"),
-                 lambda: load_arrays(cfg(root=str(tmp_path / "nowhere"))),
-                 lambda: prepare(cfg(root=str(tmp_path / "nowhere")))):
+    for call in (
+        lambda: ensure_cifar10(tmp_path / "nowhere", download=False),
+        lambda: read_cifar10(tmp_path / "nowhere"),
+        lambda: load_arrays(cfg(root=str(tmp_path / "nowhere"))),
+        lambda: prepare(cfg(root=str(tmp_path / "nowhere"))),
+    ):
         with pytest.raises(DataError) as e:
             call()
         msg = str(e.value)
@@ -126,16 +168,27 @@ def _good(n=4):
     return {b"data": np.zeros((n, 3072), np.uint8), b"labels": [0] * n}
 
 
-@pytest.mark.parametrize("obj, match", [
-    ([1, 2, 3], "not a CIFAR batch dict"),
-    ({b"images": np.zeros((4, 3072), np.uint8), b"labels": [0] * 4}, "lacks the 'data'"),
-    ({**_good(), b"data": np.zeros((4, 3000), np.uint8)}, r"shape \(4, 3000\)"),
-    ({**_good(), b"data": np.zeros((4, 3072), np.float32)}, "float32"),
-    ({**_good(), b"labels": [0] * 3}, "4 images but 3 labels"),
-    ({**_good(), b"labels": [0, 1, 2, 10]}, "labels outside 0..9"),
-    ({**_good(), b"labels": ["cat"] * 4}, "not integers"),
-], ids=["list", "wrong-keys", "wrong-shape", "wrong-dtype", "label-count", "label-range",
-        "label-type"])
+@pytest.mark.parametrize(
+    "obj, match",
+    [
+        ([1, 2, 3], "not a CIFAR batch dict"),
+        ({b"images": np.zeros((4, 3072), np.uint8), b"labels": [0] * 4}, "lacks the 'data'"),
+        ({**_good(), b"data": np.zeros((4, 3000), np.uint8)}, r"shape \(4, 3000\)"),
+        ({**_good(), b"data": np.zeros((4, 3072), np.float32)}, "float32"),
+        ({**_good(), b"labels": [0] * 3}, "4 images but 3 labels"),
+        ({**_good(), b"labels": [0, 1, 2, 10]}, "labels outside 0..9"),
+        ({**_good(), b"labels": ["cat"] * 4}, "not integers"),
+    ],
+    ids=[
+        "list",
+        "wrong-keys",
+        "wrong-shape",
+        "wrong-dtype",
+        "label-count",
+        "label-range",
+        "label-type",
+    ],
+)
 def test_non_cifar_pickle(cifar_root, obj, match):
     path = cifar_root / BATCHES_DIR / "data_batch_4"
     with open(path, "wb") as f:
@@ -173,6 +226,7 @@ def test_meta_without_label_names(cifar_root):
 # ----------------------------------------------------------------------------------------
 # Download (file:// and unreachable URLs only)
 # ----------------------------------------------------------------------------------------
+
 
 def _archive(tmp_path: Path, make_cifar_root, name="cifar.tar.gz", member=BATCHES_DIR):
     src = make_cifar_root(tmp_path / "src", n_train=20, n_test=10)
@@ -218,9 +272,15 @@ def test_md5_mismatch(tmp_path, make_cifar_root, monkeypatch):
     assert leftovers(root) == []  # the bad archive is removed, no batches folder appears
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/cifar-10-python.tar.gz",
-                                 "file:///nonexistent/cifar-10-python.tar.gz",
-                                 "not a url"], ids=["refused", "missing-file", "malformed"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/cifar-10-python.tar.gz",
+        "file:///nonexistent/cifar-10-python.tar.gz",
+        "not a url",
+    ],
+    ids=["refused", "missing-file", "malformed"],
+)
 def test_download_failure_no_network(tmp_path, monkeypatch, url):
     monkeypatch.setattr(data, "CIFAR10_URL", url)
     root = tmp_path / "root"
@@ -234,6 +294,7 @@ def test_download_timeout(tmp_path, monkeypatch):
     def slow(url, timeout=None):
         assert timeout is not None  # a download must never hang forever
         raise TimeoutError("timed out")
+
     monkeypatch.setattr(urllib.request, "urlopen", slow)
     with pytest.raises(DataError, match="TimeoutError"):
         ensure_cifar10(tmp_path, download=True)
@@ -278,6 +339,7 @@ def test_archive_without_batches_folder(tmp_path, make_cifar_root, monkeypatch):
 # Split, subsets, synthetic data, describe
 # ----------------------------------------------------------------------------------------
 
+
 def test_split_train_val_deterministic_and_disjoint():
     n = 50
     x = np.arange(n, dtype=np.int64)[:, None].repeat(3, 1)  # each row names its image
@@ -305,8 +367,9 @@ def test_split_edge_cases():
 
 def test_load_arrays_split_then_subsets(cifar_root):
     full = read_cifar10(cifar_root)
-    a = load_arrays(cfg(root=str(cifar_root), val_size=50, train_subset=100, test_subset=20,
-                        seed=7))
+    a = load_arrays(
+        cfg(root=str(cifar_root), val_size=50, train_subset=100, test_subset=20, seed=7)
+    )
     tx, ty, vx, vy = split_train_val(full.train_x, full.train_y, 50, seed=7)
     np.testing.assert_array_equal(a.train_x, tx[:100])
     np.testing.assert_array_equal(a.train_y, ty[:100])
@@ -365,6 +428,7 @@ def test_describe_counts(cifar_root):
 # Mean, normalisation, device data
 # ----------------------------------------------------------------------------------------
 
+
 def test_per_pixel_mean_hand_computed():
     x = torch.zeros(2, 3, 32, 32, dtype=torch.uint8)
     x[0, 0, 0, 0], x[1, 0, 0, 0] = 10, 20
@@ -416,6 +480,7 @@ def test_to_device(cifar_root):
 # Augmentation (section 4.2: pad 4, random 32x32 crop, random horizontal flip)
 # ----------------------------------------------------------------------------------------
 
+
 def gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -423,14 +488,18 @@ def gen(seed: int) -> torch.Generator:
 def reference_crop(xn: torch.Tensor, padding: int, dy: int, dx: int, flip: bool) -> torch.Tensor:
     """One image by the paper's recipe, written the slow, obvious way."""
     p = F.pad(xn, (padding,) * 4)  # zeros after mean subtraction
-    out = p[:, dy:dy + 32, dx:dx + 32]
+    out = p[:, dy : dy + 32, dx : dx + 32]
     return out.flip(-1) if flip else out
 
 
 def crop_params(out: torch.Tensor, xn: torch.Tensor, padding: int, flip: bool) -> list[tuple]:
     """For each output image, the one (dy, dx, flipped) whose reference crop it equals."""
-    options = [(dy, dx, f) for dy in range(2 * padding + 1) for dx in range(2 * padding + 1)
-               for f in ((False, True) if flip else (False,))]
+    options = [
+        (dy, dx, f)
+        for dy in range(2 * padding + 1)
+        for dx in range(2 * padding + 1)
+        for f in ((False, True) if flip else (False,))
+    ]
     drawn = []
     for i in range(len(out)):
         hits = [o for o in options if torch.equal(out[i], reference_crop(xn[i], padding, *o))]
@@ -489,8 +558,9 @@ def test_augment_draws_uniform_offsets_and_fair_flips():
     out = augment(x, zero, gen(5))
     dy, dx, flipped = _decode(out)
     for i in range(0, n, 397):  # the decoded draw reproduces the output exactly
-        ref = reference_crop(normalize(x[i:i + 1], zero)[0], 4, int(dy[i]), int(dx[i]),
-                             bool(flipped[i]))
+        ref = reference_crop(
+            normalize(x[i : i + 1], zero)[0], 4, int(dy[i]), int(dx[i]), bool(flipped[i])
+        )
         assert torch.equal(out[i], ref)
     assert 0.46 < flipped.float().mean().item() < 0.54  # p = 0.5, 4000 draws: sd 0.008
     pairs = set(zip(dy.tolist(), dx.tolist()))
@@ -554,22 +624,28 @@ def test_epoch_order():
 # Learnability: the fake data must teach a net something, with the paper's augmentation
 # ----------------------------------------------------------------------------------------
 
+
 def _tiny_cnn_test_error(arrays: CifarArrays, steps: int = 100, batch: int = 32) -> float:
     """Test error (%) of a two-conv net after `steps` SGD steps on augmented batches."""
     d = to_device(arrays, torch.device("cpu"))
     with torch.random.fork_rng():  # seeded init without touching the global RNG afterwards
         torch.manual_seed(0)
         net = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
-            torch.nn.Conv2d(16, 16, 3, stride=2, padding=1), torch.nn.ReLU(),
-            torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10))
+            torch.nn.Conv2d(3, 16, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.Conv2d(16, 16, 3, stride=2, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+            torch.nn.Linear(16, 10),
+        )
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     g = gen(0)
     order, pos = epoch_order(len(d.train_y), g, "cpu"), 0
     for _ in range(steps):
         if pos + batch > len(order):  # a new permutation each epoch
             order, pos = epoch_order(len(d.train_y), g, "cpu"), 0
-        idx = order[pos:pos + batch]
+        idx = order[pos : pos + batch]
         pos += batch
         loss = F.cross_entropy(net(augment(d.train_x[idx], d.mean, g)), d.train_y[idx])
         opt.zero_grad()
@@ -582,8 +658,9 @@ def _tiny_cnn_test_error(arrays: CifarArrays, steps: int = 100, batch: int = 32)
 
 @pytest.mark.parametrize("source", ["synthetic", "fixture"])
 def test_data_is_learnable(source, cifar_root):
-    arrays = (synthetic_cifar(1000, 300, seed=0) if source == "synthetic"
-              else read_cifar10(cifar_root))
+    arrays = (
+        synthetic_cifar(1000, 300, seed=0) if source == "synthetic" else read_cifar10(cifar_root)
+    )
     # One thread, restored after: a net this small gains nothing from more, and on a busy
     # 2-core box the thread pool's waiting made this test 50x slower.
     threads = torch.get_num_threads()

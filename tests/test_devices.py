@@ -61,8 +61,9 @@ def test_slots_spread_over_gpus_before_packing(tmp_path):
 def test_acquire_times_out_when_all_slots_taken(tmp_path):
     s = devices.try_acquire_gpu_slot(["0"], 1, tmp_path)
     with pytest.raises(TimeoutError, match="no free GPU slot"):
-        devices.acquire_gpu_slot(["0"], 1, tmp_path, timeout=0, poll_seconds=0.01,
-                                 log=lambda m: None)
+        devices.acquire_gpu_slot(
+            ["0"], 1, tmp_path, timeout=0, poll_seconds=0.01, log=lambda m: None
+        )
     s.release()
 
 
@@ -77,8 +78,9 @@ HOLDER = textwrap.dedent("""
 
 
 def _start(lock_dir):
-    return subprocess.Popen([sys.executable, "-c", HOLDER, str(lock_dir)],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(lock_dir)], stdout=subprocess.PIPE, text=True
+    )
 
 
 def test_processes_never_share_a_gpu_and_a_killed_holder_frees_its_slot(tmp_path):
@@ -91,7 +93,7 @@ def test_processes_never_share_a_gpu_and_a_killed_holder_frees_its_slot(tmp_path
         c = _start(tmp_path)
         procs.append(c)
         assert c.stdout.readline().strip() == "waiting"
-        a.send_signal(signal.SIGKILL)   # the kernel drops the dead process's lock
+        a.send_signal(signal.SIGKILL)  # the kernel drops the dead process's lock
         a.wait()
         assert c.stdout.readline().split() == ["got", got_a[1]]
     finally:
@@ -105,7 +107,7 @@ def test_processes_never_share_a_gpu_and_a_killed_holder_frees_its_slot(tmp_path
 
 def test_lock_folder_and_files_are_usable_by_every_user(tmp_path):
     lock_dir = tmp_path / "locks"
-    old = os.umask(0o077)   # a user whose files are private by default
+    old = os.umask(0o077)  # a user whose files are private by default
     try:
         slot = devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
     finally:
@@ -126,8 +128,12 @@ def test_a_lock_folder_permission_problem_is_one_line_naming_the_folder(tmp_path
     assert str(tmp_path) in msg and "device.lock_dir" in msg and "Permission denied" in msg
 
 
-SLURM_ENV = {"SLURM_JOB_ID": "4242", "SLURM_JOB_GPUS": "3", "SLURM_GPUS_ON_NODE": "1",
-             "CUDA_VISIBLE_DEVICES": "0"}
+SLURM_ENV = {
+    "SLURM_JOB_ID": "4242",
+    "SLURM_JOB_GPUS": "3",
+    "SLURM_GPUS_ON_NODE": "1",
+    "CUDA_VISIBLE_DEVICES": "0",
+}
 
 
 def test_slurm_assigned_gpus_are_recognised():
@@ -144,7 +150,7 @@ def fake_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda d=None: "Fake GPU")
     monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")   # restored after the test
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")  # restored after the test
 
 
 def test_slurm_jobs_sharing_a_node_never_wait_for_each_others_lock(tmp_path, fake_cuda):
@@ -185,8 +191,11 @@ def test_gpus_are_found_without_nvidia_smi(tmp_path, monkeypatch):
 
 
 def test_place_says_which_device_trains_and_why(monkeypatch):
-    monkeypatch.setattr(devices, "detect_gpus",
-                        lambda env=None, root="/": devices.GpuDetection([], "no NVIDIA driver"))
+    monkeypatch.setattr(
+        devices,
+        "detect_gpus",
+        lambda env=None, root="/": devices.GpuDetection([], "no NVIDIA driver"),
+    )
     logs, warnings = [], []
     cfg = study_from_dict({"device": {"device": "auto"}}).device
     placement, slot = devices.place(cfg, log=logs.append, warn=warnings.append, env={})
@@ -197,9 +206,16 @@ def test_place_says_which_device_trains_and_why(monkeypatch):
 
 def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
     from resnet_repro import cli
+
     study = study_from_dict({})
-    cpu = devices.Placement(device=torch.device("cpu"), precision="fp32", channels_last=False,
-                            compile=False, fused_optimizer=False, name="cpu")
+    cpu = devices.Placement(
+        device=torch.device("cpu"),
+        precision="fp32",
+        channels_last=False,
+        compile=False,
+        fused_optimizer=False,
+        name="cpu",
+    )
     cli.warn_if_long_on_cpu(study, "resnet110", cpu)
     err = capsys.readouterr().err
     assert "resnet110" in err and "hours" in err and "CPU" in err
@@ -207,17 +223,21 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
     cli.warn_if_long_on_cpu(smoke, "resnet8", cpu)
     assert capsys.readouterr().err == ""
     from resnet_repro.models import build_model, forward_macs
-    assert devices.estimated_cpu_hours(forward_macs(build_model("resnet110")), 64000 * 128,
-                                       2) > 24
-    epochs = study_from_dict({"study": {"shortcut": "B"},
-                              "train": {"iterations": None, "epochs": 200,
-                                        "lr_milestones": []}})
+
+    assert devices.estimated_cpu_hours(forward_macs(build_model("resnet110")), 64000 * 128, 2) > 24
+    epochs = study_from_dict(
+        {
+            "study": {"shortcut": "B"},
+            "train": {"iterations": None, "epochs": 200, "lr_milestones": []},
+        }
+    )
     cli.warn_if_long_on_cpu(epochs, "imagenet-resnet18", cpu)
     assert "200 epochs" in capsys.readouterr().err
 
 
 def test_forward_macs_count_the_convolutions_and_the_classifier():
     from resnet_repro.models import build_model, forward_macs
+
     # ResNet-20: a 3x3 stem of 16 filters, 3 stages of six 3x3 convs with 16/32/64 filters on
     # 32/16/8 maps (each stage's first conv reads half as many channels, except the first
     # stage's), then a 64x10 classifier. Option A shortcuts cost nothing.
@@ -232,14 +252,26 @@ def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatc
     import yaml
 
     from resnet_repro import cli, results
+
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "data": {"source": "synthetic", "train_subset": 64, "test_subset": 32},
-        "train": {"batch_size": 32, "iterations": 2, "lr_milestones": [1]},
-        "device": {"device": "cpu"}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"source": "synthetic", "train_subset": 64, "test_subset": 32},
+                "train": {"batch_size": 32, "iterations": 2, "lr_milestones": [1]},
+                "device": {"device": "cpu"},
+            }
+        )
+    )
     lock_dir = tmp_path / "locks"
-    cpu = devices.Placement(device=torch.device("cpu"), precision="fp32", channels_last=False,
-                            compile=False, fused_optimizer=False, name="cpu")
+    cpu = devices.Placement(
+        device=torch.device("cpu"),
+        precision="fp32",
+        channels_last=False,
+        compile=False,
+        fused_optimizer=False,
+        name="cpu",
+    )
 
     def place(cfg, **kw):
         return cpu, devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
@@ -256,7 +288,21 @@ def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatc
 
     monkeypatch.setattr(devices, "place", place)
     monkeypatch.setattr(results, "write_json", write_json)
-    assert cli.main(["train", "--config", str(cfg), "--model", "resnet8", "--seed", "0",
-                     "--out", str(tmp_path / "run")]) == 0
+    assert (
+        cli.main(
+            [
+                "train",
+                "--config",
+                str(cfg),
+                "--model",
+                "resnet8",
+                "--seed",
+                "0",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
     assert free_while_writing == [False]
     assert devices.try_acquire_gpu_slot(["0"], 1, lock_dir) is not None

@@ -7,9 +7,9 @@ import math
 
 import pandas as pd
 import pytest
+from test_analysis import make_metrics, make_run
 
 from resnet_repro import families, paper
-from test_analysis import make_metrics, make_run
 
 R18, R50 = "imagenet-resnet18", "imagenet-resnet50"
 
@@ -56,10 +56,16 @@ def test_families_table_sets_both_families_side_by_side():
     slow = make_run(R18, 0, test_errors=[9.0, 5.0])
     slow["images_per_second"] = [50.0, 100.0]
     metrics = make_metrics(fast, slow)
-    info = {("resnet20", 0): {"device": "GPU", "schedule": "step"},
-            (R18, 0): {"device": "GPU", "schedule": "cosine"}}
-    t = families.families_table(metrics, [(R18, 0), ("resnet56", 0), ("resnet20", 0)],
-                                {"resnet20": 272_474, R18: 11_173_962}, info).set_index("model")
+    info = {
+        ("resnet20", 0): {"device": "GPU", "schedule": "step"},
+        (R18, 0): {"device": "GPU", "schedule": "cosine"},
+    }
+    t = families.families_table(
+        metrics,
+        [(R18, 0), ("resnet56", 0), ("resnet20", 0)],
+        {"resnet20": 272_474, R18: 11_173_962},
+        info,
+    ).set_index("model")
     assert list(t.index) == ["resnet20", "resnet56", R18]
     assert t.loc["resnet20", "family"].startswith("paper")
     assert t.loc[R18, "family"] == "ImageNet-style"
@@ -71,10 +77,23 @@ def test_families_table_sets_both_families_side_by_side():
 
 
 def test_schedule_text_names_each_recipe():
-    assert families.schedule_text({"iterations": 64000, "epochs": None, "schedule": "step",
-                                   "lr_milestones": [32000, 48000], "lr": 0.1,
-                                   "weight_decay": 1e-4}).startswith(
-        "step at 32000, 48000, 64000 iterations")
-    assert families.schedule_text({"iterations": None, "epochs": 200, "schedule": "cosine",
-                                   "lr_milestones": [], "lr": 0.1,
-                                   "weight_decay": 5e-4}).startswith("cosine, 200 epochs")
+    assert families.schedule_text(
+        {
+            "iterations": 64000,
+            "epochs": None,
+            "schedule": "step",
+            "lr_milestones": [32000, 48000],
+            "lr": 0.1,
+            "weight_decay": 1e-4,
+        }
+    ).startswith("step at 32000, 48000, 64000 iterations")
+    assert families.schedule_text(
+        {
+            "iterations": None,
+            "epochs": 200,
+            "schedule": "cosine",
+            "lr_milestones": [],
+            "lr": 0.1,
+            "weight_decay": 5e-4,
+        }
+    ).startswith("cosine, 200 epochs")

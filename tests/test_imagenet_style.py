@@ -51,8 +51,9 @@ def test_channels_last_and_bf16_forward(depth):
     x = torch.randn(2, 3, 32, 32)
     expected = net(x)
     cl = net.to(memory_format=torch.channels_last)
-    torch.testing.assert_close(cl(x.to(memory_format=torch.channels_last)), expected,
-                               rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        cl(x.to(memory_format=torch.channels_last)), expected, rtol=1e-4, atol=1e-5
+    )
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(x)
     assert out.dtype == torch.bfloat16
@@ -62,10 +63,17 @@ def test_channels_last_and_bf16_forward(depth):
 # ------------------------------------------------------------------ config
 
 
-RECIPE = {"study": {"archs": ["imagenet-resnet"], "depths": [18, 34, 50], "shortcut": "B"},
-          "data": {"normalization": "per_channel_mean_std"},
-          "train": {"iterations": None, "epochs": 200, "schedule": "cosine", "lr_milestones": [],
-                    "weight_decay": 5e-4}}
+RECIPE = {
+    "study": {"archs": ["imagenet-resnet"], "depths": [18, 34, 50], "shortcut": "B"},
+    "data": {"normalization": "per_channel_mean_std"},
+    "train": {
+        "iterations": None,
+        "epochs": 200,
+        "schedule": "cosine",
+        "lr_milestones": [],
+        "weight_decay": 5e-4,
+    },
+}
 
 
 def test_recipe_config_is_accepted_and_names_the_runs():
@@ -82,21 +90,28 @@ def _with(section, **values):
     return raw
 
 
-@pytest.mark.parametrize("raw, words", [
-    (_with("train", schedule="linear"), ["train.schedule", "'linear'", "step", "cosine"]),
-    (_with("train", lr_milestones=[100]), ["train.lr_milestones", "cosine", "[]"]),
-    (_with("train", iterations=64000), ["train.iterations / train.epochs", "exactly one"]),
-    (_with("train", epochs=None), ["train.iterations / train.epochs", "exactly one"]),
-    (_with("train", epochs=0), ["train.epochs", ">= 1"]),
-    (_with("train", schedule="step", lr_milestones=[100, 200]),
-     ["train.lr_milestones", "200", "last epoch", "1 .. 199"]),
-    (_with("data", normalization="zca"),
-     ["data.normalization", "per_pixel_mean", "per_channel_mean_std"]),
-    (_with("study", depths=[18, 20]), ["study.depths", "20", "[18, 34, 50]"]),
-    (_with("study", width=0), ["study.width", ">= 1"]),
-    ({"study": {"width": 8}}, ["study.width", "null", "imagenet-resnet"]),
-    (_with("study", shortcut="A"), ["study.shortcut", "'A'", "['B']"]),
-])
+@pytest.mark.parametrize(
+    "raw, words",
+    [
+        (_with("train", schedule="linear"), ["train.schedule", "'linear'", "step", "cosine"]),
+        (_with("train", lr_milestones=[100]), ["train.lr_milestones", "cosine", "[]"]),
+        (_with("train", iterations=64000), ["train.iterations / train.epochs", "exactly one"]),
+        (_with("train", epochs=None), ["train.iterations / train.epochs", "exactly one"]),
+        (_with("train", epochs=0), ["train.epochs", ">= 1"]),
+        (
+            _with("train", schedule="step", lr_milestones=[100, 200]),
+            ["train.lr_milestones", "200", "last epoch", "1 .. 199"],
+        ),
+        (
+            _with("data", normalization="zca"),
+            ["data.normalization", "per_pixel_mean", "per_channel_mean_std"],
+        ),
+        (_with("study", depths=[18, 20]), ["study.depths", "20", "[18, 34, 50]"]),
+        (_with("study", width=0), ["study.width", ">= 1"]),
+        ({"study": {"width": 8}}, ["study.width", "null", "imagenet-resnet"]),
+        (_with("study", shortcut="A"), ["study.shortcut", "'A'", "['B']"]),
+    ],
+)
 def test_bad_schedule_and_family_values_fail_with_one_line(raw, words):
     with pytest.raises(ConfigError) as e:
         study_from_dict(raw)
@@ -132,11 +147,13 @@ def test_cosine_over_epochs_changes_at_epoch_starts_and_ends_near_zero():
 
 
 def test_cosine_over_iterations_and_step_over_epochs():
-    cos = study_from_dict({"train": {"schedule": "cosine", "lr_milestones": [],
-                                     "iterations": 100}}).train
+    cos = study_from_dict(
+        {"train": {"schedule": "cosine", "lr_milestones": [], "iterations": 100}}
+    ).train
     assert math.isclose(T.lr_at(50, cos), 0.05)
-    step = study_from_dict({"train": {"iterations": None, "epochs": 10,
-                                      "lr_milestones": [5, 8]}}).train
+    step = study_from_dict(
+        {"train": {"iterations": None, "epochs": 10, "lr_milestones": [5, 8]}}
+    ).train
     assert T.total_iterations(step, 1000) == 10 * (1000 // 128)
     assert T.lr_at(5 * 7 - 1, step, per_epoch=7) == 0.1
     assert math.isclose(T.lr_at(5 * 7, step, per_epoch=7), 0.01)
@@ -152,10 +169,10 @@ def test_per_channel_mean_std_normalises_each_channel():
     assert d.mean.shape == (3, 1, 1) and d.std.shape == (3, 1, 1)
     x = D.normalize(d.train_x, d.mean, d.std)
     flat = x.transpose(0, 1).reshape(3, -1).double()
-    torch.testing.assert_close(flat.mean(1), torch.zeros(3, dtype=torch.float64),
-                               atol=1e-4, rtol=0)
-    torch.testing.assert_close(flat.std(1, unbiased=False), torch.ones(3, dtype=torch.float64),
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(flat.mean(1), torch.zeros(3, dtype=torch.float64), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        flat.std(1, unbiased=False), torch.ones(3, dtype=torch.float64), atol=1e-4, rtol=0
+    )
     assert D.to_device(arrays, torch.device("cpu")).std is None  # the paper's default
 
 

@@ -10,12 +10,15 @@ from resnet_repro.probes import layer_responses
 from resnet_repro.results import LAYER_STD_SCHEMA, read_layer_std, write_layer_std
 
 
-
 def _tiny_net(seed: int = 0) -> tuple[nn.Sequential, list[tuple[str, nn.Module]]]:
     torch.manual_seed(seed)
     net = nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
-        nn.Conv2d(4, 5, 3, padding=1, bias=False), nn.BatchNorm2d(5), nn.ReLU(),
+        nn.Conv2d(3, 4, 3, padding=1, bias=False),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.Conv2d(4, 5, 3, padding=1, bias=False),
+        nn.BatchNorm2d(5),
+        nn.ReLU(),
     )
     # non-trivial BN parameters and running statistics, so that eval mode matters
     for bn in (net[1], net[4]):
@@ -62,7 +65,9 @@ def test_layer_response_std_streaming_equals_one_batch():
     assert split["std"].tolist() == pytest.approx(one["std"].tolist(), rel=1e-9)
     assert list(split["images"]) == [10, 10]
     # (images, labels) batches as a DataLoader yields them
-    labelled = layer_responses.layer_response_std(net, layers, [(x[:5], None), (x[5:], None)], "cpu")
+    labelled = layer_responses.layer_response_std(
+        net, layers, [(x[:5], None), (x[5:], None)], "cpu"
+    )
     assert labelled["std"].tolist() == pytest.approx(one["std"].tolist(), rel=1e-9)
 
 
@@ -71,7 +76,9 @@ def test_layer_response_std_removes_its_hooks_also_on_error():
     layer_responses.layer_response_std(net, layers, [_images()], "cpu")
     assert all(len(m._forward_hooks) == 0 for _, m in layers)
     with pytest.raises(RuntimeError):
-        layer_responses.layer_response_std(net, layers, [torch.randn(2, 7, 8, 8)], "cpu")  # bad channels
+        layer_responses.layer_response_std(
+            net, layers, [torch.randn(2, 7, 8, 8)], "cpu"
+        )  # bad channels
     assert all(len(m._forward_hooks) == 0 for _, m in layers)
     assert net.training
 
@@ -88,7 +95,8 @@ def test_layer_response_std_complains_about_no_images_and_unused_layers():
 def test_label_layer_std_gives_the_layer_std_file_layout(tmp_path):
     net, layers = _tiny_net()
     out = layer_responses.label_layer_std(
-        layer_responses.layer_response_std(net, layers, [_images()], "cpu"), "resnet20", 3)
+        layer_responses.layer_response_std(net, layers, [_images()], "cpu"), "resnet20", 3
+    )
     assert list(out.columns) == LAYER_STD_SCHEMA.names
     write_layer_std(out, tmp_path / "ls.parquet")
     back = read_layer_std(tmp_path / "ls.parquet")

@@ -111,6 +111,7 @@ def test_response_hook_sees_pre_relu_pre_addition_output():
     def keep(name):
         def hook(module, inputs, output):
             seen[name] = (output, output.clone())  # a reference, and a copy taken now
+
         return hook
 
     for name, bn in response_layers(net):

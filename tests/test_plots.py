@@ -10,11 +10,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from test_analysis import ITERS_PER_EPOCH, make_metrics, make_run  # noqa: E402
 
 from resnet_repro import plots  # noqa: E402
 from resnet_repro.config import parse_model_name  # noqa: E402
 from resnet_repro.results import LAYER_STD_SCHEMA  # noqa: E402
-from test_analysis import ITERS_PER_EPOCH, make_metrics, make_run  # noqa: E402
 
 PLAIN = ["plain20", "plain56", "plain110"]
 RES = ["resnet20", "resnet56", "resnet110"]
@@ -87,7 +87,7 @@ def test_figure6_without_resnet1202_has_two_panels_with_dashed_train_and_bold_te
         assert ax.get_ylim() == pytest.approx((0.0, 20.0))
         assert "1e4" in ax.get_xlabel()
         assert ax.get_ylabel() == "error (%)"
-        assert [plots.model_label(m) for m in models] == legend_labels(ax)[:len(models)]
+        assert [plots.model_label(m) for m in models] == legend_labels(ax)[: len(models)]
         assert ax.get_title()
     assert "Figure 6" in fig.get_suptitle()
 
@@ -123,8 +123,11 @@ def test_figure6_notes_a_curve_above_the_chart(figs):
 
 
 def test_figure6_plots_the_mean_over_seeds_and_leaves_out_a_diverged_seed(figs):
-    m = make_metrics(make_run("resnet20", 0, [12.0, 8.0]), make_run("resnet20", 1, [14.0, 10.0]),
-                     make_run("resnet20", 2, [90.0, 90.0], diverged_from_epoch=1))
+    m = make_metrics(
+        make_run("resnet20", 0, [12.0, 8.0]),
+        make_run("resnet20", 1, [14.0, 10.0]),
+        make_run("resnet20", 2, [90.0, 90.0], diverged_from_epoch=1),
+    )
     fig = plots.figure6(m)
     figs.append(fig)
     ax = fig.get_axes()[1]
@@ -140,7 +143,8 @@ def test_figure6_colours_a_depth_the_same_in_every_panel(figs):
     for ax, models in ((left, PLAIN), (middle, RES), (right, ["resnet110", "resnet1202"])):
         for model, line in zip(models, ax.get_lines()[1::2]):
             assert matplotlib.colors.to_rgb(line.get_color()) == pytest.approx(
-                colours[parse_model_name(model)[1]])
+                colours[parse_model_name(model)[1]]
+            )
 
 
 def test_figure6_says_so_when_there_are_no_plain_runs(figs):
@@ -161,10 +165,18 @@ def layer_std_frame(models) -> pd.DataFrame:
         arch, depth = parse_model_name(model)
         n = depth - 2
         for layer in range(1, n + 1):
-            rows.append({"model": model, "arch": arch, "depth": depth, "seed": 0,
-                         "layer": layer, "name": f"bn{layer}",
-                         "std": (2.0 if arch == "plain" else 1.0) + 0.01 * (layer % 5),
-                         "images": 100})
+            rows.append(
+                {
+                    "model": model,
+                    "arch": arch,
+                    "depth": depth,
+                    "seed": 0,
+                    "layer": layer,
+                    "name": f"bn{layer}",
+                    "std": (2.0 if arch == "plain" else 1.0) + 0.01 * (layer % 5),
+                    "images": 100,
+                }
+            )
     return pd.DataFrame(rows, columns=LAYER_STD_SCHEMA.names)
 
 

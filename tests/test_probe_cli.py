@@ -16,15 +16,21 @@ TINY = {
     "study": {"archs": ["plain", "resnet"], "depths": [8, 14]},
     "train": {"batch_size": 32, "iterations": 4, "lr_milestones": [2], "eval_batch_size": 16},
     "device": {"device": "cpu"},
-    "analysis": {"probe_images": 24, "lesion_draws": 2, "path_samples": 2, "path_batches": 2,
-                 "path_batch_size": 4},
+    "analysis": {
+        "probe_images": 24,
+        "lesion_draws": 2,
+        "path_samples": 2,
+        "path_batches": 2,
+        "path_batch_size": 4,
+    },
 }
 KINDS = list(PROBE_SCHEMAS)
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "resnet_repro", *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_repro", *map(str, args)], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,18 @@ def probed(tmp_path_factory):
             if kind == "paths" and model.startswith("plain"):
                 continue
             out = d / kind / f"{model}_seed0.parquet"
-            r = cli("probe", kind, "--config", cfg, "--model-file", d / model / "model.pt",
-                    "--cpu-threads", 1, "--out", out)
+            r = cli(
+                "probe",
+                kind,
+                "--config",
+                cfg,
+                "--model-file",
+                d / model / "model.pt",
+                "--cpu-threads",
+                1,
+                "--out",
+                out,
+            )
             assert r.returncode == 0, r.stderr
             assert "24 test images" in r.stdout or kind == "paths", r.stdout
             files[kind].append(out)
@@ -70,35 +86,69 @@ def test_probe_figures_from_the_files(probed):
     d, _, files = probed
     for kind in KINDS:
         out = d / f"{kind}.png"
-        r = cli("probe-figure", kind, "--results", *files[kind], "--models", "plain14",
-                "resnet14", "resnet110", "--out", out)
+        r = cli(
+            "probe-figure",
+            kind,
+            "--results",
+            *files[kind],
+            "--models",
+            "plain14",
+            "resnet14",
+            "resnet110",
+            "--out",
+            out,
+        )
         assert r.returncode == 0, r.stderr
         assert out.stat().st_size > 1000 and out.with_suffix(".pdf").stat().st_size > 1000
 
 
 def test_paths_of_a_plain_net_and_a_damaged_model_are_one_line_errors(probed, tmp_path):
     d, cfg, _ = probed
-    r = cli("probe", "paths", "--config", cfg, "--model-file", d / "plain14/model.pt",
-            "--out", tmp_path / "p.parquet")
+    r = cli(
+        "probe",
+        "paths",
+        "--config",
+        cfg,
+        "--model-file",
+        d / "plain14/model.pt",
+        "--out",
+        tmp_path / "p.parquet",
+    )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "residual net" in r.stderr
     bad = tmp_path / "model.pt"
     bad.write_bytes(b"not a model")
-    r = cli("probe", "lesions", "--config", cfg, "--model-file", bad,
-            "--out", tmp_path / "l.parquet")
+    r = cli(
+        "probe", "lesions", "--config", cfg, "--model-file", bad, "--out", tmp_path / "l.parquet"
+    )
     assert r.returncode == 2 and "model.pt" in r.stderr.splitlines()[0]
     assert not (tmp_path / "p.parquet").exists() and not (tmp_path / "l.parquet").exists()
 
 
 def _lines(fig) -> dict[str, np.ndarray]:
-    return {ln.get_label(): ln.get_ydata() for ax in fig.axes for ln in ax.get_lines()
-            if not ln.get_label().startswith("_")}
+    return {
+        ln.get_label(): ln.get_ydata()
+        for ax in fig.axes
+        for ln in ax.get_lines()
+        if not ln.get_label().startswith("_")
+    }
 
 
 def test_lesion_k_figure_starts_at_the_intact_error_and_draws_the_mean():
-    df = pd.DataFrame({"model": "resnet8", "arch": "resnet", "depth": 8, "seed": 0,
-                       "k": [1, 1, 2], "draw": [0, 1, 0], "removed": ["1", "2", "1,2"],
-                       "removable_blocks": 3, "intact_error_pct": 10.0,
-                       "test_error_pct": [20.0, 30.0, 50.0], "images": 100})
+    df = pd.DataFrame(
+        {
+            "model": "resnet8",
+            "arch": "resnet",
+            "depth": 8,
+            "seed": 0,
+            "k": [1, 1, 2],
+            "draw": [0, 1, 0],
+            "removed": ["1", "2", "1,2"],
+            "removable_blocks": 3,
+            "intact_error_pct": 10.0,
+            "test_error_pct": [20.0, 30.0, 50.0],
+            "images": 100,
+        }
+    )
     lines = _lines(plots.figure_lesions_k(df))
     assert list(lines["ResNet-8"]) == [10.0, 25.0, 50.0]
 

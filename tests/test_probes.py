@@ -11,8 +11,14 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_repro.models import (BLOCK_MODES, forward_with_modes, make_net, named_blocks,
-                                 removable, run_block)
+from resnet_repro.models import (
+    BLOCK_MODES,
+    forward_with_modes,
+    make_net,
+    named_blocks,
+    removable,
+    run_block,
+)
 from resnet_repro.probes import block_table, branches, label_run, lesions, paths
 from resnet_repro.results import PROBE_SCHEMAS, read_all_probe, write_probe
 
@@ -65,8 +71,10 @@ def _identity_branches(net: nn.Module) -> nn.Module:
 
 def _batches(n_batches: int = 2, size: int = 16, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    return [(torch.randn(size, 3, 32, 32, generator=g), torch.randint(0, 10, (size,), generator=g))
-            for _ in range(n_batches)]
+    return [
+        (torch.randn(size, 3, 32, 32, generator=g), torch.randint(0, 10, (size,), generator=g))
+        for _ in range(n_batches)
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,8 +130,14 @@ def test_block_modes_refuse_what_a_block_cannot_do():
 
 def test_block_table_names_stages_and_removable_blocks():
     t = block_table(_net("resnet", 14))
-    assert list(t["name"]) == ["stage1.0", "stage1.1", "stage2.0", "stage2.1", "stage3.0",
-                               "stage3.1"]
+    assert list(t["name"]) == [
+        "stage1.0",
+        "stage1.1",
+        "stage2.0",
+        "stage2.1",
+        "stage3.0",
+        "stage3.1",
+    ]
     assert list(t["stage"]) == [1, 1, 2, 2, 3, 3]
     assert list(t["changes_shape"]) == [False, False, True, False, True, False]
     assert t["removable"].all() and t["residual"].all()
@@ -203,7 +217,7 @@ def test_path_length_distribution_is_binomial():
     assert d["path_fraction"].sum() == pytest.approx(1.0)
     assert d["paths"].iloc[27] == math.comb(54, 27)
     assert d["path_fraction"].idxmax() == 27  # centred on n/2
-    assert d["path_fraction"].iloc[3] == pytest.approx(math.comb(54, 3) / 2 ** 54)
+    assert d["path_fraction"].iloc[3] == pytest.approx(math.comb(54, 3) / 2**54)
 
 
 def test_zero_branches_pass_gradient_only_along_the_length_zero_path():
@@ -213,7 +227,7 @@ def test_zero_branches_pass_gradient_only_along_the_length_zero_path():
     assert t["grad_norm_mean"].iloc[0] > 0
     assert (t["grad_norm_mean"].iloc[1:] == 0).all()  # bn2 scale 0: no gradient via F
     assert (t["samples"] == 2).all() and (t["images"] == 8).all()
-    assert t["weighted_grad"].iloc[0] == pytest.approx(t["grad_norm_mean"].iloc[0] / 2 ** 6)
+    assert t["weighted_grad"].iloc[0] == pytest.approx(t["grad_norm_mean"].iloc[0] / 2**6)
 
 
 def test_all_branch_or_all_shortcut_paths_are_one_path_each():
@@ -276,10 +290,12 @@ def test_branch_ratio_matches_a_hand_computation():
 def test_every_probe_table_fits_its_result_schema(tmp_path):
     net = _net("resnet", 8)
     b = _batches(1, 4)
-    tables = {"lesions": lesions.single_lesions(net, b),
-              "lesions_k": lesions.k_lesions(net, b, draws=2, seed=0),
-              "paths": paths.path_table(net, b, samples=1, seed=0),
-              "branches": branches.branch_magnitudes(net, b)}
+    tables = {
+        "lesions": lesions.single_lesions(net, b),
+        "lesions_k": lesions.k_lesions(net, b, draws=2, seed=0),
+        "paths": paths.path_table(net, b, samples=1, seed=0),
+        "branches": branches.branch_magnitudes(net, b),
+    }
     for kind, df in tables.items():
         labelled = label_run(df, "resnet8", 2, PROBE_SCHEMAS[kind])
         write_probe(kind, labelled, tmp_path / f"{kind}.parquet")

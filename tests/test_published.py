@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from foreign_layouts import AkaNet, WyNet, randomize, save_akamaster, save_wooyeolbaek
 
-from foreign_layouts import (AkaNet, WyNet, randomize, save_akamaster, save_wooyeolbaek)
 from resnet_repro import normalization, paper
 from resnet_repro.modelfile import evaluate, load_model_file
 from resnet_repro.published import import_checkpoint, published_table, stage_permutations
@@ -18,8 +18,9 @@ from resnet_repro.results import ResultError
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "resnet_repro", *map(str, args)],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_repro", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def one_line_error(r):
@@ -80,7 +81,7 @@ def test_wrong_channel_order_would_be_caught(tmp_path):
 
 def test_option_a_permutation_puts_the_identity_first():
     p2, p3 = stage_permutations([16, 32, 64], residual=True)[1:]
-    assert p2[:16].tolist() == list(range(8, 24))   # foreign identity channels 8..23
+    assert p2[:16].tolist() == list(range(8, 24))  # foreign identity channels 8..23
     assert sorted(p2.tolist()) == list(range(32))
     assert p3[:32].tolist() == [16 + int(c) for c in p2]
     assert sorted(p3.tolist()) == list(range(64))
@@ -103,8 +104,17 @@ def test_wooyeolbaek_model_from_the_run_folder_or_asked_for(tmp_path):
 def test_import_cli_writes_a_model_file_that_every_reader_loads(tmp_path):
     foreign = randomize(AkaNet(8), seed=5)
     save_akamaster(foreign, tmp_path / "net.th")
-    r = cli("import", "--format", "akamaster", "--file", tmp_path / "net.th", "--name", "aka8",
-            "--out", tmp_path / "aka8/model.pt")
+    r = cli(
+        "import",
+        "--format",
+        "akamaster",
+        "--file",
+        tmp_path / "net.th",
+        "--name",
+        "aka8",
+        "--out",
+        tmp_path / "aka8/model.pt",
+    )
     assert r.returncode == 0, r.stderr
     model, identity, norm = load_model_file(tmp_path / "aka8/model.pt")
     assert identity["source"]["name"] == "aka8" and norm["kind"] == "per_channel"
@@ -113,21 +123,51 @@ def test_import_cli_writes_a_model_file_that_every_reader_loads(tmp_path):
 
 def test_a_foreign_or_malformed_file_gets_one_line_naming_it_and_the_formats(tmp_path):
     save_wooyeolbaek(randomize(WyNet(8, residual=True), 0), tmp_path / "last.pth")
-    r = cli("import", "--format", "akamaster", "--file", tmp_path / "last.pth", "--name", "x",
-            "--out", tmp_path / "x.pt")
+    r = cli(
+        "import",
+        "--format",
+        "akamaster",
+        "--file",
+        tmp_path / "last.pth",
+        "--name",
+        "x",
+        "--out",
+        tmp_path / "x.pt",
+    )
     line = one_line_error(r)
     assert "last.pth is not a akamaster checkpoint" in line and "wooyeolbaek" in line
     (tmp_path / "junk.th").write_bytes(b"not a checkpoint")
-    line = one_line_error(cli("import", "--format", "akamaster", "--file",
-                              tmp_path / "junk.th", "--name", "x", "--out", tmp_path / "x.pt"))
+    line = one_line_error(
+        cli(
+            "import",
+            "--format",
+            "akamaster",
+            "--file",
+            tmp_path / "junk.th",
+            "--name",
+            "x",
+            "--out",
+            tmp_path / "x.pt",
+        )
+    )
     assert "junk.th" in line and "formats we read" in line
     assert not (tmp_path / "x.pt").exists()
     # The foreign file given where our model.pt is expected: one line saying to import it.
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"source": "synthetic", "train_subset": 8,
-                                            "test_subset": 8}}))
-    line = one_line_error(cli("evaluate", "--config", cfg, "--model-file",
-                              tmp_path / "last.pth", "--out", tmp_path / "e.json"))
+    cfg.write_text(
+        yaml.safe_dump({"data": {"source": "synthetic", "train_subset": 8, "test_subset": 8}})
+    )
+    line = one_line_error(
+        cli(
+            "evaluate",
+            "--config",
+            cfg,
+            "--model-file",
+            tmp_path / "last.pth",
+            "--out",
+            tmp_path / "e.json",
+        )
+    )
     assert "last.pth" in line and "resnet-repro import" in line
 
 
@@ -147,8 +187,10 @@ def test_old_model_files_without_normalisation_read_as_per_pixel_mean(tmp_path):
     from resnet_repro.models import build_model
 
     net = build_model("resnet8")
-    torch.save({"model": net.state_dict(), "identity": {"model": "resnet8", "shortcut": "A",
-                                                         "seed": 0}}, tmp_path / "model.pt")
+    torch.save(
+        {"model": net.state_dict(), "identity": {"model": "resnet8", "shortcut": "A", "seed": 0}},
+        tmp_path / "model.pt",
+    )
     _, _, norm = load_model_file(tmp_path / "model.pt")
     assert norm == normalization.per_pixel_mean()
 
@@ -171,19 +213,41 @@ def test_evaluate_uses_the_stored_normalisation():
 
 
 def test_published_table_compares_with_the_reported_errors():
-    evals = [{"name": "aka20", "format": "akamaster", "model": "resnet20",
-              "test_error_pct": 9.0, "test_images": 100},
-             {"name": "wy-plain56", "format": "wooyeolbaek", "model": "plain56",
-              "test_error_pct": 12.0, "test_images": 100},
-             {"name": "wy-resnet110", "format": "wooyeolbaek", "model": "resnet110",
-              "test_error_pct": 7.0, "test_images": 100}]
+    evals = [
+        {
+            "name": "aka20",
+            "format": "akamaster",
+            "model": "resnet20",
+            "test_error_pct": 9.0,
+            "test_images": 100,
+        },
+        {
+            "name": "wy-plain56",
+            "format": "wooyeolbaek",
+            "model": "plain56",
+            "test_error_pct": 12.0,
+            "test_images": 100,
+        },
+        {
+            "name": "wy-resnet110",
+            "format": "wooyeolbaek",
+            "model": "resnet110",
+            "test_error_pct": 7.0,
+            "test_images": 100,
+        },
+    ]
     df = published_table(evals).set_index("name")
-    assert df.loc["aka20", "reported_error_pct"] == paper.reported_error(
-        "akamaster", "resnet20").test_error_pct
+    assert (
+        df.loc["aka20", "reported_error_pct"]
+        == paper.reported_error("akamaster", "resnet20").test_error_pct
+    )
     assert df.loc["aka20", "difference_pct"] == pytest.approx(
-        9.0 - df.loc["aka20", "reported_error_pct"])
-    assert df.loc["wy-plain56", "reported_error_pct"] == paper.reported_error(
-        "wooyeolbaek", "plain56").test_error_pct
+        9.0 - df.loc["aka20", "reported_error_pct"]
+    )
+    assert (
+        df.loc["wy-plain56", "reported_error_pct"]
+        == paper.reported_error("wooyeolbaek", "plain56").test_error_pct
+    )
     assert df.loc["wy-plain56", "reported_source"].startswith("wooyeolBaek")
     assert pd.isna(df.loc["wy-resnet110", "reported_error_pct"])
     assert pd.isna(df.loc["wy-resnet110", "difference_pct"])
@@ -193,17 +257,34 @@ def test_our_runs_record_their_normalisation_and_evaluate_matches_training(tmp_p
     """A run's model.pt says how it was fed; `evaluate` of it gives the final test error
     that training logged (same images, same normalisation, eval mode)."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "data": {"source": "synthetic", "train_subset": 64, "test_subset": 40},
-        "study": {"depths": [8]}, "device": {"device": "cpu"},
-        "train": {"batch_size": 32, "iterations": 4, "lr_milestones": [2],
-                  "eval_batch_size": 16}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"source": "synthetic", "train_subset": 64, "test_subset": 40},
+                "study": {"depths": [8]},
+                "device": {"device": "cpu"},
+                "train": {
+                    "batch_size": 32,
+                    "iterations": 4,
+                    "lr_milestones": [2],
+                    "eval_batch_size": 16,
+                },
+            }
+        )
+    )
     r = cli("train", "--config", cfg, "--model", "resnet8", "--seed", 0, "--out", tmp_path / "r")
     assert r.returncode == 0, r.stderr
     _, identity, norm = load_model_file(tmp_path / "r/model.pt")
     assert norm == normalization.per_pixel_mean() and identity["model"] == "resnet8"
-    r = cli("evaluate", "--config", cfg, "--model-file", tmp_path / "r/model.pt", "--out",
-            tmp_path / "e.json")
+    r = cli(
+        "evaluate",
+        "--config",
+        cfg,
+        "--model-file",
+        tmp_path / "r/model.pt",
+        "--out",
+        tmp_path / "e.json",
+    )
     assert r.returncode == 0, r.stderr
     record = json.loads((tmp_path / "e.json").read_text())
     logged = pd.read_parquet(tmp_path / "r/metrics.parquet").iloc[-1]

@@ -17,8 +17,14 @@ from resnet_repro.devices import Placement
 from resnet_repro.results import METRICS_SCHEMA, read_metrics
 
 TIMING = ["epoch_seconds", "images_per_second"]
-CPU = Placement(device=torch.device("cpu"), precision="fp32", channels_last=False,
-                compile=False, fused_optimizer=False, name="cpu")
+CPU = Placement(
+    device=torch.device("cpu"),
+    precision="fp32",
+    channels_last=False,
+    compile=False,
+    fused_optimizer=False,
+    name="cpu",
+)
 
 
 def tiny(**overrides):
@@ -27,8 +33,7 @@ def tiny(**overrides):
     cfg = {
         "data": {"source": "synthetic", "train_subset": 96, "test_subset": 64},
         "study": {"archs": ["plain", "resnet"], "depths": [8]},
-        "train": {"batch_size": 32, "iterations": 8, "lr_milestones": [6],
-                  "eval_batch_size": 50},
+        "train": {"batch_size": 32, "iterations": 8, "lr_milestones": [6], "eval_batch_size": 50},
         "device": {"device": "cpu"},
     }
     for section, values in overrides.items():
@@ -81,8 +86,9 @@ def test_warmup_ends_below_threshold_at_the_cap_or_at_the_first_milestone():
     assert T.warmup_end(400, 85.0, t) is None
     assert T.warmup_end(401, None, t) is None
     assert "max_iterations" in T.warmup_end(1000, None, t)
-    late = study_from_dict({"train": {"lr_milestones": [500, 800],
-                                      "warmup": {"max_iterations": 5000}}}).train
+    late = study_from_dict(
+        {"train": {"lr_milestones": [500, 800], "warmup": {"max_iterations": 5000}}}
+    ).train
     assert "milestone" in T.warmup_end(500, 90.0, late)
 
 
@@ -103,8 +109,15 @@ def test_epoch_seed_differs_by_seed_and_epoch():
 
 def run(tmp_path, cfg, model="resnet8", seed=0, name="ckpt.pt", warn=None):
     logs = []
-    result = T.train_run(study_from_dict(cfg), model, seed, tmp_path / name, CPU,
-                         log=logs.append, warn=warn or logs.append)
+    result = T.train_run(
+        study_from_dict(cfg),
+        model,
+        seed,
+        tmp_path / name,
+        CPU,
+        log=logs.append,
+        warn=warn or logs.append,
+    )
     return result, logs
 
 
@@ -134,12 +147,14 @@ def test_same_config_and_seed_give_identical_metrics(tmp_path):
 
 
 def test_training_learns_the_synthetic_task(tmp_path):
-    cfg = tiny(train={"iterations": 60, "lr_milestones": [50]},
-               data={"train_subset": 256, "test_subset": 200})
+    cfg = tiny(
+        train={"iterations": 60, "lr_milestones": [50]},
+        data={"train_subset": 256, "test_subset": 200},
+    )
     result, _ = run(tmp_path, cfg)
     df = pd.DataFrame(result.rows)
     assert df.train_loss.iloc[-1] < df.train_loss.iloc[0]
-    assert df.test_error_pct.iloc[-1] < 60.0   # chance is 90%
+    assert df.test_error_pct.iloc[-1] < 60.0  # chance is 90%
 
 
 def test_validation_split_gives_val_error(tmp_path):
@@ -151,15 +166,17 @@ def test_validation_split_gives_val_error(tmp_path):
 
 
 def test_warmup_holds_low_lr_until_error_below_threshold(tmp_path):
-    never = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
-                                   "check_every": 1}})
+    never = tiny(
+        train={"warmup": {"min_depth": 8, "until_train_error_pct": 0.001, "check_every": 1}}
+    )
     result, _ = run(tmp_path, never, name="never.pt")
     # Held until the first milestone (6), then the schedule's 0.01 anyway.
     assert [r["lr"] for r in result.rows] == pytest.approx([0.01, 0.01, 0.01])
     assert result.warmup["ended_at_iteration"] == 6
     assert "milestone" in result.warmup["reason"]
-    at_once = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 100,
-                                     "check_every": 1}})
+    at_once = tiny(
+        train={"warmup": {"min_depth": 8, "until_train_error_pct": 100, "check_every": 1}}
+    )
     result, logs = run(tmp_path, at_once, name="once.pt")
     # The first check whose batch is not entirely wrong ends the warm-up; by epoch 2 the
     # rate is back to 0.1 until the milestone.
@@ -176,9 +193,18 @@ def test_warmup_is_not_applied_to_plain_nets(tmp_path):
 
 
 def test_warmup_cap_ends_it_and_says_so(tmp_path):
-    cfg = tiny(train={"iterations": 12, "lr_milestones": [11],
-                      "warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
-                                 "check_every": 2, "max_iterations": 4}})
+    cfg = tiny(
+        train={
+            "iterations": 12,
+            "lr_milestones": [11],
+            "warmup": {
+                "min_depth": 8,
+                "until_train_error_pct": 0.001,
+                "check_every": 2,
+                "max_iterations": 4,
+            },
+        }
+    )
     result, logs = run(tmp_path, cfg)
     assert result.warmup["ended_at_iteration"] == 4
     assert any("warm-up ends at iteration 4" in m and "max_iterations" in m for m in logs)
@@ -189,9 +215,18 @@ def test_warmup_cap_ends_it_and_says_so(tmp_path):
 def test_warmup_window_runs_across_epoch_boundaries(tmp_path, monkeypatch):
     # 3 iterations per epoch, a check every 4: the second window holds iterations 5-8, which
     # span epochs 2 and 3, and its error is over all 4 of them.
-    cfg = tiny(train={"iterations": 9, "lr_milestones": [],
-                      "warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
-                                 "check_every": 4, "max_iterations": 100}})
+    cfg = tiny(
+        train={
+            "iterations": 9,
+            "lr_milestones": [],
+            "warmup": {
+                "min_depth": 8,
+                "until_train_error_pct": 0.001,
+                "check_every": 4,
+                "max_iterations": 100,
+            },
+        }
+    )
     windows = []
     original = T.WarmupState.step
 
@@ -212,9 +247,18 @@ class Stop(Exception):
 
 
 def test_resumed_warmup_matches_an_uninterrupted_one(tmp_path):
-    cfg = tiny(train={"iterations": 12, "lr_milestones": [11],
-                      "warmup": {"min_depth": 8, "until_train_error_pct": 0.001,
-                                 "check_every": 4, "max_iterations": 7}})
+    cfg = tiny(
+        train={
+            "iterations": 12,
+            "lr_milestones": [11],
+            "warmup": {
+                "min_depth": 8,
+                "until_train_error_pct": 0.001,
+                "check_every": 4,
+                "max_iterations": 7,
+            },
+        }
+    )
     full, _ = run(tmp_path, cfg, name="full.pt")
 
     def stop_in_epoch_3(msg):  # epoch 2's checkpoint (iteration 6, mid-window) is saved
@@ -222,8 +266,15 @@ def test_resumed_warmup_matches_an_uninterrupted_one(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        T.train_run(study_from_dict(cfg), "resnet8", 0, tmp_path / "part.pt", CPU,
-                    log=stop_in_epoch_3, warn=lambda m: None)
+        T.train_run(
+            study_from_dict(cfg),
+            "resnet8",
+            0,
+            tmp_path / "part.pt",
+            CPU,
+            log=stop_in_epoch_3,
+            warn=lambda m: None,
+        )
     state = torch.load(tmp_path / "part.pt", weights_only=True)
     assert state["iteration"] == 6 and state["warmup"]["window_seen"] == 2 * 32
     resumed, _ = run(tmp_path, cfg, name="part.pt")
@@ -233,8 +284,7 @@ def test_resumed_warmup_matches_an_uninterrupted_one(tmp_path):
 
 
 def test_non_finite_loss_stops_the_run_as_diverged(tmp_path):
-    result, logs = run(tmp_path, tiny(train={"lr": 1e12, "iterations": 30,
-                                             "lr_milestones": []}))
+    result, logs = run(tmp_path, tiny(train={"lr": 1e12, "iterations": 30, "lr_milestones": []}))
     assert result.status == "diverged"
     assert result.rows[-1]["status"] == "diverged"
     assert result.rows[-1]["iteration"] < 30
@@ -287,8 +337,12 @@ def test_finished_checkpoint_resumes_to_the_same_rows(tmp_path):
 
 
 def cli(args, **kw):
-    return subprocess.run([sys.executable, "-m", "resnet_repro", *map(str, args)],
-                          capture_output=True, text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_repro", *map(str, args)],
+        capture_output=True,
+        text=True,
+        **kw,
+    )
 
 
 def test_train_command_writes_the_run_files(tmp_path):
@@ -300,6 +354,7 @@ def test_train_command_writes_the_run_files(tmp_path):
     assert df.model.unique().tolist() == ["plain8"]
     assert df.iteration.tolist() == [3, 6, 8]
     import json
+
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "ok" and info["parameters"] > 0
     assert {"torch", "python"} <= set(info["versions"])
@@ -317,10 +372,13 @@ def test_train_command_help_explains_every_option():
         assert opt in r.stdout
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--model", "resnet21"], ["resnet21", "6n+2"]),
-    (["--model", "vgg20"], ["vgg20", "plain", "resnet"]),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--model", "resnet21"], ["resnet21", "6n+2"]),
+        (["--model", "vgg20"], ["vgg20", "plain", "resnet"]),
+    ],
+)
 def test_train_command_bad_arguments_one_line_error(tmp_path, args, words):
     cfg = write_config(tmp_path / "c.yaml", tiny())
     r = cli(["train", "--config", cfg, "--seed", 0, "--out", tmp_path / "run", *args])
@@ -333,10 +391,13 @@ def test_train_command_bad_arguments_one_line_error(tmp_path, args, words):
 
 
 def test_train_command_missing_data_one_line_error(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", tiny(data={"source": "cifar10", "download": False,
-                                                      "root": str(tmp_path / "nodata")}))
-    r = cli(["train", "--config", cfg, "--model", "resnet8", "--seed", 0,
-             "--out", tmp_path / "run"])
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        tiny(data={"source": "cifar10", "download": False, "root": str(tmp_path / "nodata")}),
+    )
+    r = cli(
+        ["train", "--config", cfg, "--model", "resnet8", "--seed", 0, "--out", tmp_path / "run"]
+    )
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "cifar-10-batches-py" in r.stderr
@@ -345,14 +406,16 @@ def test_train_command_missing_data_one_line_error(tmp_path):
 
 def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
     # Long enough (40 epochs) that the kill lands mid-run, after the first checkpoint.
-    cfg = write_config(tmp_path / "c.yaml",
-                       tiny(train={"iterations": 120, "lr_milestones": [60]}))
+    cfg = write_config(tmp_path / "c.yaml", tiny(train={"iterations": 120, "lr_milestones": [60]}))
     args = ["train", "--config", cfg, "--model", "resnet8", "--seed", 3]
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "resnet_repro", *map(str, args),
-                             "--out", str(killed)], stdout=subprocess.PIPE, text=True)
-    for line in proc.stdout:             # the progress line follows each checkpoint...
-        if "| epoch 2 |" in line:        # ...so epoch 1's checkpoint is on disk by now
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resnet_repro", *map(str, args), "--out", str(killed)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:  # the progress line follows each checkpoint...
+        if "| epoch 2 |" in line:  # ...so epoch 1's checkpoint is on disk by now
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -378,17 +441,25 @@ def test_evaluation_is_fp32_whatever_the_training_precision():
     # bf16 autocast on the CPU stands in for CUDA's: evaluation must not use it.
     torch.manual_seed(0)
     from resnet_repro.models import build_model
+
     model = build_model("resnet8")
     x = torch.randint(0, 256, (200, 3, 32, 32), dtype=torch.uint8)
     y = torch.randint(0, 10, (200,))
     mean = torch.rand(3, 32, 32)
-    bf16 = Placement(device=torch.device("cpu"), precision="bf16", channels_last=False,
-                     compile=False, fused_optimizer=False, name="cpu")
+    bf16 = Placement(
+        device=torch.device("cpu"),
+        precision="bf16",
+        channels_last=False,
+        compile=False,
+        fused_optimizer=False,
+        name="cpu",
+    )
     assert T.evaluate(model, x, y, mean, 64, bf16) == T.evaluate(model, x, y, mean, 64, CPU)
 
 
 def test_resume_keeps_this_placements_optimizer_implementation():
     from resnet_repro.resume import restore_optimizer
+
     params = [torch.nn.Parameter(torch.randn(3))]
     saved_opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, fused=True)
     params[0].grad = torch.ones(3)
@@ -398,8 +469,9 @@ def test_resume_keeps_this_placements_optimizer_implementation():
     here = torch.optim.SGD(params, lr=0.1, momentum=0.9, foreach=True)
     restore_optimizer(here, saved, CPU)
     assert here.param_groups[0]["foreach"] is True and not here.param_groups[0]["fused"]
-    assert torch.equal(here.state[params[0]]["momentum_buffer"],
-                       saved["state"][0]["momentum_buffer"])
+    assert torch.equal(
+        here.state[params[0]]["momentum_buffer"], saved["state"][0]["momentum_buffer"]
+    )
 
 
 def test_every_resume_is_recorded_and_a_change_of_numeric_settings_is_said(tmp_path):
@@ -410,8 +482,15 @@ def test_every_resume_is_recorded_and_a_change_of_numeric_settings_is_said(tmp_p
             raise Stop
 
     with pytest.raises(Stop):
-        T.train_run(study_from_dict(cfg), "resnet8", 0, tmp_path / "c.pt", CPU,
-                    log=stop_in_epoch_2, warn=lambda m: None)
+        T.train_run(
+            study_from_dict(cfg),
+            "resnet8",
+            0,
+            tmp_path / "c.pt",
+            CPU,
+            log=stop_in_epoch_2,
+            warn=lambda m: None,
+        )
     threads = torch.get_num_threads()
     torch.set_num_threads(threads + 1)
     try:
@@ -447,8 +526,11 @@ def test_train_command_refuses_an_unwritable_out_before_training(tmp_path, where
 
 def test_run_json_records_the_warmup_and_each_session(tmp_path):
     import json
-    cfg = write_config(tmp_path / "c.yaml", tiny(train={"warmup": {
-        "min_depth": 8, "until_train_error_pct": 100, "check_every": 1}}))
+
+    cfg = write_config(
+        tmp_path / "c.yaml",
+        tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 100, "check_every": 1}}),
+    )
     out = tmp_path / "run"
     r = cli(["train", "--config", cfg, "--model", "resnet8", "--seed", 0, "--out", out])
     assert r.returncode == 0, r.stderr

@@ -26,9 +26,16 @@ TINY = {
     "study": {"archs": ["plain", "resnet"], "depths": [8], "seeds": [0]},
     "train": {"batch_size": 32, "iterations": 4, "lr_milestones": [2], "eval_batch_size": 64},
     "device": {"device": "cpu"},
-    "analysis": {"layer_std_images": 32, "figure7_models": ["plain8", "resnet8"],
-                 "probe_images": 32, "lesion_draws": 2, "path_samples": 2, "path_batches": 1,
-                 "path_batch_size": 8, "probe_figure_models": ["plain8", "resnet8"]},
+    "analysis": {
+        "layer_std_images": 32,
+        "figure7_models": ["plain8", "resnet8"],
+        "probe_images": 32,
+        "lesion_draws": 2,
+        "path_samples": 2,
+        "path_batches": 1,
+        "path_batch_size": 8,
+        "probe_figure_models": ["plain8", "resnet8"],
+    },
 }
 PROBES = ("lesions", "lesions_k", "paths", "branches")
 
@@ -40,8 +47,7 @@ def make_project(path: Path, study: dict = TINY) -> Path:
     shutil.copy(ROOT / "Snakefile", path)
     shutil.copy(ROOT / "config.yaml", path)
     shutil.copytree(ROOT / "workflow", path / "workflow")
-    shutil.copytree(PACKAGE, path / "resnet_repro",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE, path / "resnet_repro", ignore=shutil.ignore_patterns("__pycache__"))
     (path / "tiny.yaml").write_text(yaml.safe_dump(study))
     return path
 
@@ -50,8 +56,9 @@ def env(cwd: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(cwd)}
 
 
-def smk(cwd: Path, *args: str, config: str | None = "tiny.yaml", check: bool = True,
-        **kw) -> subprocess.CompletedProcess:
+def smk(
+    cwd: Path, *args: str, config: str | None = "tiny.yaml", check: bool = True, **kw
+) -> subprocess.CompletedProcess:
     cmd = ["snakemake", "--cores", "2", "--scheduler", "greedy", *args]
     if config:
         cmd += ["--configfile", config]
@@ -94,9 +101,11 @@ def study(tmp_path_factory):
 
 def test_single_target_trains_only_that_run(study):
     cwd, single, _ = study
-    assert single == ["results/runs/resnet8/seed0/metrics.parquet",
-                      "results/runs/resnet8/seed0/model.pt",
-                      "results/runs/resnet8/seed0/run.json"]
+    assert single == [
+        "results/runs/resnet8/seed0/metrics.parquet",
+        "results/runs/resnet8/seed0/model.pt",
+        "results/runs/resnet8/seed0/run.json",
+    ]
 
 
 def test_complete_study_writes_every_result_and_reuses_the_finished_run(study):
@@ -131,8 +140,9 @@ def test_editing_plot_code_reruns_figures_only(study):
     original = plots.read_text()
     plots.write_text(original + "\n# an edit\n")
     # the probe figures use plots.py's styling too
-    assert planned(cwd) == Counter({"figure6": 1, "figure7": 1,
-                                    **{f"figure_{k}": 1 for k in PROBES}})
+    assert planned(cwd) == Counter(
+        {"figure6": 1, "figure7": 1, **{f"figure_{k}": 1 for k in PROBES}}
+    )
     smk(cwd)
     assert planned(cwd) == Counter()
 
@@ -158,7 +168,9 @@ def test_changing_the_recipe_retrains(study):
     (cwd / "lr.yaml").write_text("train: {lr: 0.05}\n")
     jobs = planned(cwd, "--configfile", "tiny.yaml", "lr.yaml", config=None)
     assert {k for k in jobs if k.startswith("train:")} == {
-        "train:model=plain8,seed=0", "train:model=resnet8,seed=0"}
+        "train:model=plain8,seed=0",
+        "train:model=resnet8,seed=0",
+    }
 
 
 def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
@@ -167,10 +179,17 @@ def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
     (cwd / "results/runs/plain8/seed0/metrics.parquet").unlink()
     probes = {f"probe:kind={k},model=plain8,seed=0": 1 for k in PROBES if k != "paths"}
     figures = {f"figure_{k}": 1 for k in PROBES if k != "paths"}
-    assert planned(cwd) == Counter({"train:model=plain8,seed=0": 1,
-                                    "layer_std:model=plain8,seed=0": 1,
-                                    "tables": 1, "figure6": 1, "figure7": 1,
-                                    **probes, **figures})
+    assert planned(cwd) == Counter(
+        {
+            "train:model=plain8,seed=0": 1,
+            "layer_std:model=plain8,seed=0": 1,
+            "tables": 1,
+            "figure6": 1,
+            "figure7": 1,
+            **probes,
+            **figures,
+        }
+    )
     smk(cwd)
     assert (cwd / "results/runs/plain8/seed0/metrics.parquet").is_file()
     assert mtimes(cwd, "results/runs/resnet8/seed0/*") == other
@@ -181,11 +200,24 @@ def test_report_holds_every_figure_and_table(study):
     cwd, _, _ = study
     smk(cwd, "--report", "results/report.html")
     html = (cwd / "results/report.html").read_text(errors="replace")
-    for name in ("figure6.png", "figure7.png", "table6.csv", "plain_vs_residual.csv",
-                 "runs.csv") + tuple(f"{k}.png" for k in PROBES):
+    for name in (
+        "figure6.png",
+        "figure7.png",
+        "table6.csv",
+        "plain_vs_residual.csv",
+        "runs.csv",
+    ) + tuple(f"{k}.png" for k in PROBES):
         assert name in html, name
-    for caption_words in ("Figure 6", "Figure 7", "Table 6", "Figure 3", "Figure 5a",
-                          "Figure 6 (a-c)", "identity", "Veit"):
+    for caption_words in (
+        "Figure 6",
+        "Figure 7",
+        "Table 6",
+        "Figure 3",
+        "Figure 5a",
+        "Figure 6 (a-c)",
+        "identity",
+        "Veit",
+    ):
         assert caption_words in html
     # the captions say how many images: the config values are filled in
     # (a caption's line breaks are stored as the two characters backslash, n)
@@ -212,9 +244,13 @@ def test_editing_a_probe_reruns_that_probe_and_its_figure_only(study):
     cwd, _, _ = study
     code = cwd / "resnet_repro" / "probes" / "branches.py"
     code.write_text(code.read_text() + "\n# an edit\n")
-    assert planned(cwd) == Counter({"probe:kind=branches,model=plain8,seed=0": 1,
-                                    "probe:kind=branches,model=resnet8,seed=0": 1,
-                                    "figure_branches": 1})
+    assert planned(cwd) == Counter(
+        {
+            "probe:kind=branches,model=plain8,seed=0": 1,
+            "probe:kind=branches,model=resnet8,seed=0": 1,
+            "figure_branches": 1,
+        }
+    )
     plots = cwd / "resnet_repro" / "probes" / "plots.py"
     plots.write_text(plots.read_text() + "\n# an edit\n")
     assert planned(cwd)["figure_lesions"] == 1
@@ -237,12 +273,15 @@ def test_lint_is_clean():
     assert "Lints for" not in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"study": {"depths": [21]}}, ["study.depths", "21", "6n+2"]),
-    ({"train": {"lrr": 0.1}}, ["train.lrr", "allowed keys"]),
-    ({"train": {"lr_milestones": [5]}}, ["train.lr_milestones", "5"]),
-    ({"study": {"archs": ["vgg"]}}, ["study.archs", "plain", "resnet"]),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"study": {"depths": [21]}}, ["study.depths", "21", "6n+2"]),
+        ({"train": {"lrr": 0.1}}, ["train.lrr", "allowed keys"]),
+        ({"train": {"lr_milestones": [5]}}, ["train.lr_milestones", "5"]),
+        ({"study": {"archs": ["vgg"]}}, ["study.archs", "plain", "resnet"]),
+    ],
+)
 def test_bad_config_fails_before_any_job(tmp_path, bad, words):
     cwd = make_project(tmp_path / "p")
     (cwd / "bad.yaml").write_text(yaml.safe_dump(bad))
@@ -264,8 +303,13 @@ def test_values_given_with_dash_dash_config_are_refused(tmp_path):
 
 def test_slurm_profile_asks_one_gpu_per_training_job(tmp_path):
     cwd = make_project(tmp_path / "p")
-    r = subprocess.run(["snakemake", "-n", "--profile", "workflow/profiles/slurm"], cwd=cwd,
-                       capture_output=True, text=True, env=env(cwd))
+    r = subprocess.run(
+        ["snakemake", "-n", "--profile", "workflow/profiles/slurm"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env(cwd),
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     blocks = re.split(r"\n(?=rule \w+:)", r.stdout)
     train = [b for b in blocks if b.startswith("rule train:")]
@@ -279,20 +323,40 @@ def test_slurm_profile_asks_one_gpu_per_training_job(tmp_path):
 
 def test_interrupted_study_resumes_and_retrains_nothing_finished(tmp_path):
     # One job at a time; the second training job is long enough to be caught mid-run.
-    long = {**TINY, "data": {**TINY["data"], "train_subset": 640},
-            "train": {**TINY["train"], "iterations": 200, "lr_milestones": [100]}}
+    long = {
+        **TINY,
+        "data": {**TINY["data"], "train_subset": 640},
+        "train": {**TINY["train"], "iterations": 200, "lr_milestones": [100]},
+    }
     cwd = make_project(tmp_path / "p", long)
-    cmd = ["snakemake", "--cores", "1", "--scheduler", "greedy",
-           "results/runs/plain8/seed0/metrics.parquet",
-           "results/runs/resnet8/seed0/metrics.parquet", "--configfile", "tiny.yaml"]
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, env=env(cwd))
+    cmd = [
+        "snakemake",
+        "--cores",
+        "1",
+        "--scheduler",
+        "greedy",
+        "results/runs/plain8/seed0/metrics.parquet",
+        "results/runs/resnet8/seed0/metrics.parquet",
+        "--configfile",
+        "tiny.yaml",
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=env(cwd),
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
             done = list(cwd.glob("results/runs/*/seed0/metrics.parquet"))
-            ckpt = [c for c in cwd.glob("results/runs/*/seed0/checkpoint/state.pt")
-                    if not (c.parent.parent / "metrics.parquet").exists()]
+            ckpt = [
+                c
+                for c in cwd.glob("results/runs/*/seed0/checkpoint/state.pt")
+                if not (c.parent.parent / "metrics.parquet").exists()
+            ]
             if done and ckpt:
                 break
             assert proc.poll() is None, "the study ended before it could be interrupted"
@@ -323,10 +387,17 @@ def test_interrupted_study_resumes_and_retrains_nothing_finished(tmp_path):
 def test_smoke_study_runs_on_real_cifar_batches(tmp_path, make_cifar_root):
     cwd = make_project(tmp_path / "p")
     root = make_cifar_root(tmp_path / "data", n_train=520, n_test=260)
-    (cwd / "real.yaml").write_text(yaml.safe_dump(
-        {"data": {"source": "cifar10", "root": str(root)}}))
-    smk(cwd, "results/runs/resnet8/seed0/metrics.parquet", "--configfile",
-        "workflow/configs/smoke.yaml", "real.yaml", config=None)
+    (cwd / "real.yaml").write_text(
+        yaml.safe_dump({"data": {"source": "cifar10", "root": str(root)}})
+    )
+    smk(
+        cwd,
+        "results/runs/resnet8/seed0/metrics.parquet",
+        "--configfile",
+        "workflow/configs/smoke.yaml",
+        "real.yaml",
+        config=None,
+    )
     info = (cwd / "results/runs/resnet8/seed0/run.json").read_text()
     assert '"source": "cifar10"' in info and '"n_train": 512' in info
     df = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
@@ -346,8 +417,11 @@ def test_a_data_change_retrains_in_the_same_run_and_nothing_after(tmp_path):
     before = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
     # Other data (a larger training subset) and a new seed, in the same folder: one run
     # retrains the runs whose numbers change, trains the missing ones, redraws the rest.
-    other = {**TINY, "data": {**TINY["data"], "train_subset": 96},
-             "study": {**TINY["study"], "seeds": [0, 1]}}
+    other = {
+        **TINY,
+        "data": {**TINY["data"], "train_subset": 96},
+        "study": {**TINY["study"], "seeds": [0, 1]},
+    }
     (cwd / "other.yaml").write_text(yaml.safe_dump(other))
     r = smk(cwd, config="other.yaml")
     done = r.stdout + r.stderr
@@ -374,16 +448,27 @@ def test_losing_the_data_record_retrains_nothing_finished(tmp_path):
 def test_same_data_elsewhere_retrains_nothing_other_content_retrains(tmp_path, make_cifar_root):
     cwd = make_project(tmp_path / "p")
     here = make_cifar_root(tmp_path / "here", n_train=80, n_test=40)
-    study = {**TINY, "data": {"source": "cifar10", "root": str(here), "download": False,
-                              "train_subset": 64, "test_subset": 32}}
+    study = {
+        **TINY,
+        "data": {
+            "source": "cifar10",
+            "root": str(here),
+            "download": False,
+            "train_subset": 64,
+            "test_subset": 32,
+        },
+    }
     (cwd / "real.yaml").write_text(yaml.safe_dump(study))
     smk(cwd, config="real.yaml")
     kept = mtimes(cwd, "results/runs/*/seed0/*")
     # The same images in another folder, and another evaluation batch: nothing to do.
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(here, elsewhere)
-    moved = {**study, "data": {**study["data"], "root": str(elsewhere)},
-             "train": {**study["train"], "eval_batch_size": 7}}
+    moved = {
+        **study,
+        "data": {**study["data"], "root": str(elsewhere)},
+        "train": {**study["train"], "eval_batch_size": 7},
+    }
     (cwd / "moved.yaml").write_text(yaml.safe_dump(moved))
     assert planned(cwd, config="moved.yaml") == Counter()
     # Other images in that folder: the runs retrain (and what depends on them is redrawn).
@@ -419,8 +504,11 @@ IMAGENET_TINY = {
     "train": {"batch_size": 32, "epochs": 2, "eval_batch_size": 64},
     "analysis": {"layer_std_images": 32},
 }
-IMAGENET_CONFIGS = ("workflow/configs/imagenet-style.yaml",
-                    "workflow/configs/smoke-imagenet-style.yaml", "imagenet-tiny.yaml")
+IMAGENET_CONFIGS = (
+    "workflow/configs/imagenet-style.yaml",
+    "workflow/configs/smoke-imagenet-style.yaml",
+    "imagenet-tiny.yaml",
+)
 
 
 def test_imagenet_style_study_runs_beside_the_papers_study(tmp_path):

@@ -6,16 +6,18 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-import yaml
-
 from foreign_layouts import AkaNet, WyNet, randomize, save_akamaster, save_wooyeolbaek
 from test_workflow import TINY, make_project, planned, smk
 
 PUBLISHED = [
     {"name": "aka-resnet8", "format": "akamaster", "file": "ckpt/aka/resnet8-0000.th"},
     {"name": "wy-plain8", "format": "wooyeolbaek", "file": "ckpt/wy/plainnet8_A_0/last.pth"},
-    {"name": "wy-resnet8", "format": "wooyeolbaek", "file": "ckpt/wy/run/last.pth",
-     "model": "resnet8"},  # no config.json, no telling folder name: the model is given
+    {
+        "name": "wy-resnet8",
+        "format": "wooyeolbaek",
+        "file": "ckpt/wy/run/last.pth",
+        "model": "resnet8",
+    },  # no config.json, no telling folder name: the model is given
 ]
 TARGETS = ("results/tables/published.md", "figures/figure7_published.png")
 
@@ -40,12 +42,18 @@ def project(tmp_path_factory):
 def test_published_section_adds_its_jobs_to_the_study(project):
     jobs = planned(project)
     assert {k: v for k, v in jobs.items() if "published" in k} == {
-        "import_published:name=aka-resnet8": 1, "import_published:name=wy-plain8": 1,
-        "import_published:name=wy-resnet8": 1, "evaluate_published:name=aka-resnet8": 1,
-        "evaluate_published:name=wy-plain8": 1, "evaluate_published:name=wy-resnet8": 1,
-        "layer_std_published:name=aka-resnet8": 1, "layer_std_published:name=wy-plain8": 1,
-        "layer_std_published:name=wy-resnet8": 1, "published_table": 1,
-        "figure7_published": 1}
+        "import_published:name=aka-resnet8": 1,
+        "import_published:name=wy-plain8": 1,
+        "import_published:name=wy-resnet8": 1,
+        "evaluate_published:name=aka-resnet8": 1,
+        "evaluate_published:name=wy-plain8": 1,
+        "evaluate_published:name=wy-resnet8": 1,
+        "layer_std_published:name=aka-resnet8": 1,
+        "layer_std_published:name=wy-plain8": 1,
+        "layer_std_published:name=wy-resnet8": 1,
+        "published_table": 1,
+        "figure7_published": 1,
+    }
     assert any(k.startswith("train:") for k in jobs)
 
 
@@ -77,12 +85,19 @@ def test_a_missing_checkpoint_fails_before_any_job(tmp_path):
     assert "bad config: published[0].file: nowhere/resnet20.th does not exist" in msg
 
 
-@pytest.mark.parametrize("entries, words", [
-    ([{"name": "resnet8", "format": "akamaster", "file": "x.th"}],
-     ["published[0].name", "resnet8", "model of the study"]),
-    ([{"name": "a", "format": "caffe", "file": "x.th"}],
-     ["published.0.format", "akamaster", "wooyeolbaek"]),
-])
+@pytest.mark.parametrize(
+    "entries, words",
+    [
+        (
+            [{"name": "resnet8", "format": "akamaster", "file": "x.th"}],
+            ["published[0].name", "resnet8", "model of the study"],
+        ),
+        (
+            [{"name": "a", "format": "caffe", "file": "x.th"}],
+            ["published.0.format", "akamaster", "wooyeolbaek"],
+        ),
+    ],
+)
 def test_bad_published_entries_are_refused(tmp_path, entries, words):
     cwd = make_project(tmp_path / "p", {**TINY, "published": entries})
     (cwd / "x.th").write_bytes(b"")

@@ -13,7 +13,7 @@ and writes the files, `probes.plots` draws them. The helpers below are shared by
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -42,9 +42,16 @@ def block_table(model: nn.Module) -> pd.DataFrame:
     rows = []
     for i, (name, block) in enumerate(named_blocks(model)):
         stage = int(name.split(".")[0].removeprefix("stage"))
-        rows.append({"block": i + 1, "name": name, "stage": stage,
-                     "residual": is_residual(block), "changes_shape": changes_shape(block),
-                     "removable": removable(block)})
+        rows.append(
+            {
+                "block": i + 1,
+                "name": name,
+                "stage": stage,
+                "residual": is_residual(block),
+                "changes_shape": changes_shape(block),
+                "removable": removable(block),
+            }
+        )
     return pd.DataFrame(rows)
 
 

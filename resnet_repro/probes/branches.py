@@ -13,7 +13,7 @@ Norms are per image over all channels and positions; the net runs in eval mode a
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import pandas as pd
 import torch
@@ -44,8 +44,9 @@ def block_ratios(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor | None]
     return out
 
 
-def branch_magnitudes(model: nn.Module,
-                      batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> pd.DataFrame:
+def branch_magnitudes(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> pd.DataFrame:
     """One row per block: block, name, stage, measure ("branch", "change" or "none"),
     ratio_mean and ratio_std (population std) over all images, images. Sums are kept in
     float64 batch by batch, so memory does not grow with the number of images."""
@@ -74,4 +75,5 @@ def branch_magnitudes(model: nn.Module,
         means.append(math.nan if measure[-1] == "none" else mean)
         stds.append(math.nan if measure[-1] == "none" else math.sqrt(var))
     return blocks[["block", "name", "stage"]].assign(
-        measure=measure, ratio_mean=means, ratio_std=stds, images=count)
+        measure=measure, ratio_mean=means, ratio_std=stds, images=count
+    )

@@ -6,7 +6,7 @@ probe's figure from those files. `cli.build_parser` adds them with `add_parsers`
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -29,8 +29,9 @@ def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
     return load_model_file(path)
 
 
-def test_batches(study: Study, device: torch.device, images: int, batch_size: int,
-                 norm: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def test_batches(
+    study: Study, device: torch.device, images: int, batch_size: int, norm: dict
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The first `images` test images of the study, fed the way the net was trained (its
     stored normalisation; for our runs the training set's per-pixel mean subtracted, section
     4.2), in fp32 batches on `device`."""
@@ -39,8 +40,13 @@ def test_batches(study: Study, device: torch.device, images: int, batch_size: in
     arrays = data.load_arrays(study.data)
     test = data.to_device(arrays, device)
     n = min(images, len(test.test_y))
-    return [(normalization.normalize(test.test_x[i:min(i + batch_size, n)], norm, test.mean),
-             test.test_y[i:min(i + batch_size, n)]) for i in range(0, n, batch_size)]
+    return [
+        (
+            normalization.normalize(test.test_x[i : min(i + batch_size, n)], norm, test.mean),
+            test.test_y[i : min(i + batch_size, n)],
+        )
+        for i in range(0, n, batch_size)
+    ]
 
 
 def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device, norm: dict):
@@ -49,10 +55,12 @@ def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device, 
     if kind == "paths":
         from .paths import path_table
 
-        batches = test_batches(study, device, a.path_batches * a.path_batch_size,
-                               a.path_batch_size, norm)
+        batches = test_batches(
+            study, device, a.path_batches * a.path_batch_size, a.path_batch_size, norm
+        )
         return path_table(model, batches, a.path_samples, a.probe_seed), (
-            f"gradient per path length, {a.path_samples} paths x {len(batches)} batches")
+            f"gradient per path length, {a.path_samples} paths x {len(batches)} batches"
+        )
     batches = test_batches(study, device, a.probe_images, study.train.eval_batch_size, norm)
     if kind == "lesions":
         from .lesions import single_lesions
@@ -62,24 +70,26 @@ def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device, 
         from .lesions import k_lesions
 
         return k_lesions(model, batches, a.lesion_draws, a.probe_seed, a.lesion_k_points), (
-            f"k-block lesions, up to {a.lesion_draws} draws per k")
+            f"k-block lesions, up to {a.lesion_draws} draws per k"
+        )
     from .branches import branch_magnitudes
 
     return branch_magnitudes(model, batches), "branch magnitudes"
 
 
 def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
+    from ..config import ConfigError
     from ..devices import place
     from ..results import write_probe
     from . import label_run
 
-    from ..config import ConfigError
-
     study = load(args)
     model, identity, norm = load_trained(args.model_file)
     if args.kind == "paths" and not identity["model"].startswith("resnet"):
-        raise ConfigError(f"the paths probe needs a residual net; {identity['model']} is plain "
-                          "(it has one path only)")
+        raise ConfigError(
+            f"the paths probe needs a residual net; {identity['model']} is plain "
+            "(it has one path only)"
+        )
     placement, slot = place(study.device, log=_say)
     if args.cpu_threads:
         torch.set_num_threads(args.cpu_threads)
@@ -96,8 +106,9 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
     name, seed = identity["model"], identity["seed"]
     write_probe(args.kind, label_run(rows, name, seed, PROBE_SCHEMAS[args.kind]), args.out)
     images = int(rows["images"].max()) if len(rows) else 0
-    _say(f"{name} seed {seed}: {what} on {images} test images, {placement.name} (fp32) "
-         f"-> {args.out}")
+    _say(
+        f"{name} seed {seed}: {what} on {images} test images, {placement.name} (fp32) -> {args.out}"
+    )
     return 0
 
 
@@ -112,22 +123,32 @@ def cmd_probe_figure(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parsers(sub, add_config: Callable[[argparse.ArgumentParser], None],
-                load: Callable[[argparse.Namespace], Study]) -> None:
+def add_parsers(
+    sub,
+    add_config: Callable[[argparse.ArgumentParser], None],
+    load: Callable[[argparse.Namespace], Study],
+) -> None:
     c = sub.add_parser(
-        "probe", help="measure a trained model without training it: block lesions, paths, "
-                      "branch magnitudes (Veit et al. 2016)",
+        "probe",
+        help="measure a trained model without training it: block lesions, paths, "
+        "branch magnitudes (Veit et al. 2016)",
         description="Run one probe on a trained model.pt over the study's test images (eval "
-                    "mode, fp32, on the study's device) and write one Parquet file. lesions: "
-                    "test error with each block deleted (Veit et al. Fig. 3); lesions_k: with "
-                    "k random blocks deleted (Fig. 5a); paths: gradient per path length "
-                    "(Fig. 6; residual nets only); branches: ||F(x)||/||x|| per block.")
+        "mode, fp32, on the study's device) and write one Parquet file. lesions: "
+        "test error with each block deleted (Veit et al. Fig. 3); lesions_k: with "
+        "k random blocks deleted (Fig. 5a); paths: gradient per path length "
+        "(Fig. 6; residual nets only); branches: ||F(x)||/||x|| per block.",
+    )
     add_config(c)
     c.add_argument("kind", choices=KINDS, help="which probe")
     c.add_argument("--model-file", required=True, help="a run's model.pt")
     c.add_argument("--out", required=True, help="Parquet file to write")
-    c.add_argument("--cpu-threads", type=int, default=None, metavar="N",
-                   help="torch CPU threads (the workflow passes the job's threads)")
+    c.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (the workflow passes the job's threads)",
+    )
     c.set_defaults(func=lambda args: cmd_probe(args, load))
 
     c = sub.add_parser("probe-figure", help="draw one probe's figure from its Parquet files")
@@ -138,5 +159,4 @@ def add_parsers(sub, add_config: Callable[[argparse.ArgumentParser], None],
     c.set_defaults(func=cmd_probe_figure)
 
 
-__all__ = ["KINDS", "add_parsers", "load_trained", "test_batches", "cmd_probe",
-           "cmd_probe_figure"]
+__all__ = ["KINDS", "add_parsers", "load_trained", "test_batches", "cmd_probe", "cmd_probe_figure"]

@@ -7,7 +7,7 @@ Torch in, DataFrame out; no file I/O (`cli.py` reads the model and writes the re
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 import torch
@@ -17,10 +17,12 @@ from ..config import parse_model_name
 from ..results import LAYER_STD_SCHEMA
 
 
-
-def layer_response_std(model: nn.Module, layers: Sequence[tuple[str, nn.Module]],
-                       images: Iterable[torch.Tensor],
-                       device: torch.device | str | None = None) -> pd.DataFrame:
+def layer_response_std(
+    model: nn.Module,
+    layers: Sequence[tuple[str, nn.Module]],
+    images: Iterable[torch.Tensor],
+    device: torch.device | str | None = None,
+) -> pd.DataFrame:
     """Std of each given layer's output over all images, positions and channels (Figure 7).
 
     `layers` are (name, module) pairs in network order (for Figure 7: the BN after each 3x3
@@ -57,6 +59,7 @@ def layer_response_std(model: nn.Module, layers: Sequence[tuple[str, nn.Module]]
             sums[i] = s if sums[i] is None else sums[i] + s
             sumsqs[i] = sq if sumsqs[i] is None else sumsqs[i] + sq
             counts[i] += x.numel()
+
         return hook
 
     modes = {m: m.training for m in model.modules()}

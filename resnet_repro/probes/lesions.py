@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -55,10 +55,13 @@ def single_lesions(model: nn.Module, batches: Batches) -> pd.DataFrame:
     test_error_pct (NaN where the block is not removable), images."""
     blocks = block_table(model)
     intact = error_pct(model, batches)
-    errors = [error_pct(model, batches, [i]) if ok else math.nan
-              for i, ok in enumerate(blocks["removable"])]
-    return blocks.assign(intact_error_pct=intact, test_error_pct=errors,
-                         images=_count(batches)).drop(columns=["residual"])
+    errors = [
+        error_pct(model, batches, [i]) if ok else math.nan
+        for i, ok in enumerate(blocks["removable"])
+    ]
+    return blocks.assign(
+        intact_error_pct=intact, test_error_pct=errors, images=_count(batches)
+    ).drop(columns=["residual"])
 
 
 def lesion_draws(removable: Sequence[int], k: int, draws: int, seed: int) -> list[tuple[int, ...]]:
@@ -87,8 +90,9 @@ def k_values(n: int, points: int) -> list[int]:
     return sorted(set(int(round(v)) for v in np.linspace(1, n, points)))
 
 
-def k_lesions(model: nn.Module, batches: Batches, draws: int, seed: int,
-              points: int = 1_000_000) -> pd.DataFrame:
+def k_lesions(
+    model: nn.Module, batches: Batches, draws: int, seed: int, points: int = 1_000_000
+) -> pd.DataFrame:
     """Rows k, draw, removed ("3,7": 1-based block indices), removable_blocks,
     intact_error_pct, test_error_pct, images for k in `k_values(removable, points)`."""
     blocks = block_table(model)
@@ -97,9 +101,18 @@ def k_lesions(model: nn.Module, batches: Batches, draws: int, seed: int,
     rows = []
     for k in k_values(len(removable), points):
         for d, gone in enumerate(lesion_draws(removable, k, draws, seed)):
-            rows.append({"k": k, "draw": d, "removed": ",".join(str(i + 1) for i in gone),
-                         "removable_blocks": len(removable), "intact_error_pct": intact,
-                         "test_error_pct": error_pct(model, batches, gone)})
-    out = pd.DataFrame(rows, columns=["k", "draw", "removed", "removable_blocks",
-                                      "intact_error_pct", "test_error_pct"])
+            rows.append(
+                {
+                    "k": k,
+                    "draw": d,
+                    "removed": ",".join(str(i + 1) for i in gone),
+                    "removable_blocks": len(removable),
+                    "intact_error_pct": intact,
+                    "test_error_pct": error_pct(model, batches, gone),
+                }
+            )
+    out = pd.DataFrame(
+        rows,
+        columns=["k", "draw", "removed", "removable_blocks", "intact_error_pct", "test_error_pct"],
+    )
     return out.assign(images=_count(batches))

@@ -20,7 +20,7 @@ routing works there too; for projection shortcuts the "shortcut" path goes throu
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,7 @@ def path_length_distribution(n: int) -> pd.DataFrame:
         raise ValueError(f"a net has n >= 0 blocks, got {n}")
     k = np.arange(n + 1)
     paths = np.array([float(math.comb(n, int(i))) for i in k])
-    return pd.DataFrame({"length": k, "paths": paths, "path_fraction": paths / 2.0 ** n})
+    return pd.DataFrame({"length": k, "paths": paths, "path_fraction": paths / 2.0**n})
 
 
 def sample_path(n: int, k: int, rng: np.random.Generator) -> list[str]:
@@ -47,8 +47,9 @@ def sample_path(n: int, k: int, rng: np.random.Generator) -> list[str]:
     return ["branch" if i in chosen else "shortcut" for i in range(n)]
 
 
-def input_gradient_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-                        modes: Sequence[str]) -> torch.Tensor:
+def input_gradient_norm(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: Sequence[str]
+) -> torch.Tensor:
     """Per-image L2 norm of d loss / d h, h the first block's input (the stem's output), with
     block i run in `modes[i]` and the loss the cross-entropy of each image summed, so every
     image's gradient is that of its own loss. The model's parameters get no gradient."""
@@ -60,9 +61,9 @@ def input_gradient_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     return grad.flatten(1).norm(dim=1)
 
 
-def gradient_per_path_length(model: nn.Module,
-                             batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                             samples: int, seed: int) -> pd.DataFrame:
+def gradient_per_path_length(
+    model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], samples: int, seed: int
+) -> pd.DataFrame:
     """For every length k = 0..n: the mean (and std) over `samples` random paths of length k
     per batch, and over the batches, of the mean per-image gradient norm at the first block's
     input. Columns: length, grad_norm_mean, grad_norm_std, samples, images. The net runs in
@@ -70,8 +71,7 @@ def gradient_per_path_length(model: nn.Module,
     (seed, k)."""
     blocks = named_blocks(model)
     if not blocks or not all(is_residual(b) for _, b in blocks):
-        raise ValueError("the path experiment needs a residual net (every block with a "
-                         "shortcut)")
+        raise ValueError("the path experiment needs a residual net (every block with a shortcut)")
     if samples < 1 or not batches:
         raise ValueError("the path experiment needs at least one sample and one batch")
     n = len(blocks)
@@ -79,16 +79,26 @@ def gradient_per_path_length(model: nn.Module,
     with eval_mode(model):
         for k in range(n + 1):
             rng = np.random.default_rng([seed, k])
-            values = [float(input_gradient_norm(model, x, y, sample_path(n, k, rng)).mean())
-                      for x, y in batches for _ in range(samples)]
-            rows.append({"length": k, "grad_norm_mean": float(np.mean(values)),
-                         "grad_norm_std": float(np.std(values)), "samples": len(values),
-                         "images": sum(int(y.shape[0]) for _, y in batches)})
+            values = [
+                float(input_gradient_norm(model, x, y, sample_path(n, k, rng)).mean())
+                for x, y in batches
+                for _ in range(samples)
+            ]
+            rows.append(
+                {
+                    "length": k,
+                    "grad_norm_mean": float(np.mean(values)),
+                    "grad_norm_std": float(np.std(values)),
+                    "samples": len(values),
+                    "images": sum(int(y.shape[0]) for _, y in batches),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def path_table(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-               samples: int, seed: int) -> pd.DataFrame:
+def path_table(
+    model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], samples: int, seed: int
+) -> pd.DataFrame:
     """`gradient_per_path_length` joined with `path_length_distribution`, plus blocks (n) and
     weighted_grad = path_fraction * grad_norm_mean (Fig. 6c up to the constant 2^n)."""
     grads = gradient_per_path_length(model, batches, samples, seed)

@@ -7,7 +7,7 @@ The only file I/O is `plots.save_figure`, called by the command line.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,8 +36,7 @@ def _first_seed(df: pd.DataFrame, model: str) -> pd.DataFrame:
 
 def _style_of(model: str, colors: dict) -> dict:
     arch, depth = parse_model_name(model)
-    return {"color": colors[depth], "linestyle": ARCH_LINESTYLE[arch],
-            "label": model_label(model)}
+    return {"color": colors[depth], "linestyle": ARCH_LINESTYLE[arch], "label": model_label(model)}
 
 
 def _images_note(df: pd.DataFrame) -> str:
@@ -63,22 +62,28 @@ def _mark_unmeasured(ax, rows: pd.DataFrame, color, first: bool) -> bool:
     """Grey crosses on the x axis at the blocks a plain net cannot delete / measure."""
     if not len(rows):
         return first
-    ax.plot(rows["block"], np.zeros(len(rows)), linestyle="none", marker="x", markersize=7,
-            color=color, clip_on=False, zorder=5,
-            label="changes the shape: not measurable" if first else None)
+    ax.plot(
+        rows["block"],
+        np.zeros(len(rows)),
+        linestyle="none",
+        marker="x",
+        markersize=7,
+        color=color,
+        clip_on=False,
+        zorder=5,
+        label="changes the shape: not measurable" if first else None,
+    )
     return False
 
 
-def _finish(fig: Figure, axes, drawn: list[str], absent: list[str], title: str,
-            note: str) -> None:
+def _finish(fig: Figure, axes, drawn: list[str], absent: list[str], title: str, note: str) -> None:
     for ax in axes:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=8)
         else:
             _empty(ax, "no results for the requested models")
     if absent:
-        _note(axes[0], [f"not in the data: {', '.join(model_label(m) for m in absent)}"],
-              top=False)
+        _note(axes[0], [f"not in the data: {', '.join(model_label(m) for m in absent)}"], top=False)
     # The images used go under the title, where no curve can hide them.
     fig.suptitle(f"{title}\n({note})" if note else title)
 
@@ -97,13 +102,30 @@ def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
             rows = _first_seed(df, model).sort_values("block")
             ax = panels[parse_model_name(model)[0]]
             kw = _style_of(model, colors)
-            ax.plot(rows["block"], rows["test_error_pct"], marker="o", markersize=3.5,
-                    linewidth=1.2, **kw)
+            ax.plot(
+                rows["block"],
+                rows["test_error_pct"],
+                marker="o",
+                markersize=3.5,
+                linewidth=1.2,
+                **kw,
+            )
             wide = rows[rows["changes_shape"] & rows["removable"]]
-            ax.plot(wide["block"], wide["test_error_pct"], linestyle="none", marker="o",
-                    markersize=8, markerfacecolor="none", color=kw["color"])
-            ax.axhline(float(rows["intact_error_pct"].iloc[0]), color=kw["color"],
-                       linestyle=":", linewidth=1.2)
+            ax.plot(
+                wide["block"],
+                wide["test_error_pct"],
+                linestyle="none",
+                marker="o",
+                markersize=8,
+                markerfacecolor="none",
+                color=kw["color"],
+            )
+            ax.axhline(
+                float(rows["intact_error_pct"].iloc[0]),
+                color=kw["color"],
+                linestyle=":",
+                linewidth=1.2,
+            )
             first = _mark_unmeasured(ax, rows[~rows["removable"]], kw["color"], first)
         for arch, ax in panels.items():
             _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
@@ -111,9 +133,14 @@ def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
             ax.set_xlabel("deleted block (network order; ring: downsampling block)")
             ax.set_ylabel("test error (%)")
             ax.set_ylim(0, 100)
-        _finish(fig, list(panels.values()), drawn, absent,
-                "Redraw of Veit et al. 2016, Figure 3: deleting single blocks",
-                _images_note(df[df["model"].isin(drawn)]))
+        _finish(
+            fig,
+            list(panels.values()),
+            drawn,
+            absent,
+            "Redraw of Veit et al. 2016, Figure 3: deleting single blocks",
+            _images_note(df[df["model"].isin(drawn)]),
+        )
     return fig
 
 
@@ -133,8 +160,7 @@ def figure_lesions_k(df: pd.DataFrame, models: Sequence[str] | None = None) -> F
             std = np.concatenate([[0.0], g.std(ddof=0).fillna(0).to_numpy()])
             kw = _style_of(model, colors)
             ax.plot(k, mean, marker="o", markersize=3, linewidth=1.5, **kw)
-            ax.fill_between(k, mean - std, mean + std, color=kw["color"], alpha=0.15,
-                            linewidth=0)
+            ax.fill_between(k, mean - std, mean + std, color=kw["color"], alpha=0.15, linewidth=0)
         ax.set_xlabel("number of deleted blocks k")
         ax.set_ylabel("test error (%)")
         ax.set_ylim(0, 100)
@@ -142,9 +168,14 @@ def figure_lesions_k(df: pd.DataFrame, models: Sequence[str] | None = None) -> F
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         draws = int(df["draw"].max()) + 1 if len(df) else 0
         note = _images_note(df[df["model"].isin(drawn)])
-        _finish(fig, [ax], drawn, absent,
-                "Redraw of Veit et al. 2016, Figure 5a: deleting k random blocks",
-                f"{note}; up to {draws} draws per k (band: +-1 std)" if note else "")
+        _finish(
+            fig,
+            [ax],
+            drawn,
+            absent,
+            "Redraw of Veit et al. 2016, Figure 5a: deleting k random blocks",
+            f"{note}; up to {draws} draws per k (band: +-1 std)" if note else "",
+        )
     return fig
 
 
@@ -163,14 +194,18 @@ def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figur
             rows = _first_seed(df, model).sort_values("length")
             kw = _style_of(model, colors)
             axes[0].plot(rows["length"], rows["path_fraction"], marker="o", markersize=2.5, **kw)
-            axes[1].plot(rows["length"], rows["grad_norm_mean"], marker="o", markersize=2.5,
-                         **kw)
-            axes[2].plot(rows["length"], rows["weighted_grad"], marker="o", markersize=2.5,
-                         **kw)
-        titles = ["(a) distribution of path length", "(b) gradient magnitude per path",
-                  "(c) total gradient magnitude per path length"]
-        ylabels = ["fraction of paths  C(n,k) / 2^n", "gradient norm at the input",
-                   "fraction x gradient norm"]
+            axes[1].plot(rows["length"], rows["grad_norm_mean"], marker="o", markersize=2.5, **kw)
+            axes[2].plot(rows["length"], rows["weighted_grad"], marker="o", markersize=2.5, **kw)
+        titles = [
+            "(a) distribution of path length",
+            "(b) gradient magnitude per path",
+            "(c) total gradient magnitude per path length",
+        ]
+        ylabels = [
+            "fraction of paths  C(n,k) / 2^n",
+            "gradient norm at the input",
+            "fraction x gradient norm",
+        ]
         for ax, title, ylabel in zip(axes, titles, ylabels):
             ax.set_title(title)
             ax.set_xlabel("path length k (residual branches on the path)")
@@ -182,11 +217,18 @@ def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figur
             axes[1].set_yscale("log")
         note = ""
         if len(rows):
-            note = (f"{_images_note(rows)}; {int(rows['samples'].max())} sampled paths x "
-                    f"batches per length")
-        _finish(fig, list(axes), drawn, absent,
-                "Redraw of Veit et al. 2016, Figure 6: path lengths and gradient per length",
-                note)
+            note = (
+                f"{_images_note(rows)}; {int(rows['samples'].max())} sampled paths x "
+                f"batches per length"
+            )
+        _finish(
+            fig,
+            list(axes),
+            drawn,
+            absent,
+            "Redraw of Veit et al. 2016, Figure 6: path lengths and gradient per length",
+            note,
+        )
     return fig
 
 
@@ -204,23 +246,42 @@ def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fi
             rows = _first_seed(df, model).sort_values("block")
             ax = panels[parse_model_name(model)[0]]
             kw = _style_of(model, colors)
-            ax.errorbar(rows["block"], rows["ratio_mean"], yerr=rows["ratio_std"], marker="o",
-                        markersize=3, linewidth=1.3, elinewidth=0.7, capsize=1.5, **kw)
+            ax.errorbar(
+                rows["block"],
+                rows["ratio_mean"],
+                yerr=rows["ratio_std"],
+                marker="o",
+                markersize=3,
+                linewidth=1.3,
+                elinewidth=0.7,
+                capsize=1.5,
+                **kw,
+            )
             first = _mark_unmeasured(ax, rows[rows["measure"] == "none"], kw["color"], first)
-        labels = {"resnet": ("residual nets: what the branch adds", "||F(x)|| / ||s(x)||"),
-                  "plain": ("plain nets: how much a block changes its input",
-                            "||y - x|| / ||x||")}
+        labels = {
+            "resnet": ("residual nets: what the branch adds", "||F(x)|| / ||s(x)||"),
+            "plain": ("plain nets: how much a block changes its input", "||y - x|| / ||x||"),
+        }
         for arch, ax in panels.items():
             ax.set_title(labels[arch][0])
             ax.set_ylabel(labels[arch][1])
             ax.set_xlabel("block (network order)")
             ax.set_ylim(bottom=0)
             _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
-        _finish(fig, list(panels.values()), drawn, absent,
-                "How close each block is to the identity (0: the block passes its input on)",
-                _images_note(df[df["model"].isin(drawn)]))
+        _finish(
+            fig,
+            list(panels.values()),
+            drawn,
+            absent,
+            "How close each block is to the identity (0: the block passes its input on)",
+            _images_note(df[df["model"].isin(drawn)]),
+        )
     return fig
 
 
-FIGURES = {"lesions": figure_lesions, "lesions_k": figure_lesions_k, "paths": figure_paths,
-           "branches": figure_branches}
+FIGURES = {
+    "lesions": figure_lesions,
+    "lesions_k": figure_lesions_k,
+    "paths": figure_paths,
+    "branches": figure_branches,
+}

@@ -6,14 +6,14 @@ rule layer_std:
         code=PACKAGE / "probes" / "layer_responses.py",
     output:
         "results/analysis/layer_std/{model}_seed{seed}.parquet",
-    params:
-        images=STUDY.analysis.layer_std_images,
     log:
         "logs/layer_std/{model}_seed{seed}.log",
     benchmark:
         "benchmarks/layer_std/{model}_seed{seed}.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        images=STUDY.analysis.layer_std_images,
     shell:
         "resnet-repro layer-std --model-file {input.model}"
         " --images {params.images} --out {output} > {log} 2>&1"
@@ -62,16 +62,16 @@ rule tables:
             labels={"table": "both families"},
         ),
         families_md=f"{TABLES_DIR}/families.md",
-    params:
-        tolerance=STUDY.analysis.tolerance_pct,
-        compare=compare_metrics(),
-        out_dir=lambda wildcards, output: os.path.dirname(output.table6),
     log:
         f"{LOGS_DIR}/tables.log",
     benchmark:
         f"{BENCH_DIR}/tables.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        tolerance=STUDY.analysis.tolerance_pct,
+        compare=compare_metrics(),
+        out_dir=lambda wildcards, output: os.path.dirname(output.table6),
     shell:
         "resnet-repro tables --metrics {input.metrics}"
         " --compare-metrics {params.compare}"

@@ -46,8 +46,10 @@ try:
     # Imported checkpoints are inputs nobody can rebuild: say so before any job starts.
     _missing = missing_published_files(STUDY)
     if _missing:
-        raise ConfigError(_missing[0] + (f" (and {len(_missing) - 1} more)" if len(_missing) > 1
-                                         else ""))
+        raise ConfigError(
+            _missing[0]
+            + (f" (and {len(_missing) - 1} more)" if len(_missing) > 1 else "")
+        )
 except ConfigError as e:
     raise WorkflowError(f"bad config: {e}")
 
@@ -96,7 +98,9 @@ def figure7_models():
 
 def layer_std_files():
     seed = STUDY.study.seeds[0]
-    return [f"results/analysis/layer_std/{m}_seed{seed}.parquet" for m in figure7_models()]
+    return [
+        f"results/analysis/layer_std/{m}_seed{seed}.parquet" for m in figure7_models()
+    ]
 
 
 @functools.cache
@@ -140,7 +144,9 @@ def probe_models(kind):
 
 def probe_files(kind):
     seed = STUDY.study.seeds[0]
-    return [f"results/analysis/{kind}/{m}_seed{seed}.parquet" for m in probe_models(kind)]
+    return [
+        f"results/analysis/{kind}/{m}_seed{seed}.parquet" for m in probe_models(kind)
+    ]
 
 
 def probe_figure_models(kind):

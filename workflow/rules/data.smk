@@ -5,13 +5,13 @@ rule prepare_data:
     output:
         # Per named study: switching studies in one folder must not make this job rerun.
         f"{DATA_DIR}/prepared.json",
-    params:
-        fingerprint=lambda wildcards: data_fingerprint(),
     log:
         f"{LOGS_DIR}/prepare_data.log",
     benchmark:
         f"{BENCH_DIR}/prepare_data.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        fingerprint=lambda wildcards: data_fingerprint(),
     shell:
         "resnet-repro prepare-data --out {output} > {log} 2>&1"

@@ -11,14 +11,14 @@ rule figure6:
             labels={"figure": "Figure 6"},
         ),
         pdf=f"{FIGURES_DIR}/figure6.pdf",
-    params:
-        ymax=STUDY.analysis.figure6_ymax,
     log:
         f"{LOGS_DIR}/figure6.log",
     benchmark:
         f"{BENCH_DIR}/figure6.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        ymax=STUDY.analysis.figure6_ymax,
     shell:
         "resnet-repro figure6 --metrics {input.metrics} --ymax {params.ymax}"
         " --out {output.png} > {log} 2>&1"
@@ -37,14 +37,14 @@ rule figure7:
             labels={"figure": "Figure 7"},
         ),
         pdf=f"{FIGURES_DIR}/figure7.pdf",
-    params:
-        models=figure7_models(),
     log:
         f"{LOGS_DIR}/figure7.log",
     benchmark:
         f"{BENCH_DIR}/figure7.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        models=figure7_models(),
     shell:
         "resnet-repro figure7 --layer-std {input.layer_std} --models {params.models}"
         " --out {output.png} > {log} 2>&1"

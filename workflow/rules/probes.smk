@@ -20,17 +20,17 @@ rule probe:
         code=lambda wc: PACKAGE / "probes" / PROBE_CODE[wc.kind],
     output:
         "results/analysis/{kind}/{model}_seed{seed}.parquet",
-    params:
-        settings=probe_settings,
-    resources:
-        gpu=1,
-    threads: 2
     log:
         "logs/probe/{kind}/{model}_seed{seed}.log",
     benchmark:
         "benchmarks/probe/{kind}/{model}_seed{seed}.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=probe_settings,
     shell:
         "resnet-repro probe {wildcards.kind} --model-file {input.model}"
         " --cpu-threads {threads} --out {output} > {log} 2>&1"
@@ -54,15 +54,15 @@ for _kind in PROBES:
                 labels={"figure": PROBE_FIGURE_LABELS[_kind]},
             ),
             pdf=f"{FIGURES_DIR}/{_kind}.pdf",
-        params:
-            kind=_kind,
-            models=probe_figure_models(_kind),
         log:
             f"logs/figure_{_kind}.log",
         benchmark:
             f"benchmarks/figure_{_kind}.tsv"
         conda:
             "../envs/resnet-repro.yaml"
+        params:
+            kind=_kind,
+            models=probe_figure_models(_kind),
         shell:
             "resnet-repro probe-figure {params.kind} --results {input.results}"
             " --models {params.models} --out {output.png} > {log} 2>&1"

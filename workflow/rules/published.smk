@@ -11,15 +11,15 @@ rule import_published:
         code=PACKAGE / "published.py",
     output:
         f"{PUBLISHED_DIR}/model.pt",
-    params:
-        format=lambda wildcards: PUBLISHED[wildcards.name].format,
-        model=published_model_option,
     log:
         "logs/published/import_{name}.log",
     benchmark:
         "benchmarks/published/import_{name}.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        format=lambda wildcards: PUBLISHED[wildcards.name].format,
+        model=published_model_option,
     shell:
         "resnet-repro import --format {params.format} --file {input.checkpoint}"
         " --name {wildcards.name} {params.model} --out {output} > {log} 2>&1"
@@ -32,14 +32,14 @@ rule evaluate_published:
         model=f"{PUBLISHED_DIR}/model.pt",
     output:
         f"{PUBLISHED_DIR}/eval.json",
-    params:
-        data=lambda wildcards: STUDY.to_dict()["data"],
     log:
         "logs/published/evaluate_{name}.log",
     benchmark:
         "benchmarks/published/evaluate_{name}.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        data=lambda wildcards: STUDY.to_dict()["data"],
     shell:
         "resnet-repro evaluate --model-file {input.model} --name {wildcards.name}"
         " --out {output} > {log} 2>&1"
@@ -52,15 +52,15 @@ rule layer_std_published:
         model=f"{PUBLISHED_DIR}/model.pt",
     output:
         f"{PUBLISHED_DIR}/layer_std.parquet",
-    params:
-        images=STUDY.analysis.layer_std_images,
-        data=lambda wildcards: STUDY.to_dict()["data"],
     log:
         "logs/published/layer_std_{name}.log",
     benchmark:
         "benchmarks/published/layer_std_{name}.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        images=STUDY.analysis.layer_std_images,
+        data=lambda wildcards: STUDY.to_dict()["data"],
     shell:
         "resnet-repro layer-std --model-file {input.model}"
         " --images {params.images} --out {output} > {log} 2>&1"
@@ -103,16 +103,16 @@ rule figure7_published:
             labels={"figure": "Figure 7 (published checkpoints)"},
         ),
         pdf="figures/figure7_published.pdf",
-    params:
-        groups=" ".join(
-            f"--group {label} {' '.join(files)}"
-            for label, files in published_layer_std_groups().items()
-        ),
     log:
         "logs/published/figure7.log",
     benchmark:
         "benchmarks/published/figure7.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    params:
+        groups=" ".join(
+            f"--group {label} {' '.join(files)}"
+            for label, files in published_layer_std_groups().items()
+        ),
     shell:
         "resnet-repro figure7-published {params.groups} --out {output.png} > {log} 2>&1"

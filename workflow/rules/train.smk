@@ -6,17 +6,17 @@ rule train:
         metrics=f"{RUNS}/metrics.parquet",
         model=f"{RUNS}/model.pt",
         run=f"{RUNS}/run.json",
-    params:
-        identity=run_identity_hash,
-    resources:
-        gpu=1,
-    threads: 2
     log:
         "logs/train/{model}_seed{seed}.log",
     benchmark:
         "benchmarks/train/{model}_seed{seed}.tsv"
     conda:
         "../envs/resnet-repro.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        identity=run_identity_hash,
     shell:
         "resnet-repro train --model {wildcards.model}"
         " --seed {wildcards.seed} --out results/runs/{wildcards.model}/seed{wildcards.seed}"
