@@ -38,7 +38,6 @@ from .results import STATUSES
 
 RUN_KEYS = ["model", "seed"]
 MISSING = "missing"
-NULL_TEXT = "–"  # how to_markdown shows a null
 
 
 # --------------------------------------------------------------------------------------------
@@ -440,56 +439,6 @@ def plain_vs_residual(
             **{c: "float64" for c in PLAIN_VS_RESIDUAL_COLUMNS if c.endswith("_pct")},
         }
     )
-
-
-# --------------------------------------------------------------------------------------------
-# markdown
-
-
-def _is_null(v) -> bool:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return True
-    return isinstance(v, (float, np.floating)) and math.isnan(v)
-
-
-def _cell(v, floatfmt: str) -> str:
-    if _is_null(v):
-        return NULL_TEXT
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return format(float(v), floatfmt)
-    return str(v)
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
-        v, (bool, np.bool_)
-    )
-
-
-def to_markdown(df: pd.DataFrame, floatfmt: str = ".2f") -> str:
-    """A GitHub (pipe) markdown table without the index: floats with `floatfmt`, integers as
-    integers, booleans as yes/no, nulls (None/NaN/NA) as "–"; numeric columns right-aligned."""
-    cells = pd.DataFrame(
-        {c: [_cell(v, floatfmt) for v in df[c].tolist()] for c in df.columns},
-        columns=list(df.columns),
-        dtype=object,
-    )
-    colalign = []
-    for c in df.columns:
-        dtype = df[c].dtype
-        if pd.api.types.is_bool_dtype(dtype):
-            numeric = False
-        elif pd.api.types.is_numeric_dtype(dtype):
-            numeric = True
-        else:
-            values = [v for v in df[c].tolist() if not _is_null(v)]
-            numeric = bool(values) and all(_is_number(v) for v in values)
-        colalign.append("right" if numeric else "left")
-    return cells.to_markdown(index=False, disable_numparse=True, colalign=colalign) + "\n"
 
 
 # --------------------------------------------------------------------------------------------

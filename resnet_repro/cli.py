@@ -324,6 +324,7 @@ def cmd_tables(args: argparse.Namespace) -> int:
     from . import analysis, families
     from .models import build_model, count_parameters
     from .results import write_text
+    from .table_text import to_html, to_markdown
 
     study = _load(args)
     metrics = _read_metrics_files(args.metrics)
@@ -365,14 +366,23 @@ def cmd_tables(args: argparse.Namespace) -> int:
         "table6": analysis.TABLE6_DISPLAY_COLUMNS,
         "imagenet_style": families.IMAGENET_STYLE_DISPLAY_COLUMNS,
     }
+    titles = {
+        "table6": "Table 6: CIFAR-10 test error, ours and the paper's",
+        "plain_vs_residual": "Plain vs residual nets, per depth",
+        "runs": "Every run and its status",
+        "imagenet_style": "The ImageNet-style family",
+        "families": "Both families side by side",
+    }
     for name, df in tables.items():
         shown = df[shown_columns[name]] if name in shown_columns else df
         write_text(df.to_csv(index=False), out / f"{name}.csv")
-        write_text(analysis.to_markdown(shown), out / f"{name}.md")
+        write_text(to_markdown(shown), out / f"{name}.md")
+        empty = "No model of this family in this study (study.archs)."
+        write_text(to_html(shown, titles[name], empty=empty), out / f"{name}.html")
     for name in ("table6", "imagenet_style"):
         if len(tables[name]):
-            _say(analysis.to_markdown(tables[name][shown_columns[name]]))
-    _say(analysis.to_markdown(tables["families"]))
+            _say(to_markdown(tables[name][shown_columns[name]]))
+    _say(to_markdown(tables["families"]))
     return 0
 
 

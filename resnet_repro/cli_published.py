@@ -73,9 +73,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_published_table(args: argparse.Namespace) -> int:
-    from .analysis import to_markdown
     from .published import published_table
     from .results import write_text
+    from .table_text import to_html, to_markdown
 
     evals = []
     for p in args.eval:
@@ -91,6 +91,10 @@ def cmd_published_table(args: argparse.Namespace) -> int:
     note = "".join(f"\nReported: {s}." for s in sources)
     md = to_markdown(shown) + "\n" + note.lstrip("\n") + ("\n" if note else "")
     write_text(md, out / "published.md")
+    write_text(
+        to_html(shown, "Published checkpoints on this test set", note.strip()),
+        out / "published.html",
+    )
     print(to_markdown(shown), flush=True)
     return 0
 

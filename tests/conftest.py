@@ -7,12 +7,18 @@ dict with "data" uint8 [N, 3072] channel-planar and "labels", plus batches.meta 
 stripe direction, under pixel noise, so a small net trained on them beats chance quickly.
 
 `cifar_root` is a ready-made root with 500 training and 100 test images.
+
+`smoke_study` is the CPU smoke study (workflow/configs/smoke.yaml) run once per session by
+Snakemake on this machine, with its report; the SLURM and browser tests use it.
+`need_system_tools` skips a test whose system packages cannot be installed here and fails it
+where they could be (tools/install-test-packages), so CI never skips it.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -112,3 +118,31 @@ def make_cifar_root() -> Callable[..., Path]:
 def cifar_root(tmp_path: Path, make_cifar_root) -> Path:
     """A data root (the folder holding cifar-10-batches-py) with 500 train / 100 test images."""
     return make_cifar_root(tmp_path / "data", n_train=500, n_test=100)
+
+
+SMOKE_CONFIG = "workflow/configs/smoke.yaml"
+
+
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory) -> Path:
+    """A project folder in which the smoke study ran to the end on this machine, one thread
+    per job (so that the same study on SLURM can be compared number for number), and its
+    report was written to report.html."""
+    from test_workflow import make_project, smk
+
+    cwd = make_project(tmp_path_factory.mktemp("smoke"))
+    smk(cwd, "--max-threads", "1", config=SMOKE_CONFIG)
+    smk(cwd, "--report", "report.html", config=SMOKE_CONFIG)
+    return cwd
+
+
+def need_system_tools(tools: tuple[str, ...], what: str) -> None:
+    """Skip when `tools` are missing and cannot be installed here (not root, or no apt-get);
+    fail when they are missing but could be, naming the script that installs them."""
+    path = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    missing = [t for t in tools if shutil.which(t, path=path) is None]
+    if not missing:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        pytest.fail(f"{what} needs {', '.join(missing)}: run tools/install-test-packages")
+    pytest.skip(f"{what}: {', '.join(missing)} missing, and not installable here (no root/apt)")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnet_repro import analysis, paper
+from resnet_repro import analysis, paper, table_text
 from resnet_repro.config import parse_model_name
 from resnet_repro.results import METRICS_SCHEMA, read_metrics, write_metrics
 
@@ -356,11 +356,11 @@ def test_plain_vs_residual_means_and_gaps_per_depth():
 
 def test_markdown_contains_the_models_formats_floats_and_shows_nulls():
     m = make_metrics(make_run("plain20", 0, [12.345]), make_run("resnet20", 0, [8.0]))
-    text = analysis.to_markdown(_t6(m, [("plain20", 0), ("resnet20", 0), ("resnet56", 0)]))
+    text = table_text.to_markdown(_t6(m, [("plain20", 0), ("resnet20", 0), ("resnet56", 0)]))
     for model in ("plain20", "resnet20", "resnet56"):
         assert model in text
     assert "12.35" in text and "12.345" not in text
-    assert analysis.NULL_TEXT in text
+    assert table_text.NULL_TEXT in text
     assert "nan" not in text.lower() and "<NA>" not in text
     assert text.splitlines()[1].startswith("|")  # pipe table: header separator line
 

@@ -203,9 +203,9 @@ def test_report_holds_every_figure_and_table(study):
     for name in (
         "figure6.png",
         "figure7.png",
-        "table6.csv",
-        "plain_vs_residual.csv",
-        "runs.csv",
+        "table6.html",
+        "plain_vs_residual.html",
+        "runs.html",
     ) + tuple(f"{k}.png" for k in PROBES):
         assert name in html, name
     for caption_words in (

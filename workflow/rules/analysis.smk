@@ -26,42 +26,48 @@ rule tables:
         metrics=all_metrics(),
         code=PACKAGE / "analysis.py",
         families_code=PACKAGE / "families.py",
+        format_code=PACKAGE / "table_text.py",
     output:
-        table6=report(
-            f"{TABLES_DIR}/table6.csv",
+        table6=f"{TABLES_DIR}/table6.csv",
+        table6_md=f"{TABLES_DIR}/table6.md",
+        table6_html=report(
+            f"{TABLES_DIR}/table6.html",
             caption="../report/table6.rst",
             category="Tables",
             labels={"table": "Table 6"},
         ),
-        table6_md=f"{TABLES_DIR}/table6.md",
-        pvr=report(
-            f"{TABLES_DIR}/plain_vs_residual.csv",
+        pvr=f"{TABLES_DIR}/plain_vs_residual.csv",
+        pvr_md=f"{TABLES_DIR}/plain_vs_residual.md",
+        pvr_html=report(
+            f"{TABLES_DIR}/plain_vs_residual.html",
             caption="../report/plain_vs_residual.rst",
             category="Tables",
             labels={"table": "plain vs residual"},
         ),
-        pvr_md=f"{TABLES_DIR}/plain_vs_residual.md",
-        runs=report(
-            f"{TABLES_DIR}/runs.csv",
+        runs=f"{TABLES_DIR}/runs.csv",
+        runs_md=f"{TABLES_DIR}/runs.md",
+        runs_html=report(
+            f"{TABLES_DIR}/runs.html",
             caption="../report/runs.rst",
             category="Tables",
             labels={"table": "runs"},
         ),
-        runs_md=f"{TABLES_DIR}/runs.md",
-        imagenet_style=report(
-            f"{TABLES_DIR}/imagenet_style.csv",
+        imagenet_style=f"{TABLES_DIR}/imagenet_style.csv",
+        imagenet_style_md=f"{TABLES_DIR}/imagenet_style.md",
+        imagenet_style_html=report(
+            f"{TABLES_DIR}/imagenet_style.html",
             caption="../report/imagenet_style.rst",
             category="Tables",
             labels={"table": "ImageNet-style family"},
         ),
-        imagenet_style_md=f"{TABLES_DIR}/imagenet_style.md",
-        families=report(
-            f"{TABLES_DIR}/families.csv",
+        families=f"{TABLES_DIR}/families.csv",
+        families_md=f"{TABLES_DIR}/families.md",
+        families_html=report(
+            f"{TABLES_DIR}/families.html",
             caption="../report/families.rst",
             category="Tables",
             labels={"table": "both families"},
         ),
-        families_md=f"{TABLES_DIR}/families.md",
     log:
         f"{LOGS_DIR}/tables.log",
     benchmark:

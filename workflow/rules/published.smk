@@ -71,14 +71,16 @@ rule published_table:
     input:
         evals=published_evals(),
         code=PACKAGE / "paper.py",
+        format_code=PACKAGE / "table_text.py",
     output:
-        csv=report(
-            "results/tables/published.csv",
+        csv="results/tables/published.csv",
+        md="results/tables/published.md",
+        html=report(
+            "results/tables/published.html",
             caption="../report/published.rst",
             category="Tables",
             labels={"table": "published checkpoints"},
         ),
-        md="results/tables/published.md",
     log:
         "logs/published/table.log",
     benchmark:
