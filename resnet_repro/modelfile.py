@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import normalization
+from .evaluation import loss_and_error
 from .models import build_model, count_parameters
 from .results import ResultError
 
@@ -73,19 +73,11 @@ def evaluate(
     batch_size: int,
 ) -> tuple[float, float]:
     """Mean cross-entropy and top-1 error (%) on the original images, in eval mode and fp32
-    (no autocast: an evaluation must not depend on the device's precision), as train.evaluate
-    does for the training curves. x is uint8 [N, 3, 32, 32], on the model's device."""
+    (evaluation.loss_and_error, the loop train.evaluate uses for the training curves), with
+    the inputs normalised as the net's record `norm` says. x is uint8 [N, 3, 32, 32], on the
+    model's device."""
     if len(y) == 0:
         raise ResultError("evaluation needs at least one test image")
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
-    wrong = torch.zeros((), dtype=torch.int64, device=x.device)
-    with torch.no_grad():
-        for i in range(0, len(y), batch_size):
-            out = model(normalization.normalize(x[i : i + batch_size], norm, data_mean)).float()
-            yb = y[i : i + batch_size]
-            loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
-            wrong += (out.argmax(1) != yb).sum()
-    model.train(was_training)
-    return loss_sum.item() / len(y), 100.0 * wrong.item() / len(y)
+    return loss_and_error(
+        model, x, y, batch_size, lambda xb: normalization.normalize(xb, norm, data_mean)
+    )

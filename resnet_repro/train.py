@@ -25,6 +25,8 @@ from . import data as data_mod
 from . import normalization
 from .config import Study, TrainConfig, identity_hash, run_identity
 from .devices import Placement
+from .evaluation import loss_and_error
+from .evaluation import strict_fp32 as strict_fp32  # re-exported for older importers
 from .models import build_model, count_parameters
 from .resume import (
     load_checkpoint,
@@ -54,19 +56,6 @@ def autocast(placement: Placement):
     return torch.autocast(placement.device.type, dtype=placement.autocast_dtype)
 
 
-@contextlib.contextmanager
-def strict_fp32():
-    """No reduced precision inside: cuDNN convolutions may otherwise run in TF32 on CUDA."""
-    cudnn = torch.backends.cudnn
-    with cudnn.flags(
-        enabled=cudnn.enabled,
-        benchmark=cudnn.benchmark,
-        deterministic=cudnn.deterministic,
-        allow_tf32=False,
-    ):
-        yield
-
-
 def evaluate(
     model: torch.nn.Module,
     x: torch.Tensor,
@@ -76,28 +65,18 @@ def evaluate(
     placement: Placement,
     std: torch.Tensor | None = None,
 ) -> tuple[float, float]:
-    """Mean loss and top-1 error (%) on original (unaugmented) images in eval mode.
+    """Mean loss and top-1 error (%) on original (unaugmented) images in eval mode and fp32
+    (evaluation.loss_and_error), fed as in training: the training images' mean subtracted
+    (and the std divided by, with `std`), in the placement's memory format. (nan, nan) for an
+    empty set."""
 
-    Always in fp32, whatever the training precision: the error compared with the paper's
-    must not carry the rounding of bf16 logits (which flips borderline predictions)."""
-    if len(y) == 0:
-        return float("nan"), float("nan")
-    was_training = model.training
-    model.eval()
-    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
-    wrong = torch.zeros((), dtype=torch.int64, device=x.device)
-    with torch.no_grad(), strict_fp32():
-        for i in range(0, len(y), batch_size):
-            xb = data_mod.normalize(x[i : i + batch_size], mean, std)
-            if placement.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            yb = y[i : i + batch_size]
-            out = model(xb).float()
-            loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
-            wrong += (out.argmax(1) != yb).sum()
-    model.train(was_training)
-    stats = torch.stack([loss_sum, wrong.double()]).tolist()  # the one host sync
-    return stats[0] / len(y), 100.0 * stats[1] / len(y)
+    def inputs(xb: torch.Tensor) -> torch.Tensor:
+        xb = data_mod.normalize(xb, mean, std)
+        if placement.channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        return xb
+
+    return loss_and_error(model, x, y, batch_size, inputs)
 
 
 # ---------------------------------------------------------------- the loop

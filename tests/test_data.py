@@ -26,6 +26,7 @@ from resnet_repro.data import (
     CifarArrays,
     DataError,
     augment,
+    cifar10,
     describe,
     download_cifar10,
     ensure_cifar10,
@@ -39,6 +40,7 @@ from resnet_repro.data import (
     synthetic_cifar,
     to_device,
 )
+from resnet_repro.data import load as data_load
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 FILES = [
@@ -238,8 +240,8 @@ def _archive(tmp_path: Path, make_cifar_root, name="cifar.tar.gz", member=BATCHE
 
 def test_download_success_extracts_and_loads(tmp_path, make_cifar_root, monkeypatch):
     archive, md5 = _archive(tmp_path, make_cifar_root)
-    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5)
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", md5)
     root = tmp_path / "root"
     folder = ensure_cifar10(root, download=True)
     assert folder == root / BATCHES_DIR
@@ -247,7 +249,7 @@ def test_download_success_extracts_and_loads(tmp_path, make_cifar_root, monkeypa
     a = read_cifar10(root)
     assert a.train_x.shape == (20, 3, 32, 32) and a.test_x.shape == (10, 3, 32, 32)
     # Present now: a second call must not download (the URL no longer works).
-    monkeypatch.setattr(data, "CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
     assert ensure_cifar10(root, download=True) == folder
     info = prepare(cfg(root=str(root), download=True, val_size=5))
     assert (info["n_train"], info["n_val"], info["n_test"]) == (15, 5, 10)
@@ -255,20 +257,20 @@ def test_download_success_extracts_and_loads(tmp_path, make_cifar_root, monkeypa
 
 def test_prepare_downloads_when_absent(tmp_path, make_cifar_root, monkeypatch):
     archive, md5 = _archive(tmp_path, make_cifar_root)
-    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5)
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", md5)
     info = prepare(cfg(root=str(tmp_path / "r"), download=True))
     assert info["n_train"] == 20 and info["n_test"] == 10
 
 
 def test_md5_mismatch(tmp_path, make_cifar_root, monkeypatch):
     archive, md5 = _archive(tmp_path, make_cifar_root)
-    assert md5 != data.CIFAR10_MD5
-    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
+    assert md5 != cifar10.CIFAR10_MD5
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", archive.as_uri())
     root = tmp_path / "root"
     with pytest.raises(DataError, match="md5") as e:
         ensure_cifar10(root, download=True)
-    assert md5 in str(e.value) and data.CIFAR10_MD5 in str(e.value)
+    assert md5 in str(e.value) and cifar10.CIFAR10_MD5 in str(e.value)
     assert leftovers(root) == []  # the bad archive is removed, no batches folder appears
 
 
@@ -282,7 +284,7 @@ def test_md5_mismatch(tmp_path, make_cifar_root, monkeypatch):
     ids=["refused", "missing-file", "malformed"],
 )
 def test_download_failure_no_network(tmp_path, monkeypatch, url):
-    monkeypatch.setattr(data, "CIFAR10_URL", url)
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", url)
     root = tmp_path / "root"
     with pytest.raises(DataError, match="downloading CIFAR-10 from .* failed") as e:
         download_cifar10(root)
@@ -317,8 +319,8 @@ def test_interrupted_download_leaves_nothing(tmp_path, monkeypatch):
 def test_bad_archive_with_matching_md5(tmp_path, monkeypatch):
     bad = tmp_path / "bad.tar.gz"
     bad.write_bytes(b"this is not a gzip file" * 10)
-    monkeypatch.setattr(data, "CIFAR10_URL", bad.as_uri())
-    monkeypatch.setattr(data, "CIFAR10_MD5", hashlib.md5(bad.read_bytes()).hexdigest())
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", bad.as_uri())
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", hashlib.md5(bad.read_bytes()).hexdigest())
     root = tmp_path / "root"
     with pytest.raises(DataError, match="could not be extracted"):
         download_cifar10(root)
@@ -327,8 +329,8 @@ def test_bad_archive_with_matching_md5(tmp_path, monkeypatch):
 
 def test_archive_without_batches_folder(tmp_path, make_cifar_root, monkeypatch):
     archive, md5 = _archive(tmp_path, make_cifar_root, member="something-else")
-    monkeypatch.setattr(data, "CIFAR10_URL", archive.as_uri())
-    monkeypatch.setattr(data, "CIFAR10_MD5", md5)
+    monkeypatch.setattr(cifar10, "CIFAR10_URL", archive.as_uri())
+    monkeypatch.setattr(cifar10, "CIFAR10_MD5", md5)
     root = tmp_path / "root"
     with pytest.raises(DataError, match="lacks cifar-10-batches-py/data_batch_1"):
         download_cifar10(root)
@@ -407,8 +409,8 @@ def test_load_arrays_synthetic_sizes(monkeypatch):
     a = load_arrays(cfg(source="synthetic", val_size=10, train_subset=90, test_subset=30))
     assert (len(a.train_x), len(a.val_x), len(a.test_x)) == (90, 10, 30)
     # Without subsets the sizes are CIFAR-10's (scaled down here to keep the test fast).
-    monkeypatch.setattr(data, "CIFAR10_TRAIN", 200)
-    monkeypatch.setattr(data, "CIFAR10_TEST", 50)
+    monkeypatch.setattr(data_load, "CIFAR10_TRAIN", 200)
+    monkeypatch.setattr(data_load, "CIFAR10_TEST", 50)
     b = load_arrays(cfg(source="synthetic", val_size=20))
     assert (len(b.train_x), len(b.val_x), len(b.test_x)) == (180, 20, 50)
     assert prepare(cfg(source="synthetic", root="/nonexistent"))["n_train"] == 200

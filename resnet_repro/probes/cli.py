@@ -95,7 +95,7 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
         torch.set_num_threads(args.cpu_threads)
     try:
         # fp32 whatever the training precision: the probes measure the trained weights.
-        from ..train import strict_fp32
+        from ..evaluation import strict_fp32
 
         model = model.to(device=placement.device, dtype=torch.float32)
         with strict_fp32():  # no TF32 convolutions on CUDA either

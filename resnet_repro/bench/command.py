@@ -1,0 +1,213 @@
+"""`resnet-repro bench` on the command line: its options, the study they make, and the run
+that measures, prints the table and writes the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..config import Study, deep_merge, parse_model_name, read_yaml, study_from_dict
+from ..devices import place
+from ..results import write_json
+from .report import format_table
+from .run import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, DEFAULT_WARMUP_STEPS, run_benchmark
+from .variants import VARIANTS
+
+DEFAULT_TRAIN_IMAGES = 10_000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `resnet-repro bench`."""
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="plain or resnet followed by a depth 6n+2, e.g. resnet20, or an "
+        "ImageNet-style net: imagenet-resnet18, 34 or 50",
+    )
+    parser.add_argument(
+        "--config",
+        action="extend",
+        nargs="+",
+        metavar="YAML",
+        default=None,
+        help="study config file(s) for the data (e.g. real CIFAR-10), the "
+        "recipe and the device switches; without one, synthetic data",
+    )
+    parser.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default=None,
+        help="overrides device.device (default: the config's, else auto)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help="overrides device.precision",
+    )
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.channels_last",
+    )
+    parser.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.compile",
+    )
+    parser.add_argument(
+        "--fused-optimizer",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.fused_optimizer",
+    )
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.cudnn_benchmark",
+    )
+    parser.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads; overrides device.cpu_threads",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"images per step (default {DEFAULT_BATCH_SIZE}, as the paper)",
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=DEFAULT_WARMUP_STEPS,
+        help=f"untimed steps first (default {DEFAULT_WARMUP_STEPS})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"timed steps per variant (default {DEFAULT_STEPS})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader workers of the dataloader variant (default "
+        "min(8, CPUs); 0 loads in the main process)",
+    )
+    parser.add_argument(
+        "--train-images",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"training images (data.train_subset); default "
+        f"{DEFAULT_TRAIN_IMAGES:,} synthetic ones without --config",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        default=list(VARIANTS),
+        help="which variants to measure (default: all three)",
+    )
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also measure the trainer with each GPU speed switch changed",
+    )
+    parser.add_argument(
+        "--jobs-per-gpu",
+        type=int,
+        default=1,
+        metavar="K",
+        help="also measure K trainer jobs at once on the device (aggregate "
+        "images/s); default 1: not measured",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up waiting for a free GPU slot after this long",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", default=None, help="write the results as JSON here"
+    )
+
+
+def study_from_args(args: argparse.Namespace) -> Study:
+    """The study of --config (or synthetic data without one) with the command line's device
+    and data overrides applied, validated like any config."""
+    raw: dict[str, Any] = {}
+    for path in args.config or []:
+        raw = deep_merge(raw, read_yaml(path))
+    if not args.config:
+        raw = deep_merge(
+            raw,
+            {
+                "data": {
+                    "source": "synthetic",
+                    "download": False,
+                    "train_subset": DEFAULT_TRAIN_IMAGES,
+                }
+            },
+        )
+    if args.train_images is not None:
+        raw = deep_merge(raw, {"data": {"train_subset": args.train_images}})
+    device = {
+        key: getattr(args, attr)
+        for key, attr in (
+            ("device", "device"),
+            ("precision", "precision"),
+            ("channels_last", "channels_last"),
+            ("compile", "compile"),
+            ("fused_optimizer", "fused_optimizer"),
+            ("cudnn_benchmark", "cudnn_benchmark"),
+            ("cpu_threads", "cpu_threads"),
+        )
+        if getattr(args, attr, None) is not None
+    }
+    if device:
+        raw = deep_merge(raw, {"device": device})
+    return study_from_dict(raw)
+
+
+def run_from_args(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> int:
+    """`resnet-repro bench`: build the study, take the device, measure, print the table and
+    write the JSON (atomically)."""
+    log = log or (lambda msg: print(msg, flush=True))
+    parse_model_name(args.model)
+    study = study_from_args(args)
+    placement, slot = place(study.device, log=log, lock_timeout=args.lock_timeout)
+    try:
+        result = run_benchmark(
+            study,
+            args.model,
+            placement,
+            batch_size=args.batch_size,
+            warmup_steps=args.warmup_steps,
+            steps=args.steps,
+            workers=args.workers,
+            variants=tuple(args.variants),
+            ablate=args.ablate,
+            jobs_per_gpu=args.jobs_per_gpu,
+            log=log,
+        )
+    finally:
+        if slot is not None:
+            slot.release()
+    result["command"] = list(sys.argv)
+    log(format_table(result))
+    if args.json:
+        write_json(result, args.json)
+        log(f"wrote {args.json}")
+    packed = result.get("packed") or {}
+    return 1 if "error" in packed else 0
