@@ -54,8 +54,10 @@ def open_report(browser, report: Path, problems: list[str]):
     page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
     page.on(
         "request",
-        lambda r: r.url.startswith(("file:", "data:", "blob:", "about:"))
-        or problems.append(f"network request: {r.url}"),
+        lambda r: (
+            r.url.startswith(("file:", "data:", "blob:", "about:"))
+            or problems.append(f"network request: {r.url}")
+        ),
     )
     page.goto(report.as_uri())
     page.wait_for_load_state("networkidle")
