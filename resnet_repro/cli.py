@@ -334,6 +334,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_arguments(c)
     c.set_defaults(func=bench.run_from_args)
+
+    c = sub.add_parser(
+        "bench-study",
+        help="the trainer's rate for every model of a study, and the study's training time "
+        "projected onto N devices",
+    )
+    bench.add_study_arguments(c)
+    c.set_defaults(func=bench.run_study_from_args)
     return p
 
 

@@ -334,3 +334,66 @@ def test_conventional_transform_divides_by_std_for_the_per_channel_recipe():
     flat = x.transpose(0, 1).reshape(3, -1)
     assert torch.allclose(flat.mean(1), torch.zeros(3), atol=1e-4)
     assert torch.allclose(flat.std(1, unbiased=False), torch.ones(3), atol=1e-3)
+
+
+# --------------------------------------------------------------------------------------------
+# the study's projected time
+
+
+def test_longest_first_fills_the_slot_that_frees_first():
+    from resnet_repro.bench.projection import longest_first
+
+    makespan, lanes = longest_first({"a": 5.0, "b": 4.0, "c": 3.0, "d": 3.0, "e": 1.0}, 2)
+    # a | b, then c joins b (free at 4), d joins a (free at 5), e joins the lane free at 7
+    assert lanes == [["a", "d"], ["b", "c", "e"]]
+    assert makespan == 8.0
+    assert longest_first({"a": 2.0, "b": 1.0}, 5)[0] == 2.0  # more slots than jobs
+    with pytest.raises(ValueError):
+        longest_first({"a": 1.0}, 0)
+
+
+def test_project_study_times_every_run_and_bounds_the_makespan():
+    from resnet_repro.bench.projection import project_study
+
+    rates = {"resnet20": 64_000.0, "resnet110": 12_800.0}
+    runs = [("resnet20", 0), ("resnet110", 0), ("resnet110", 1)]
+    p = project_study(rates, runs, iterations=64_000, batch_size=128, slots=2)
+    assert p["run_seconds"]["resnet20/seed0"] == pytest.approx(128.0)
+    assert p["run_seconds"]["resnet110/seed1"] == pytest.approx(640.0)
+    # the two ResNet-110 runs take one device each; ResNet-20 follows on either
+    assert p["makespan_seconds"] == pytest.approx(768.0)
+    assert p["lower_bound_seconds"] == pytest.approx(704.0)  # (128 + 2 x 640) / 2
+    assert p["makespan_seconds"] >= p["lower_bound_seconds"]
+
+
+def test_bench_study_measures_each_model_and_projects_the_study(tmp_path, capsys):
+    import yaml
+
+    from resnet_repro.cli import build_parser
+
+    config = tmp_path / "study.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"source": "synthetic", "download": False, "train_subset": 64},
+                "study": {"archs": ["plain", "resnet"], "depths": [8], "seeds": [0, 1]},
+                "train": {"batch_size": 16, "iterations": 40, "lr_milestones": [20, 30]},
+                "device": {"device": "cpu", "cpu_threads": 1},
+            }
+        )
+    )
+    out = tmp_path / "study.json"
+    args = build_parser().parse_args(
+        ["bench-study", "--config", str(config), "--devices", "2", "--warmup-steps", "1"]
+        + ["--steps", "2", "--json", str(out)]
+    )
+    assert args.func(args) == 0
+    result = json.loads(out.read_text())
+    assert set(result["rates"]) == {"plain8", "resnet8"}
+    p = result["projection"]
+    assert set(p["run_seconds"]) == {f"{m}/seed{s}" for m in ("plain8", "resnet8") for s in (0, 1)}
+    for run, seconds in p["run_seconds"].items():
+        assert seconds == pytest.approx(40 * 16 / result["rates"][run.split("/")[0]])
+    assert p["slots"] == 2 and p["makespan_seconds"] >= p["lower_bound_seconds"] > 0
+    printed = capsys.readouterr().out
+    assert "4 runs x 40 iterations at batch 16 on 2 device(s)" in printed

@@ -25,13 +25,18 @@ switches do not apply, they are reported as skipped with the reason. ``jobs_per_
 reports their aggregate images per second: whether packing several training jobs on one GPU
 pays when one job cannot fill it.
 
+``resnet-repro bench-study`` measures the trainer for every model of a study config and
+projects the whole study's training time onto N devices (`projection`): the figure behind
+"the full study on two GPUs takes ... minutes".
+
 The public API is `run_benchmark`, `format_table`, `add_arguments` and `run_from_args`; the
 ``resnet-repro bench`` subcommand only wires the last two to argparse.
 
 The modules, one concern each: `timing` (timed steps, peak memory, machine), `variants` (the
 three measured pipelines), `ablation` (the speed switches), `packing` (K jobs on one device),
-`run` (`run_benchmark`), `report` (`format_table`) and `command` (the subcommand). This package
-re-exports their names, so `from resnet_repro.bench import ...` works as for one module.
+`run` (`run_benchmark`), `report` (`format_table`), `projection` (the study's projected
+time) and `command` (the subcommands). This package re-exports their names, so
+`from resnet_repro.bench import ...` works as for one module.
 """
 
 from __future__ import annotations
@@ -39,7 +44,14 @@ from __future__ import annotations
 from .ablation import CPU_SKIP_REASONS, SWITCHES, run_ablation
 from .ablation import _ablated_placement as _ablated_placement
 from .ablation import _ablations as _ablations
-from .command import DEFAULT_TRAIN_IMAGES, add_arguments, run_from_args, study_from_args
+from .command import (
+    DEFAULT_TRAIN_IMAGES,
+    add_arguments,
+    add_study_arguments,
+    run_from_args,
+    run_study_from_args,
+    study_from_args,
+)
 from .packing import run_packed
 from .report import format_table
 from .run import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, DEFAULT_WARMUP_STEPS, run_benchmark
@@ -65,6 +77,7 @@ __all__ = [
     "PeakMemory",
     "PilCifar",
     "add_arguments",
+    "add_study_arguments",
     "bench_arrays",
     "conventional_transform",
     "default_workers",
@@ -76,6 +89,7 @@ __all__ = [
     "run_ablation",
     "run_benchmark",
     "run_from_args",
+    "run_study_from_args",
     "run_packed",
     "study_from_args",
 ]

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..config import Study, deep_merge, parse_model_name, read_yaml, study_from_dict
+from ..config import ConfigError, Study, deep_merge, parse_model_name, read_yaml, study_from_dict
 from ..devices import place
 from ..results import write_json
 from .report import format_table
@@ -211,3 +211,110 @@ def run_from_args(args: argparse.Namespace, log: Callable[[str], None] | None = 
         log(f"wrote {args.json}")
     packed = result.get("packed") or {}
     return 1 if "error" in packed else 0
+
+
+def add_study_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `resnet-repro bench-study`."""
+    parser.add_argument(
+        "--config",
+        action="extend",
+        nargs="+",
+        metavar="YAML",
+        required=True,
+        help="the study config file(s): its models, seeds, recipe, data and device",
+    )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=2,
+        metavar="N",
+        help="devices to project the study onto, one training job each (default 2)",
+    )
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=DEFAULT_WARMUP_STEPS,
+        help=f"untimed steps per model (default {DEFAULT_WARMUP_STEPS})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"timed steps per model (default {DEFAULT_STEPS})",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up waiting for a free GPU slot after this long",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", default=None, help="write the results as JSON here"
+    )
+
+
+def study_projection_text(result: dict[str, Any]) -> str:
+    """The per-model rates and the projected study time, for the terminal and the README."""
+    p = result["projection"]
+    lines = [f"{'model':<22}{'images/s':>12}{'one run':>12}", "-" * 46]
+    for model, rate in result["rates"].items():
+        seconds = next(s for run, s in p["run_seconds"].items() if run.startswith(model + "/"))
+        lines.append(f"{model:<22}{rate:>12,.0f}{seconds / 60:>10.1f} m")
+    lines.append(
+        f"{len(p['run_seconds'])} runs x {result['iterations']:,} iterations at batch "
+        f"{result['batch_size']} on {p['slots']} device(s): {p['makespan_seconds'] / 60:.1f} min "
+        f"of training steps, longest first (no order beats {p['lower_bound_seconds'] / 60:.1f} "
+        "min); per-epoch evaluation, analyses and start-up come on top"
+    )
+    return "\n".join(lines)
+
+
+def run_study_from_args(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> int:
+    """`resnet-repro bench-study`: measure the trainer's rate for each model of the study on
+    this device, then project the whole study's training time onto --devices devices."""
+    from ..schedule import total_iterations
+    from .projection import project_study
+
+    log = log or (lambda msg: print(msg, flush=True))
+    if args.devices < 1:
+        raise ConfigError(f"bench-study --devices must be >= 1, got {args.devices}")
+    raw: dict[str, Any] = {}
+    for path in args.config:
+        raw = deep_merge(raw, read_yaml(path))
+    study = study_from_dict(raw)
+    placement, slot = place(study.device, log=log, lock_timeout=args.lock_timeout)
+    rates: dict[str, float] = {}
+    try:
+        for model in study.models():
+            result = run_benchmark(
+                study,
+                model,
+                placement,
+                batch_size=study.train.batch_size,
+                warmup_steps=args.warmup_steps,
+                steps=args.steps,
+                variants=("trainer",),
+                log=log,
+            )
+            rates[model] = result["trainer"]["images_per_second"]
+            n_train = result["settings"]["data"]["train_images"]
+    finally:
+        if slot is not None:
+            slot.release()
+    iterations = total_iterations(study.train, n_train)
+    out = {
+        "rates": rates,
+        "iterations": iterations,
+        "batch_size": study.train.batch_size,
+        "projection": project_study(
+            rates, study.runs(), iterations, study.train.batch_size, args.devices
+        ),
+        "machine": result["machine"],
+        "command": list(sys.argv),
+    }
+    log(study_projection_text(out))
+    if args.json:
+        write_json(out, args.json)
+        log(f"wrote {args.json}")
+    return 0
