@@ -84,7 +84,8 @@ def test_report_opens_offline_and_shows_every_figure_and_table(browser, smoke_st
     shoot(page, tmp_path, "home")
     home = page.inner_text("body")
     # The description states this study's own recipe, not only the paper's.
-    assert "This study" in home and "batch 64" in home and "80 iterations" in home, home
+    assert "This study" in home and "batch 64, lr 0.1, multiplied by 0.1 at 40 and 60" in home, home
+    assert "80 iterations in all" in home, home
 
     for category, entries in EXPECTED.items():
         page.goto(report.as_uri())
