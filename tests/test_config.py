@@ -159,3 +159,11 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
     msg = str(e.value)
     assert "\n" not in msg
     assert str(bad) in msg and "line 3" in msg and "column 12" in msg
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (ROOT / "workflow" / "configs").glob("*.yaml"))
+)
+def test_every_shipped_config_loads_on_top_of_the_main_one(name):
+    study = load_study([ROOT / "config.yaml", ROOT / "workflow" / "configs" / name])
+    assert study.runs()
