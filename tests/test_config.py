@@ -165,5 +165,8 @@ def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
     "name", sorted(p.name for p in (ROOT / "workflow" / "configs").glob("*.yaml"))
 )
 def test_every_shipped_config_loads_on_top_of_the_main_one(name):
-    study = load_study([ROOT / "config.yaml", ROOT / "workflow" / "configs" / name])
+    configs = ROOT / "workflow" / "configs"
+    # smoke-X.yaml shrinks the study of X.yaml, on top of it
+    base = [configs / name.removeprefix("smoke-")] if name.startswith("smoke-") else []
+    study = load_study([ROOT / "config.yaml", *base, configs / name])
     assert study.runs()
