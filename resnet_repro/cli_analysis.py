@@ -8,20 +8,12 @@ same conventions hold: files in, files out, one-line errors on bad input.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
+from .cli import _say, _warn
 from .config import Study
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr, flush=True)
 
 
 def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:

@@ -26,7 +26,6 @@ from . import normalization
 from .config import Study, TrainConfig, identity_hash, run_identity
 from .devices import Placement
 from .evaluation import loss_and_error
-from .evaluation import strict_fp32 as strict_fp32  # re-exported for older importers
 from .models import build_model, count_parameters
 from .resume import (
     load_checkpoint,

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import need_system_tools
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
+from playwright import sync_api
 
 # Each category of the report and the entries the smoke study puts there (labels from the
 # workflow's report() declarations).

@@ -1,5 +1,5 @@
-"""`resnet-repro bench` on the command line: its options, the study they make, and the run
-that measures, prints the table and writes the JSON."""
+"""`resnet-repro bench` and `resnet-repro bench-study` on the command line: their options, the
+study they make, and the runs that measure, print the table and write the JSON."""
 
 from __future__ import annotations
 
@@ -8,14 +8,51 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from ..config import ConfigError, Study, deep_merge, parse_model_name, read_yaml, study_from_dict
+from ..config import (
+    ConfigError,
+    Study,
+    deep_merge,
+    load_study,
+    parse_model_name,
+    read_yaml,
+    study_from_dict,
+)
 from ..devices import place
 from ..results import write_json
+from .projection import project_study, run_seconds
 from .report import format_table
 from .run import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, DEFAULT_WARMUP_STEPS, run_benchmark
 from .variants import VARIANTS
 
 DEFAULT_TRAIN_IMAGES = 10_000
+
+
+def _add_step_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=DEFAULT_WARMUP_STEPS,
+        help=f"untimed steps first, per {unit} (default {DEFAULT_WARMUP_STEPS})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"timed steps per {unit} (default {DEFAULT_STEPS})",
+    )
+
+
+def _add_slot_and_json_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up waiting for a free GPU slot after this long",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", default=None, help="write the results as JSON here"
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,18 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_BATCH_SIZE,
         help=f"images per step (default {DEFAULT_BATCH_SIZE}, as the paper)",
     )
-    parser.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=DEFAULT_WARMUP_STEPS,
-        help=f"untimed steps first (default {DEFAULT_WARMUP_STEPS})",
-    )
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=DEFAULT_STEPS,
-        help=f"timed steps per variant (default {DEFAULT_STEPS})",
-    )
+    _add_step_options(parser, "variant")
     parser.add_argument(
         "--workers",
         type=int,
@@ -131,16 +157,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also measure K trainer jobs at once on the device (aggregate "
         "images/s); default 1: not measured",
     )
-    parser.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="give up waiting for a free GPU slot after this long",
-    )
-    parser.add_argument(
-        "--json", metavar="FILE", default=None, help="write the results as JSON here"
-    )
+    _add_slot_and_json_options(parser)
 
 
 def study_from_args(args: argparse.Namespace) -> Study:
@@ -230,28 +247,8 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="devices to project the study onto, one training job each (default 2)",
     )
-    parser.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=DEFAULT_WARMUP_STEPS,
-        help=f"untimed steps per model (default {DEFAULT_WARMUP_STEPS})",
-    )
-    parser.add_argument(
-        "--steps",
-        type=int,
-        default=DEFAULT_STEPS,
-        help=f"timed steps per model (default {DEFAULT_STEPS})",
-    )
-    parser.add_argument(
-        "--lock-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="give up waiting for a free GPU slot after this long",
-    )
-    parser.add_argument(
-        "--json", metavar="FILE", default=None, help="write the results as JSON here"
-    )
+    _add_step_options(parser, "model")
+    _add_slot_and_json_options(parser)
 
 
 def study_projection_text(result: dict[str, Any]) -> str:
@@ -259,7 +256,7 @@ def study_projection_text(result: dict[str, Any]) -> str:
     p = result["projection"]
     lines = [f"{'model':<22}{'images/s':>12}{'one run':>12}", "-" * 46]
     for model, rate in result["rates"].items():
-        seconds = next(s for run, s in p["run_seconds"].items() if run.startswith(model + "/"))
+        seconds = run_seconds(rate, result["iterations"], result["batch_size"])
         lines.append(f"{model:<22}{rate:>12,.0f}{seconds / 60:>10.1f} m")
     lines.append(
         f"{len(p['run_seconds'])} runs x {result['iterations']:,} iterations at batch "
@@ -274,15 +271,11 @@ def run_study_from_args(args: argparse.Namespace, log: Callable[[str], None] | N
     """`resnet-repro bench-study`: measure the trainer's rate for each model of the study on
     this device, then project the whole study's training time onto --devices devices."""
     from ..schedule import total_iterations
-    from .projection import project_study
 
     log = log or (lambda msg: print(msg, flush=True))
     if args.devices < 1:
         raise ConfigError(f"bench-study --devices must be >= 1, got {args.devices}")
-    raw: dict[str, Any] = {}
-    for path in args.config:
-        raw = deep_merge(raw, read_yaml(path))
-    study = study_from_dict(raw)
+    study = load_study(args.config)
     placement, slot = place(study.device, log=log, lock_timeout=args.lock_timeout)
     rates: dict[str, float] = {}
     try:

@@ -11,14 +11,11 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from ..cli import _say
 from ..config import Study
 from ..results import PROBE_SCHEMAS
 
 KINDS = tuple(PROBE_SCHEMAS)  # lesions, lesions_k, paths, branches
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
