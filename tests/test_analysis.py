@@ -1,4 +1,4 @@
-"""analysis.py: run and model tables on hand-made metrics, and the sorted layer-std table."""
+"""runs.py: run and model tables on hand-made metrics, and the sorted layer-std table."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from resnet_repro import analysis, paper, table_text
 from resnet_repro.config import parse_model_name
+from resnet_repro.figures import paper_figures
 from resnet_repro.results import METRICS_SCHEMA, read_metrics, write_metrics
+from resnet_repro.tables import comparison, paper, runs
+from resnet_repro.tables import text as table_text
 
 ITERS_PER_EPOCH = 100
 
@@ -92,7 +94,7 @@ def test_synthetic_metrics_match_the_schema_and_survive_parquet(tmp_path):
     assert list(m.columns) == METRICS_SCHEMA.names
     write_metrics(m, tmp_path / "m.parquet")
     back = read_metrics(tmp_path / "m.parquet")
-    summary = analysis.run_summary(back)
+    summary = runs.run_summary(back)
     assert list(summary["model"]) == ["plain20", "resnet20"]
     assert list(summary["final_test_error_pct"]) == [20.0, 15.0]
 
@@ -107,7 +109,7 @@ def test_final_rows_takes_the_row_with_the_largest_iteration_whatever_the_row_or
         make_run("resnet20", 0, [40.0, 20.0, 10.0, 9.0]),
     )
     shuffled = m.sample(frac=1.0, random_state=3).reset_index(drop=True)
-    last = analysis.final_rows(shuffled)
+    last = runs.final_rows(shuffled)
     assert list(zip(last["model"], last["seed"])) == [("resnet20", 0), ("resnet20", 1)]
     assert list(last["iteration"]) == [4 * ITERS_PER_EPOCH, 3 * ITERS_PER_EPOCH]
     assert list(last["test_error_pct"]) == [9.0, 12.0]
@@ -118,7 +120,7 @@ def test_final_rows_marks_a_run_diverged_when_any_row_diverged():
     # the last row says "ok" (say, a resumed run) but an earlier one diverged
     run = make_run("plain56", 0, [50.0, 90.0, 90.0])
     run.loc[1, "status"] = "diverged"
-    last = analysis.final_rows(run)
+    last = runs.final_rows(run)
     assert last["status"].tolist() == ["diverged"]
 
 
@@ -126,13 +128,13 @@ def test_final_rows_rejects_an_unknown_status():
     run = make_run("plain20", 0, [50.0])
     run["status"] = "exploded"
     with pytest.raises(ValueError, match="exploded"):
-        analysis.final_rows(run)
+        runs.final_rows(run)
 
 
 def test_run_summary_reports_final_errors_iterations_and_a_missing_expected_run():
     m = make_metrics(make_run("resnet56", 0, [40.0, 8.0], train_errors=[35.0, 1.5]))
-    s = analysis.run_summary(m, expected_runs=[("resnet56", 0), ("resnet56", 1)])
-    assert list(s.columns) == analysis.RUN_SUMMARY_COLUMNS
+    s = runs.run_summary(m, expected_runs=[("resnet56", 0), ("resnet56", 1)])
+    assert list(s.columns) == runs.RUN_SUMMARY_COLUMNS
     assert len(s) == 2
     ok = row(s, seed=0)
     assert ok["status"] == "ok"
@@ -148,7 +150,7 @@ def test_run_summary_reports_final_errors_iterations_and_a_missing_expected_run(
 
 def test_run_summary_keeps_runs_that_were_not_expected():
     m = make_metrics(make_run("plain20", 7, [20.0]))
-    s = analysis.run_summary(m, expected_runs=[("plain20", 0)])
+    s = runs.run_summary(m, expected_runs=[("plain20", 0)])
     assert sorted(zip(s["seed"], s["status"])) == [(0, "missing"), (7, "ok")]
 
 
@@ -158,7 +160,7 @@ def test_best_val_epoch_is_the_lowest_val_error_and_ties_go_to_the_earliest_epoc
             "resnet20", 0, test_errors=[30.0, 11.0, 12.0, 10.0], val_errors=[31.0, 9.5, 9.5, 9.8]
         )
     )
-    s = analysis.run_summary(m)
+    s = runs.run_summary(m)
     r = row(s, seed=0)
     assert r["best_val_epoch"] == 2
     assert r["test_error_at_best_val_pct"] == 11.0
@@ -167,7 +169,7 @@ def test_best_val_epoch_is_the_lowest_val_error_and_ties_go_to_the_earliest_epoc
 
 def test_best_val_fields_are_null_without_a_validation_split():
     m = make_metrics(make_run("resnet20", 0, [30.0, 10.0]))
-    r = row(analysis.run_summary(m), seed=0)
+    r = row(runs.run_summary(m), seed=0)
     assert pd.isna(r["best_val_epoch"]) and pd.isna(r["test_error_at_best_val_pct"])
 
 
@@ -176,7 +178,7 @@ def test_best_val_fields_are_null_without_a_validation_split():
 
 
 def _t6(metrics, expected, tolerance=1.0, params=None):
-    return analysis.table6(metrics, expected, params or {}, tolerance)
+    return comparison.table6(metrics, expected, params or {}, tolerance)
 
 
 def test_table6_mean_sample_std_and_min_over_seeds():
@@ -186,7 +188,7 @@ def test_table6_mean_sample_std_and_min_over_seeds():
         make_run("plain20", 2, [30.0, 14.0]),
     )
     t = _t6(m, [("plain20", s) for s in range(3)])
-    assert list(t.columns) == analysis.TABLE6_COLUMNS
+    assert list(t.columns) == comparison.TABLE6_COLUMNS
     r = row(t, model="plain20")
     assert r["test_error_mean_pct"] == pytest.approx(12.0)
     assert r["test_error_std_pct"] == pytest.approx(2.0)  # sample std (ddof=1) of 10, 12, 14
@@ -300,11 +302,11 @@ def test_table6_orders_plain_before_resnet_by_depth_and_uses_our_parameter_count
 
 
 def test_model_status_rules():
-    assert analysis.model_status(3, 0, 0) == "ok"
-    assert analysis.model_status(2, 1, 0) == "partial"
-    assert analysis.model_status(2, 0, 1) == "partial"
-    assert analysis.model_status(0, 1, 2) == "diverged"
-    assert analysis.model_status(0, 0, 2) == "missing"
+    assert comparison.model_status(3, 0, 0) == "ok"
+    assert comparison.model_status(2, 1, 0) == "partial"
+    assert comparison.model_status(2, 0, 1) == "partial"
+    assert comparison.model_status(0, 1, 2) == "diverged"
+    assert comparison.model_status(0, 0, 2) == "missing"
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,7 +322,7 @@ def test_plain_vs_residual_means_and_gaps_per_depth():
         make_run("resnet56", 0, [7.0], train_errors=[1.0]),
         make_run("resnet56", 1, [60.0], train_errors=[60.0], diverged_from_epoch=1),
     )
-    t = analysis.plain_vs_residual(
+    t = comparison.plain_vs_residual(
         m,
         [
             ("plain20", 0),
@@ -332,7 +334,7 @@ def test_plain_vs_residual_means_and_gaps_per_depth():
             ("plain110", 0),
         ],
     )
-    assert list(t.columns) == analysis.PLAIN_VS_RESIDUAL_COLUMNS
+    assert list(t.columns) == comparison.PLAIN_VS_RESIDUAL_COLUMNS
     assert list(t["depth"]) == [20, 56, 110]
     r = row(t, depth=20)
     assert r["plain_test_error_pct"] == pytest.approx(10.0)
@@ -378,7 +380,7 @@ def test_sorted_layer_std_ranks_descending_per_model_and_seed():
             "std": [1.0, 3.0, 2.0, 3.0, 0.5, 0.7, 0.6],
         }
     )
-    s = analysis.sorted_layer_std(df)
+    s = paper_figures.sorted_layer_std(df)
     p = s[s["model"] == "plain20"]
     assert list(p["rank"]) == [1, 2, 3, 4]
     assert list(p["layer"]) == [2, 4, 3, 1]  # tie (3.0) in network order

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 from resnet_repro import bench
+from resnet_repro.cli import bench as cli_bench
 from resnet_repro.config import ConfigError, study_from_dict
 from resnet_repro.data import synthetic_cifar
-from resnet_repro.devices import Placement, place
+from resnet_repro.engine.devices import Placement, place
 
 TINY = {
     "data": {"source": "synthetic", "download": False, "train_subset": 64},
@@ -36,7 +37,7 @@ def one_thread():
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser()
-    bench.add_arguments(p)
+    cli_bench.add_arguments(p)
     return p
 
 
@@ -103,7 +104,7 @@ def test_run_from_args_writes_json_and_prints_the_table(tmp_path, capsys):
             str(out),
         ]
     )
-    assert bench.run_from_args(args) == 0
+    assert cli_bench.run_from_args(args) == 0
     printed = capsys.readouterr().out
     for name in ("trainer", "dataloader/1w", "ceiling", "images/s", "ms/step", "vs ceiling"):
         assert name in printed
@@ -249,9 +250,9 @@ def test_bad_settings_fail_before_any_work(cpu_study_placement):
 def test_study_from_args_defaults_and_overrides(tmp_path):
     args = _parser().parse_args(["--model", "resnet20"])
     assert (args.batch_size, args.warmup_steps, args.steps, args.jobs_per_gpu) == (128, 20, 100, 1)
-    study = bench.study_from_args(args)
+    study = cli_bench.study_from_args(args)
     assert study.data.source == "synthetic"
-    assert study.data.train_subset == bench.DEFAULT_TRAIN_IMAGES
+    assert study.data.train_subset == cli_bench.DEFAULT_TRAIN_IMAGES
     assert study.device.device == "auto"
 
     cfg = tmp_path / "c.yaml"
@@ -275,7 +276,7 @@ def test_study_from_args_defaults_and_overrides(tmp_path):
             "fp32",
         ]
     )
-    study = bench.study_from_args(args)
+    study = cli_bench.study_from_args(args)
     assert (study.data.source, study.data.root, study.data.train_subset) == (
         "cifar10",
         "/nowhere",
@@ -284,7 +285,9 @@ def test_study_from_args_defaults_and_overrides(tmp_path):
     d = study.device
     assert (d.device, d.precision, d.channels_last, d.compile) == ("cpu", "fp32", False, True)
     with pytest.raises(ConfigError):
-        bench.study_from_args(_parser().parse_args(["--model", "resnet8", "--train-images", "0"]))
+        cli_bench.study_from_args(
+            _parser().parse_args(["--model", "resnet8", "--train-images", "0"])
+        )
 
 
 def test_benchmark_runs_the_imagenet_style_family(tmp_path, capsys):
@@ -316,7 +319,7 @@ def test_benchmark_runs_the_imagenet_style_family(tmp_path, capsys):
             str(out),
         ]
     )
-    assert bench.run_from_args(args) == 0
+    assert cli_bench.run_from_args(args) == 0
     result = json.loads(out.read_text())
     for variant in bench.VARIANTS:
         _check_variant(result[variant], 2, 8)
@@ -369,7 +372,7 @@ def test_project_study_times_every_run_and_bounds_the_makespan():
 def test_bench_study_measures_each_model_and_projects_the_study(tmp_path, capsys):
     import yaml
 
-    from resnet_repro.cli import build_parser
+    from resnet_repro.cli.main import build_parser
 
     config = tmp_path / "study.yaml"
     config.write_text(

@@ -10,8 +10,8 @@ import textwrap
 import pytest
 import torch
 
-from resnet_repro import devices
 from resnet_repro.config import ConfigError, study_from_dict
+from resnet_repro.engine import devices
 
 
 def test_visible_gpu_ids_follow_cuda_visible_devices():
@@ -69,7 +69,7 @@ def test_acquire_times_out_when_all_slots_taken(tmp_path):
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from resnet_repro.devices import acquire_gpu_slot
+    from resnet_repro.engine.devices import acquire_gpu_slot
     slot = acquire_gpu_slot(["0", "1"], 1, sys.argv[1], poll_seconds=0.05,
                             log=lambda m: print("waiting", flush=True))
     print("got", slot.gpu_id, flush=True)
@@ -205,7 +205,7 @@ def test_place_says_which_device_trains_and_why(monkeypatch):
 
 
 def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
-    from resnet_repro import cli
+    from resnet_repro.cli import train as cli
 
     study = study_from_dict({})
     cpu = devices.Placement(
@@ -222,7 +222,7 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
     smoke = study_from_dict({"train": {"iterations": 80, "lr_milestones": [40]}})
     cli.warn_if_long_on_cpu(smoke, "resnet8", cpu)
     assert capsys.readouterr().err == ""
-    from resnet_repro.models import build_model, forward_macs
+    from resnet_repro.nets.cifar_nets import build_model, forward_macs
 
     assert devices.estimated_cpu_hours(forward_macs(build_model("resnet110")), 64000 * 128, 2) > 24
     epochs = study_from_dict(
@@ -236,7 +236,7 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
 
 
 def test_forward_macs_count_the_convolutions_and_the_classifier():
-    from resnet_repro.models import build_model, forward_macs
+    from resnet_repro.nets.cifar_nets import build_model, forward_macs
 
     # ResNet-20: a 3x3 stem of 16 filters, 3 stages of six 3x3 convs with 16/32/64 filters on
     # 32/16/8 maps (each stage's first conv reads half as many channels, except the first
@@ -251,7 +251,8 @@ def test_forward_macs_count_the_convolutions_and_the_classifier():
 def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatch):
     import yaml
 
-    from resnet_repro import cli, results
+    from resnet_repro import results
+    from resnet_repro.cli import main as cli
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(

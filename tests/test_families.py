@@ -1,4 +1,4 @@
-"""families.py: the ImageNet-style family's honest-selection table and both families side by
+"""tables/families.py: the ImageNet-style family's honest-selection table and both families side by
 side, on hand-made metrics."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_analysis import make_metrics, make_run
 
-from resnet_repro import families, paper
+from resnet_repro.tables import families, paper
 
 R18, R50 = "imagenet-resnet18", "imagenet-resnet50"
 

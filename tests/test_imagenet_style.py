@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from resnet_repro import data as D
-from resnet_repro import train as T
 from resnet_repro.config import ConfigError, parse_model_name, run_identity, study_from_dict
-from resnet_repro.models import build_model, count_parameters, response_layers
+from resnet_repro.engine import schedule as S
+from resnet_repro.nets.cifar_nets import build_model, count_parameters, response_layers
 
 # Exact counts of the write-up's nets with 10 classes (issue 13).
 PARAMS = {18: 11_173_962, 34: 21_282_122, 50: 23_520_842}
@@ -124,8 +124,8 @@ def test_bad_schedule_and_family_values_fail_with_one_line(raw, words):
 def test_papers_study_keeps_its_iteration_step_schedule():
     t = study_from_dict({}).train
     assert (t.iterations, t.epochs, t.schedule) == (64000, None, "step")
-    assert T.total_iterations(t, 50_000) == 64000
-    assert math.isclose(T.lr_at(48000, t, per_epoch=390), 0.001)
+    assert S.total_iterations(t, 50_000) == 64000
+    assert math.isclose(S.lr_at(48000, t, per_epoch=390), 0.001)
 
 
 # ------------------------------------------------------------------ schedule
@@ -134,30 +134,30 @@ def test_papers_study_keeps_its_iteration_step_schedule():
 def test_cosine_over_epochs_changes_at_epoch_starts_and_ends_near_zero():
     t = study_from_dict(RECIPE).train
     per_epoch = 390
-    assert T.total_iterations(t, 50_000) == 200 * 390
-    assert T.lr_at(0, t, per_epoch=per_epoch) == 0.1
-    assert T.lr_at(389, t, per_epoch=per_epoch) == 0.1  # still epoch 0
+    assert S.total_iterations(t, 50_000) == 200 * 390
+    assert S.lr_at(0, t, per_epoch=per_epoch) == 0.1
+    assert S.lr_at(389, t, per_epoch=per_epoch) == 0.1  # still epoch 0
     e1 = 0.1 * 0.5 * (1 + math.cos(math.pi / 200))
-    assert math.isclose(T.lr_at(390, t, per_epoch=per_epoch), e1)
-    assert math.isclose(T.lr_at(100 * 390, t, per_epoch=per_epoch), 0.05)
-    last = T.lr_at(200 * 390 - 1, t, per_epoch=per_epoch)
+    assert math.isclose(S.lr_at(390, t, per_epoch=per_epoch), e1)
+    assert math.isclose(S.lr_at(100 * 390, t, per_epoch=per_epoch), 0.05)
+    last = S.lr_at(200 * 390 - 1, t, per_epoch=per_epoch)
     assert 0 < last < 1e-4
     # The warm-up flag still wins when a config asks for it.
-    assert T.lr_at(0, t, warming_up=True, per_epoch=per_epoch) == t.warmup.lr
+    assert S.lr_at(0, t, warming_up=True, per_epoch=per_epoch) == t.warmup.lr
 
 
 def test_cosine_over_iterations_and_step_over_epochs():
     cos = study_from_dict(
         {"train": {"schedule": "cosine", "lr_milestones": [], "iterations": 100}}
     ).train
-    assert math.isclose(T.lr_at(50, cos), 0.05)
+    assert math.isclose(S.lr_at(50, cos), 0.05)
     step = study_from_dict(
         {"train": {"iterations": None, "epochs": 10, "lr_milestones": [5, 8]}}
     ).train
-    assert T.total_iterations(step, 1000) == 10 * (1000 // 128)
-    assert T.lr_at(5 * 7 - 1, step, per_epoch=7) == 0.1
-    assert math.isclose(T.lr_at(5 * 7, step, per_epoch=7), 0.01)
-    assert math.isclose(T.lr_at(8 * 7, step, per_epoch=7), 0.001)
+    assert S.total_iterations(step, 1000) == 10 * (1000 // 128)
+    assert S.lr_at(5 * 7 - 1, step, per_epoch=7) == 0.1
+    assert math.isclose(S.lr_at(5 * 7, step, per_epoch=7), 0.01)
+    assert math.isclose(S.lr_at(8 * 7, step, per_epoch=7), 0.001)
 
 
 # ------------------------------------------------------------------ normalisation

@@ -7,14 +7,14 @@ import torch
 from torch import nn
 
 from resnet_repro.config import ARCHS, SHORTCUTS, ConfigError
-from resnet_repro.models import (
+from resnet_repro.nets.cifar_nets import (
     PadShortcut,
     build_model,
     count_parameters,
     make_net,
     response_layers,
 )
-from resnet_repro.paper import TABLE6, paper_params_millions
+from resnet_repro.tables.paper import TABLE6, paper_params_millions
 
 SMALL = (8, 14, 20)
 

@@ -1,4 +1,4 @@
-"""plots.py: Figures 6 and 7 on synthetic results, and save_figure."""
+"""paper_figures.py: Figures 6 and 7 on synthetic results, and save_figure."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from test_analysis import ITERS_PER_EPOCH, make_metrics, make_run  # noqa: E402
 
-from resnet_repro import plots  # noqa: E402
 from resnet_repro.config import parse_model_name  # noqa: E402
+from resnet_repro.figures import paper_figures, style  # noqa: E402
 from resnet_repro.results import LAYER_STD_SCHEMA  # noqa: E402
 
 PLAIN = ["plain20", "plain56", "plain110"]
@@ -56,16 +56,16 @@ def legend_labels(ax) -> list[str]:
 
 
 def test_depth_colors_depend_on_the_depth_alone():
-    all_colors = plots.depth_colors([20, 32, 44, 56, 110, 1202, 14])
-    subset = plots.depth_colors([56, 110])
+    all_colors = style.depth_colors([20, 32, 44, 56, 110, 1202, 14])
+    subset = style.depth_colors([56, 110])
     assert subset == {56: all_colors[56], 110: all_colors[110]}
-    assert plots.depth_colors([14]) == {14: all_colors[14]}
+    assert style.depth_colors([14]) == {14: all_colors[14]}
     assert len(set(all_colors.values())) == 7  # distinct colours
 
 
 def test_model_label():
-    assert plots.model_label("plain20") == "plain-20"
-    assert plots.model_label("resnet1202") == "ResNet-1202"
+    assert style.model_label("plain20") == "plain-20"
+    assert style.model_label("resnet1202") == "ResNet-1202"
 
 
 # --------------------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_model_label():
 
 
 def test_figure6_without_resnet1202_has_two_panels_with_dashed_train_and_bold_test(figs):
-    fig = plots.figure6(study_metrics())
+    fig = paper_figures.figure6(study_metrics())
     figs.append(fig)
     axes = fig.get_axes()
     assert len(axes) == 2
@@ -87,13 +87,13 @@ def test_figure6_without_resnet1202_has_two_panels_with_dashed_train_and_bold_te
         assert ax.get_ylim() == pytest.approx((0.0, 20.0))
         assert "1e4" in ax.get_xlabel()
         assert ax.get_ylabel() == "error (%)"
-        assert [plots.model_label(m) for m in models] == legend_labels(ax)[: len(models)]
+        assert [style.model_label(m) for m in models] == legend_labels(ax)[: len(models)]
         assert ax.get_title()
     assert "Figure 6" in fig.get_suptitle()
 
 
 def test_figure6_draws_the_resnet110_vs_1202_panel_when_1202_exists(figs):
-    fig = plots.figure6(study_metrics(with_1202=True))
+    fig = paper_figures.figure6(study_metrics(with_1202=True))
     figs.append(fig)
     axes = fig.get_axes()
     assert len(axes) == 3
@@ -104,20 +104,20 @@ def test_figure6_draws_the_resnet110_vs_1202_panel_when_1202_exists(figs):
 
 
 def test_figure6_x_is_iterations_in_units_of_1e4(figs):
-    fig = plots.figure6(study_metrics())
+    fig = paper_figures.figure6(study_metrics())
     figs.append(fig)
     x = fig.get_axes()[0].get_lines()[1].get_xdata()
     assert list(x) == pytest.approx([e * ITERS_PER_EPOCH / 1e4 for e in range(1, 7)])
 
 
 def test_figure6_notes_a_curve_above_the_chart(figs):
-    fig = plots.figure6(study_metrics(plain110_final=70.0))
+    fig = paper_figures.figure6(study_metrics(plain110_final=70.0))
     figs.append(fig)
     left, middle = fig.get_axes()
     note = texts(left)
     assert "plain-110" in note and "off the chart" in note and "70.0%" in note
     assert "off the chart" not in texts(middle)
-    fig = plots.figure6(study_metrics(plain110_final=15.0))
+    fig = paper_figures.figure6(study_metrics(plain110_final=15.0))
     figs.append(fig)
     assert "off the chart" not in texts(fig.get_axes()[0])
 
@@ -128,7 +128,7 @@ def test_figure6_plots_the_mean_over_seeds_and_leaves_out_a_diverged_seed(figs):
         make_run("resnet20", 1, [14.0, 10.0]),
         make_run("resnet20", 2, [90.0, 90.0], diverged_from_epoch=1),
     )
-    fig = plots.figure6(m)
+    fig = paper_figures.figure6(m)
     figs.append(fig)
     ax = fig.get_axes()[1]
     assert len(ax.get_lines()) == 2
@@ -136,10 +136,10 @@ def test_figure6_plots_the_mean_over_seeds_and_leaves_out_a_diverged_seed(figs):
 
 
 def test_figure6_colours_a_depth_the_same_in_every_panel(figs):
-    fig = plots.figure6(study_metrics(with_1202=True))
+    fig = paper_figures.figure6(study_metrics(with_1202=True))
     figs.append(fig)
     left, middle, right = fig.get_axes()
-    colours = plots.depth_colors([20, 56, 110, 1202])
+    colours = style.depth_colors([20, 56, 110, 1202])
     for ax, models in ((left, PLAIN), (middle, RES), (right, ["resnet110", "resnet1202"])):
         for model, line in zip(models, ax.get_lines()[1::2]):
             assert matplotlib.colors.to_rgb(line.get_color()) == pytest.approx(
@@ -149,7 +149,7 @@ def test_figure6_colours_a_depth_the_same_in_every_panel(figs):
 
 def test_figure6_says_so_when_there_are_no_plain_runs(figs):
     m = make_metrics(make_run("resnet20", 0, [12.0, 8.0]))
-    fig = plots.figure6(m)
+    fig = paper_figures.figure6(m)
     figs.append(fig)
     left = fig.get_axes()[0]
     assert len(left.get_lines()) == 0 and "no plain" in texts(left)
@@ -182,7 +182,7 @@ def layer_std_frame(models) -> pd.DataFrame:
 
 def test_figure7_two_panels_one_line_per_present_model(figs):
     data = layer_std_frame(["plain20", "resnet20", "resnet56"])
-    fig = plots.figure7(data, ["plain20", "plain56", "resnet20", "resnet56"])
+    fig = paper_figures.figure7(data, ["plain20", "plain56", "resnet20", "resnet56"])
     figs.append(fig)
     top, bottom = fig.get_axes()
     for ax in (top, bottom):
@@ -200,9 +200,9 @@ def test_figure7_two_panels_one_line_per_present_model(figs):
 
 
 def test_figure7_colours_match_figure6(figs):
-    fig = plots.figure7(layer_std_frame(["plain56", "resnet56"]), ["plain56", "resnet56"])
+    fig = paper_figures.figure7(layer_std_frame(["plain56", "resnet56"]), ["plain56", "resnet56"])
     figs.append(fig)
-    colour = plots.depth_colors([56])[56]
+    colour = style.depth_colors([56])[56]
     for line in fig.get_axes()[0].get_lines():
         assert matplotlib.colors.to_rgb(line.get_color()) == pytest.approx(colour)
 
@@ -215,10 +215,10 @@ def test_save_figure_writes_png_and_pdf_and_no_temporary_files(tmp_path, figs):
     fig = plt.figure(figsize=(2, 1.5))
     figs.append(fig)
     fig.subplots().plot([0, 1], [1, 0])
-    png, pdf = plots.save_figure(fig, tmp_path / "out" / "figure6.png")
+    png, pdf = style.save_figure(fig, tmp_path / "out" / "figure6.png")
     assert png == tmp_path / "out" / "figure6.png" and pdf == tmp_path / "out" / "figure6.pdf"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pdf.read_bytes()[:5] == b"%PDF-"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["figure6.pdf", "figure6.png"]
     with pytest.raises(ValueError, match="png"):
-        plots.save_figure(fig, tmp_path / "figure6.jpg")
+        style.save_figure(fig, tmp_path / "figure6.jpg")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from resnet_repro.probes import plots
+from resnet_repro.figures import probes as plots
 from resnet_repro.results import PROBE_SCHEMAS, read_all_probe
 
 TINY = {

@@ -1,5 +1,5 @@
 """The probes of trained nets (probes/lesions.py, paths.py, branches.py) and the block modes of
-models.py, on constructed nets whose answers are known."""
+nets/cifar_nets.py, on constructed nets whose answers are known."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_repro.models import (
+from resnet_repro.nets.cifar_nets import (
     BLOCK_MODES,
     forward_with_modes,
     make_net,
@@ -78,7 +78,7 @@ def _batches(n_batches: int = 2, size: int = 16, seed: int = 1):
 
 
 # --------------------------------------------------------------------------------------------
-# block modes (models.py)
+# block modes (nets/cifar_nets.py)
 
 
 @pytest.mark.parametrize("arch", ["plain", "resnet"])

@@ -11,10 +11,13 @@ import torch
 import yaml
 from foreign_layouts import AkaNet, WyNet, randomize, save_akamaster, save_wooyeolbaek
 
-from resnet_repro import normalization, paper
-from resnet_repro.modelfile import evaluate, load_model_file
-from resnet_repro.published import import_checkpoint, published_table, stage_permutations
+from resnet_repro.engine.evaluation import evaluate
+from resnet_repro.nets import normalization
+from resnet_repro.nets.modelfile import load_model_file
+from resnet_repro.published.checkpoints import import_checkpoint, stage_permutations
+from resnet_repro.published.table import published_table
 from resnet_repro.results import ResultError
+from resnet_repro.tables import paper
 
 
 def cli(*args):
@@ -184,7 +187,7 @@ def test_normalize_applies_each_kind():
 
 
 def test_old_model_files_without_normalisation_read_as_per_pixel_mean(tmp_path):
-    from resnet_repro.models import build_model
+    from resnet_repro.nets.cifar_nets import build_model
 
     net = build_model("resnet8")
     torch.save(
@@ -197,7 +200,7 @@ def test_old_model_files_without_normalisation_read_as_per_pixel_mean(tmp_path):
 
 def test_evaluate_uses_the_stored_normalisation():
     """Same net, same images: the per-channel record changes the inputs, hence the loss."""
-    from resnet_repro.models import build_model
+    from resnet_repro.nets.cifar_nets import build_model
 
     net = randomize(build_model("resnet8"), 1)
     g = torch.Generator().manual_seed(0)

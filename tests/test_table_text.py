@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from resnet_repro.table_text import NULL_TEXT, to_html, to_markdown
+from resnet_repro.tables.text import NULL_TEXT, to_html, to_markdown
 
 
 def frame() -> pd.DataFrame:

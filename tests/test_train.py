@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 
-from resnet_repro import train as T
 from resnet_repro.config import study_from_dict
-from resnet_repro.devices import Placement
+from resnet_repro.engine import schedule as S
+from resnet_repro.engine import train as T
+from resnet_repro.engine.devices import Placement
 from resnet_repro.results import METRICS_SCHEMA, read_metrics
 
 TIMING = ["epoch_seconds", "images_per_second"]
@@ -55,53 +56,53 @@ def numbers(df: pd.DataFrame) -> pd.DataFrame:
 
 def test_lr_schedule_is_the_papers():
     t = study_from_dict({}).train
-    assert T.lr_at(0, t) == 0.1
-    assert T.lr_at(31999, t) == 0.1
-    assert math.isclose(T.lr_at(32000, t), 0.01)
-    assert math.isclose(T.lr_at(47999, t), 0.01)
-    assert math.isclose(T.lr_at(48000, t), 0.001)
-    assert math.isclose(T.lr_at(63999, t), 0.001)
-    assert T.lr_at(0, t, warming_up=True) == 0.01
+    assert S.lr_at(0, t) == 0.1
+    assert S.lr_at(31999, t) == 0.1
+    assert math.isclose(S.lr_at(32000, t), 0.01)
+    assert math.isclose(S.lr_at(47999, t), 0.01)
+    assert math.isclose(S.lr_at(48000, t), 0.001)
+    assert math.isclose(S.lr_at(63999, t), 0.001)
+    assert S.lr_at(0, t, warming_up=True) == 0.01
     # The milestones hold whatever happens: a warm-up never outlasts the first one.
-    assert math.isclose(T.lr_at(40000, t, warming_up=True), 0.01)
-    assert math.isclose(T.lr_at(50000, t, warming_up=True), 0.001)
+    assert math.isclose(S.lr_at(40000, t, warming_up=True), 0.01)
+    assert math.isclose(S.lr_at(50000, t, warming_up=True), 0.001)
 
 
 def test_warmup_only_for_deep_residual_nets():
     w = study_from_dict({}).train.warmup
-    assert not T.warmup_applies("resnet", 56, w)
-    assert T.warmup_applies("resnet", 110, w)
-    assert T.warmup_applies("resnet", 1202, w)
+    assert not S.warmup_applies("resnet", 56, w)
+    assert S.warmup_applies("resnet", 110, w)
+    assert S.warmup_applies("resnet", 1202, w)
     # Section 4.2 warms up the 110-layer ResNet; plain-110 keeps lr 0.1 from the start.
-    assert not T.warmup_applies("plain", 110, w)
+    assert not S.warmup_applies("plain", 110, w)
     both = study_from_dict({"train": {"warmup": {"archs": ["plain", "resnet"]}}}).train.warmup
-    assert T.warmup_applies("plain", 110, both)
+    assert S.warmup_applies("plain", 110, both)
     off = study_from_dict({"train": {"warmup": {"min_depth": None}}}).train.warmup
-    assert not T.warmup_applies("resnet", 1202, off)
+    assert not S.warmup_applies("resnet", 1202, off)
 
 
 def test_warmup_ends_below_threshold_at_the_cap_or_at_the_first_milestone():
     t = study_from_dict({"train": {"warmup": {"max_iterations": 1000}}}).train
-    assert "below 80%" in T.warmup_end(400, 79.0, t)
-    assert T.warmup_end(400, 85.0, t) is None
-    assert T.warmup_end(401, None, t) is None
-    assert "max_iterations" in T.warmup_end(1000, None, t)
+    assert "below 80%" in S.warmup_end(400, 79.0, t)
+    assert S.warmup_end(400, 85.0, t) is None
+    assert S.warmup_end(401, None, t) is None
+    assert "max_iterations" in S.warmup_end(1000, None, t)
     late = study_from_dict(
         {"train": {"lr_milestones": [500, 800], "warmup": {"max_iterations": 5000}}}
     ).train
-    assert "milestone" in T.warmup_end(500, 90.0, late)
+    assert "milestone" in S.warmup_end(500, 90.0, late)
 
 
 def test_steps_per_epoch_drop_the_last_partial_batch():
-    assert T.steps_per_epoch(50000, 128) == 390
-    assert T.steps_per_epoch(45000, 128) == 351
-    assert T.steps_per_epoch(100, 128) == 1
+    assert S.steps_per_epoch(50000, 128) == 390
+    assert S.steps_per_epoch(45000, 128) == 351
+    assert S.steps_per_epoch(100, 128) == 1
 
 
 def test_epoch_seed_differs_by_seed_and_epoch():
-    seeds = {T.epoch_seed(s, e) for s in range(3) for e in range(1, 4)}
+    seeds = {S.epoch_seed(s, e) for s in range(3) for e in range(1, 4)}
     assert len(seeds) == 9
-    assert T.epoch_seed(1, 2) == T.epoch_seed(1, 2)
+    assert S.epoch_seed(1, 2) == S.epoch_seed(1, 2)
 
 
 # ------------------------------------------------------------------ the loop
@@ -228,7 +229,7 @@ def test_warmup_window_runs_across_epoch_boundaries(tmp_path, monkeypatch):
         }
     )
     windows = []
-    original = T.WarmupState.step
+    original = S.WarmupState.step
 
     def spy(self, iteration, batch_wrong, n, *args):
         seen = self.seen + n
@@ -237,7 +238,7 @@ def test_warmup_window_runs_across_epoch_boundaries(tmp_path, monkeypatch):
             windows.append((iteration, seen))
         return reason
 
-    monkeypatch.setattr(T.WarmupState, "step", spy)
+    monkeypatch.setattr(S.WarmupState, "step", spy)
     run(tmp_path, cfg)
     assert windows == [(4, 4 * 32), (8, 4 * 32)]
 
@@ -440,7 +441,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
 def test_evaluation_is_fp32_whatever_the_training_precision():
     # bf16 autocast on the CPU stands in for CUDA's: evaluation must not use it.
     torch.manual_seed(0)
-    from resnet_repro.models import build_model
+    from resnet_repro.nets.cifar_nets import build_model
 
     model = build_model("resnet8")
     x = torch.randint(0, 256, (200, 3, 32, 32), dtype=torch.uint8)
@@ -458,7 +459,7 @@ def test_evaluation_is_fp32_whatever_the_training_precision():
 
 
 def test_resume_keeps_this_placements_optimizer_implementation():
-    from resnet_repro.resume import restore_optimizer
+    from resnet_repro.engine.resume import restore_optimizer
 
     params = [torch.nn.Parameter(torch.randn(3))]
     saved_opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, fused=True)

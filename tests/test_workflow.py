@@ -136,10 +136,10 @@ def test_nothing_to_do_after_a_complete_run(study):
 
 def test_editing_plot_code_reruns_figures_only(study):
     cwd, _, _ = study
-    plots = cwd / "resnet_repro" / "plots.py"
+    plots = cwd / "resnet_repro" / "figures" / "style.py"
     original = plots.read_text()
     plots.write_text(original + "\n# an edit\n")
-    # the probe figures use plots.py's styling too
+    # the probe figures use the same styling
     assert planned(cwd) == Counter(
         {"figure6": 1, "figure7": 1, **{f"figure_{k}": 1 for k in PROBES}}
     )
@@ -251,12 +251,12 @@ def test_editing_a_probe_reruns_that_probe_and_its_figure_only(study):
             "figure_branches": 1,
         }
     )
-    plots = cwd / "resnet_repro" / "probes" / "plots.py"
+    plots = cwd / "resnet_repro" / "figures" / "probes.py"
     plots.write_text(plots.read_text() + "\n# an edit\n")
     assert planned(cwd)["figure_lesions"] == 1
     assert not any(k.startswith(("train", "layer_std")) for k in planned(cwd))
     # the tables and Figure 7's layer-response probe live in separate modules
-    tables = cwd / "resnet_repro" / "analysis.py"
+    tables = cwd / "resnet_repro" / "tables" / "comparison.py"
     tables.write_text(tables.read_text() + "\n# an edit\n")
     jobs = planned(cwd)
     assert jobs["tables"] == 1 and not any(k.startswith("layer_std") for k in jobs)

@@ -29,13 +29,13 @@ pays when one job cannot fill it.
 projects the whole study's training time onto N devices (`projection`): the figure behind
 "the full study on two GPUs takes ... minutes".
 
-The public API is `run_benchmark`, `format_table`, `add_arguments` and `run_from_args`; the
-``resnet-repro bench`` subcommand only wires the last two to argparse.
+The public API is `run_benchmark` and `format_table`; the ``resnet-repro bench`` and
+``bench-study`` subcommands (`cli/bench.py`) read their arguments and call them.
 
 The modules, one concern each: `timing` (timed steps, peak memory, machine), `variants` (the
 three measured pipelines), `ablation` (the speed switches), `packing` (K jobs on one device),
-`run` (`run_benchmark`), `report` (`format_table`), `projection` (the study's projected
-time) and `command` (the subcommands). This package re-exports their names, so
+`run` (`run_benchmark`), `report` (`format_table`) and `projection` (the study's projected
+time). This package re-exports their names, so
 `from resnet_repro.bench import ...` works as for one module.
 """
 
@@ -44,14 +44,6 @@ from __future__ import annotations
 from .ablation import CPU_SKIP_REASONS, SWITCHES, run_ablation
 from .ablation import _ablated_placement as _ablated_placement
 from .ablation import _ablations as _ablations
-from .command import (
-    DEFAULT_TRAIN_IMAGES,
-    add_arguments,
-    add_study_arguments,
-    run_from_args,
-    run_study_from_args,
-    study_from_args,
-)
 from .packing import run_packed
 from .report import format_table
 from .run import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, DEFAULT_WARMUP_STEPS, run_benchmark
@@ -70,14 +62,11 @@ __all__ = [
     "CPU_SKIP_REASONS",
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_STEPS",
-    "DEFAULT_TRAIN_IMAGES",
     "DEFAULT_WARMUP_STEPS",
     "SWITCHES",
     "VARIANTS",
     "PeakMemory",
     "PilCifar",
-    "add_arguments",
-    "add_study_arguments",
     "bench_arrays",
     "conventional_transform",
     "default_workers",
@@ -88,8 +77,5 @@ __all__ = [
     "measure_trainer",
     "run_ablation",
     "run_benchmark",
-    "run_from_args",
-    "run_study_from_args",
     "run_packed",
-    "study_from_args",
 ]

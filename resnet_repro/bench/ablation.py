@@ -12,7 +12,7 @@ import torch
 
 from .. import data as data_mod
 from ..config import Study
-from ..devices import Placement
+from ..engine.devices import Placement
 from .timing import PeakMemory, _cudnn_benchmark, _public
 from .variants import measure_trainer
 

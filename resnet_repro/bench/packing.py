@@ -13,7 +13,7 @@ import torch
 
 from .. import data as data_mod
 from ..config import Study
-from ..devices import Placement
+from ..engine.devices import Placement
 from .timing import PeakMemory
 from .variants import bench_arrays, measure_trainer
 

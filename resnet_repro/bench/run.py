@@ -11,17 +11,11 @@ import torch
 
 from .. import data as data_mod
 from ..config import ConfigError, Study, parse_model_name
-from ..devices import Placement
+from ..engine.devices import Placement
 from .ablation import run_ablation
 from .packing import run_packed
 from .timing import PeakMemory, _cudnn_benchmark, _public, default_workers, machine_info
-from .variants import (
-    VARIANTS,
-    bench_arrays,
-    measure_ceiling,
-    measure_dataloader,
-    measure_trainer,
-)
+from .variants import VARIANTS, bench_arrays, measure_ceiling, measure_dataloader, measure_trainer
 
 DEFAULT_BATCH_SIZE = 128
 DEFAULT_WARMUP_STEPS = 20

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from ..devices import Placement, cpu_name
-from ..train import DeviceMeter
+from ..engine.devices import Placement, cpu_name
+from ..engine.train import DeviceMeter
 
 
 def default_workers() -> int:

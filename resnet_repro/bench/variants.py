@@ -20,15 +20,13 @@ import torch
 
 from .. import data as data_mod
 from ..config import DataConfig, Study, TrainConfig
-from ..devices import Placement
-from ..train import (
+from ..engine.devices import Placement
+from ..engine.schedule import epoch_seed, lr_at, steps_per_epoch
+from ..engine.train import (
     DeviceMeter,
     epoch_batches,
-    epoch_seed,
-    lr_at,
     set_lr,
     setup_model,
-    steps_per_epoch,
     train_step,
     training_batch,
 )

@@ -19,14 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DataConfig
-from .arrays import (
-    IMAGE_SHAPE,
-    IMAGE_SIZE,
-    CifarArrays,
-    DataError,
-    _empty_images,
-    _empty_labels,
-)
+from .arrays import IMAGE_SHAPE, IMAGE_SIZE, CifarArrays, DataError, _empty_images, _empty_labels
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@
 - `paths`: path lengths and the gradient per path length (Veit et al., Fig. 6);
 - `branches`: how far each block is from the identity, ||F(x)|| / ||x||.
 
-Each takes a model and batches of test images and returns a DataFrame; `probes.cli` reads
-and writes the files, `probes.plots` draws them. The helpers below are shared by all of them.
+Each takes a model and batches of test images and returns a DataFrame; `cli/probes.py` reads
+and writes the files, `figures/probes.py` draws them. The helpers below are shared by all of them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyarrow as pa
 from torch import nn
 
 from ..config import parse_model_name
-from ..models import changes_shape, is_residual, named_blocks, removable
+from ..nets.cifar_nets import changes_shape, is_residual, named_blocks, removable
 
 
 @contextlib.contextmanager

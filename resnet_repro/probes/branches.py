@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..models import changes_shape, is_residual, named_blocks
+from ..nets.cifar_nets import changes_shape, is_residual, named_blocks
 from . import block_table, eval_mode
 
 

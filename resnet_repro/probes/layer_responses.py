@@ -1,7 +1,7 @@
 """Figure 7's probe: the std of each 3x3 layer's response of a trained net (He et al. 2015,
 section 4.2), measured with forward hooks over the test images.
 
-Torch in, DataFrame out; no file I/O (`cli.py` reads the model and writes the result).
+Torch in, DataFrame out; no file I/O (`cli/analysis.py` reads the model and writes the result).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def layer_response_std(
 
     `layers` are (name, module) pairs in network order (for Figure 7: the BN after each 3x3
     conv, whose output is the response "after BN and before other nonlinearity (ReLU/addition)",
-    paper section 4.2; `models.response_layers(model)` gives them). `images` yields normalized
+    paper section 4.2; `cifar_nets.response_layers(model)` gives them). `images` yields normalized
     float batches (N, 3, H, W); a (images, labels) tuple/list is accepted and its labels ignored.
 
     The model runs in eval mode (BN uses its running statistics) under `torch.no_grad()`. A

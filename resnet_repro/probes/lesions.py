@@ -9,7 +9,7 @@ at test time and measure the test error, with no retraining.
   per k. Veit et al. find that the error of a ResNet grows smoothly with k, while a plain net
   breaks on any deletion.
 
-The net runs in eval mode and fp32 (`models.forward_with_modes`); `batches` are (images,
+The net runs in eval mode and fp32 (`cifar_nets.forward_with_modes`); `batches` are (images,
 labels) pairs already on the model's device and normalised as for testing.
 """
 
@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..models import forward_with_modes, named_blocks
+from ..nets.cifar_nets import forward_with_modes, named_blocks
 from . import block_table, eval_mode
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]

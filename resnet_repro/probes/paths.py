@@ -8,7 +8,7 @@ the number of paths of each length is binomial, C(n, k), centred on n/2 (Fig. 6a
 The gradient that reaches the input through paths of length k is measured as they did: the
 forward pass as usual, and in the backward pass the gradient sent through the residual
 branch of k randomly chosen blocks and through the shortcut of all others
-(`models.run_block` modes "branch" / "shortcut": same forward values, the other term
+(`cifar_nets.run_block` modes "branch" / "shortcut": same forward values, the other term
 detached), then the norm of the gradient at the input of the first block (Fig. 6b). Weighted
 by how many paths have each length, it shows which lengths carry the total gradient (Fig. 6c):
 Veit et al. find it comes from short paths (5-17 of 54 blocks for their ResNet-110).
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import is_residual, named_blocks, run_blocks
+from ..nets.cifar_nets import is_residual, named_blocks, run_blocks
 from . import eval_mode
 
 

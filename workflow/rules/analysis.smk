@@ -24,9 +24,10 @@ rule tables:
     ImageNet-style family reported the honest way, and both families side by side."""
     input:
         metrics=all_metrics(),
-        code=PACKAGE / "analysis.py",
-        families_code=PACKAGE / "families.py",
-        format_code=PACKAGE / "table_text.py",
+        code=[
+            PACKAGE / "tables" / f
+            for f in ("runs.py", "comparison.py", "families.py", "paper.py", "text.py")
+        ],
     output:
         table6=f"{TABLES_DIR}/table6.csv",
         table6_md=f"{TABLES_DIR}/table6.md",

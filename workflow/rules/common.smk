@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 import resnet_repro
-from resnet_repro.cli import CONFIG_ENV
+from resnet_repro.cli.common import CONFIG_ENV
 from resnet_repro.data import DataError, data_is_present, fingerprint, load_arrays
 from resnet_repro.config import (
     ConfigError,

@@ -2,7 +2,10 @@ rule figure6:
     """The paper's Figure 6: training (dashed) and test (bold) error against iterations."""
     input:
         metrics=all_metrics(),
-        code=PACKAGE / "plots.py",
+        code=[
+            PACKAGE / "figures" / "paper_figures.py",
+            PACKAGE / "figures" / "style.py",
+        ],
     output:
         png=report(
             f"{FIGURES_DIR}/figure6.png",
@@ -28,7 +31,10 @@ rule figure7:
     """The paper's Figure 7: std of layer responses, in layer order and sorted."""
     input:
         layer_std=layer_std_files(),
-        code=PACKAGE / "plots.py",
+        code=[
+            PACKAGE / "figures" / "paper_figures.py",
+            PACKAGE / "figures" / "style.py",
+        ],
     output:
         png=report(
             f"{FIGURES_DIR}/figure7.png",

@@ -37,7 +37,7 @@ rule probe:
 
 
 # One figure rule per probe (a report caption cannot hold a wildcard), drawn from the probe's
-# Parquet files only (first seed of each model). probes/plots.py uses plots.py's styling.
+# Parquet files only (first seed of each model). figures/probes.py draws them with figures/style.py.
 for _kind in PROBES:
 
     rule:
@@ -45,7 +45,7 @@ for _kind in PROBES:
             f"figure_{_kind}"
         input:
             results=probe_files(_kind),
-            code=[PACKAGE / "probes" / "plots.py", PACKAGE / "plots.py"],
+            code=[PACKAGE / "figures" / "probes.py", PACKAGE / "figures" / "style.py"],
         output:
             png=report(
                 f"{FIGURES_DIR}/{_kind}.png",

@@ -8,7 +8,7 @@ rule import_published:
     normalisation it was trained with)."""
     input:
         checkpoint=published_file,
-        code=PACKAGE / "published.py",
+        code=PACKAGE / "published" / "checkpoints.py",
     output:
         f"{PUBLISHED_DIR}/model.pt",
     log:
@@ -70,8 +70,11 @@ rule published_table:
     """The authors' reported test error of each checkpoint, ours, and the difference."""
     input:
         evals=published_evals(),
-        code=PACKAGE / "paper.py",
-        format_code=PACKAGE / "table_text.py",
+        code=[
+            PACKAGE / "published" / "table.py",
+            PACKAGE / "tables" / "paper.py",
+            PACKAGE / "tables" / "text.py",
+        ],
     output:
         csv="results/tables/published.csv",
         md="results/tables/published.md",
@@ -96,7 +99,10 @@ rule figure7_published:
     """Figure 7 of the imported nets, one column per reproduction."""
     input:
         layer_std=[f for files in published_layer_std_groups().values() for f in files],
-        code=PACKAGE / "plots.py",
+        code=[
+            PACKAGE / "figures" / "paper_figures.py",
+            PACKAGE / "figures" / "style.py",
+        ],
     output:
         png=report(
             "figures/figure7_published.png",

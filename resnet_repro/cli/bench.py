@@ -8,6 +8,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..bench.projection import project_study, run_seconds
+from ..bench.report import format_table
+from ..bench.run import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, DEFAULT_WARMUP_STEPS, run_benchmark
+from ..bench.variants import VARIANTS
 from ..config import (
     ConfigError,
     Study,
@@ -17,12 +21,8 @@ from ..config import (
     read_yaml,
     study_from_dict,
 )
-from ..devices import place
+from ..engine.devices import place
 from ..results import write_json
-from .projection import project_study, run_seconds
-from .report import format_table
-from .run import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, DEFAULT_WARMUP_STEPS, run_benchmark
-from .variants import VARIANTS
 
 DEFAULT_TRAIN_IMAGES = 10_000
 
@@ -270,7 +270,7 @@ def study_projection_text(result: dict[str, Any]) -> str:
 def run_study_from_args(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> int:
     """`resnet-repro bench-study`: measure the trainer's rate for each model of the study on
     this device, then project the whole study's training time onto --devices devices."""
-    from ..schedule import total_iterations
+    from ..engine.schedule import total_iterations
 
     log = log or (lambda msg: print(msg, flush=True))
     if args.devices < 1:

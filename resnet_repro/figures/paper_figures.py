@@ -1,72 +1,47 @@
-"""Figures 6 and 7 of the paper, redrawn from our results: DataFrame in, matplotlib Figure out.
-
-Figures are built with `matplotlib.figure.Figure` directly, not through pyplot, so no GUI
-backend is involved and nothing is kept in pyplot's figure registry (no need to close them).
-PNG and PDF are rendered by matplotlib's Agg and PDF writers whatever backend pyplot uses,
-so the module does not call matplotlib.use() (which would switch a notebook's backend).
-Seaborn styling is applied inside a context manager, so importing this module changes no
-global matplotlib settings.
-
-The only file I/O is `save_figure`.
-"""
+"""Figures 6 and 7 of the paper, redrawn from our results: DataFrame in, matplotlib Figure out
+(styling and file writing in `style`)."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .analysis import final_rows, sort_models, sorted_layer_std
-from .config import IMAGENET_ARCH, parse_model_name
-from .results import atomic_path
+from ..config import IMAGENET_ARCH, parse_model_name
+from ..tables.runs import RUN_KEYS, _require, final_rows, sort_models
+from .style import (
+    ARCH_LINESTYLE,
+    corner_note,
+    depth_colors,
+    empty_panel,
+    figure_style,
+    model_label,
+)
 
-# Depths in the paper, in a fixed order: each keeps its colour whatever else is drawn.
-CANONICAL_DEPTHS = (20, 32, 44, 56, 110, 1202)
-PALETTE = "colorblind"
 FIG6_YLIM = (0.0, 20.0)  # the paper's Figure 6 y range (error %)
 ITER_UNIT = 1e4
 ITER_LABEL = "iter. (1e4)"
 TRAIN_STYLE = {"linestyle": "--", "linewidth": 1.0}  # paper: dashed = training error
 TEST_STYLE = {"linestyle": "-", "linewidth": 2.2}  # paper: bold = test error
-ARCH_LINESTYLE = {"plain": "--", "resnet": "-", IMAGENET_ARCH: "-."}  # Figure 7
-DPI = 200
 
 
-@contextlib.contextmanager
-def _style():
-    """Seaborn styling for the figures built inside the `with` block only."""
-    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.2):
-        yield
-
-
-def depth_colors(depths: Iterable[int]) -> dict[int, tuple[float, float, float]]:
-    """A colour per depth that depends on the depth alone, so it is the same in every figure
-    whatever else is drawn: the paper's depths (CANONICAL_DEPTHS) take the first colours of the
-    seaborn "colorblind" palette; any other depth 6n+2 gets a husl hue from n (golden-ratio
-    spacing, so nearby depths differ)."""
-    base = sns.color_palette(PALETTE, len(CANONICAL_DEPTHS))
-    out = {}
-    for d in sorted(set(int(d) for d in depths)):
-        if d in CANONICAL_DEPTHS:
-            out[d] = tuple(base[CANONICAL_DEPTHS.index(d)])
-        else:
-            hue = ((d - 2) // 6 * 0.618034) % 1.0
-            out[d] = tuple(sns.husl_palette(1, h=hue, l=0.55)[0])
-    return out
-
-
-def model_label(model: str) -> str:
-    """'plain20' -> 'plain-20', 'resnet56' -> 'ResNet-56' (the paper's legend labels);
-    'imagenet-resnet18' -> 'ResNet-18 (ImageNet-style)', never to be read as a paper net."""
-    arch, depth = parse_model_name(model)
-    if arch == IMAGENET_ARCH:
-        return f"ResNet-{depth} (ImageNet-style)"
-    return f"{'ResNet' if arch == 'resnet' else 'plain'}-{depth}"
+def sorted_layer_std(layer_std: pd.DataFrame) -> pd.DataFrame:
+    """Add `rank` (1 = largest std; ties: network order) within each model (and seed, when a
+    `seed` column is present), for Figure 7's bottom panel. Rows come back sorted by model,
+    seed, rank."""
+    _require(layer_std, ["layer", "std"], "layer_std")
+    keys = [c for c in RUN_KEYS if c in layer_std.columns]
+    df = layer_std.sort_values(
+        keys + ["std", "layer"], ascending=[True] * len(keys) + [False, True], kind="stable"
+    )
+    if keys:
+        df = df.assign(rank=df.groupby(keys, sort=False).cumcount() + 1)
+    else:
+        df = df.assign(rank=np.arange(1, len(df) + 1))
+    return df.reset_index(drop=True)
 
 
 def _mean_curve(
@@ -82,35 +57,6 @@ def _mean_curve(
         rows = rows[rows["seed"].isin(ok_seeds)]
     curve = rows.groupby(x, sort=True)[["train_error_pct", "test_error_pct"]].mean().reset_index()
     return curve, rows["seed"].nunique(), all_diverged
-
-
-def _note(ax, lines: Sequence[str], top: bool = True) -> None:
-    """A boxed note in a corner of `ax` (upper or lower left)."""
-    if lines:
-        y, va = (0.98, "top") if top else (0.02, "bottom")
-        ax.text(
-            0.02,
-            y,
-            "\n".join(lines),
-            transform=ax.transAxes,
-            ha="left",
-            va=va,
-            fontsize=8,
-            color="0.15",
-            zorder=10,
-            bbox={
-                "boxstyle": "round,pad=0.3",
-                "facecolor": "white",
-                "edgecolor": "0.6",
-                "alpha": 0.9,
-            },
-        )
-
-
-def _empty(ax, text: str) -> None:
-    ax.text(
-        0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.3"
-    )
 
 
 def _fig6_panel(
@@ -165,7 +111,7 @@ def _fig6_panel(
     ax.set_ylim(*ylim)
     ax.set_xlim(left=0)
     if not models:
-        _empty(ax, empty_text)
+        empty_panel(ax, empty_text)
         return
     style_keys = [
         Line2D([], [], color="0.35", label="train (dashed)", **TRAIN_STYLE),
@@ -177,7 +123,7 @@ def _fig6_panel(
         fontsize=8,
         frameon=True,
     )
-    _note(ax, notes, top=False)  # early (high) errors fill the upper left
+    corner_note(ax, notes, top=False)  # early (high) errors fill the upper left
 
 
 def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Figure:
@@ -209,7 +155,7 @@ def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Fig
         spec.append((right, "ResNet-110 vs ResNet-1202", ""))
     if imnet:
         spec.append((imnet, "ImageNet-style ResNets", ""))
-    with _style():
+    with figure_style():
         panels = len(spec)
         fig = Figure(figsize=(max(5.0 * panels, 8.0), 4.3), layout="constrained")
         axes = fig.subplots(1, panels, sharey=True, squeeze=False)[0]
@@ -268,10 +214,10 @@ def _fig7_panels(
         if drawn:
             ax.legend(loc="upper right", fontsize=8)
         else:
-            _empty(ax, "no layer responses for the requested models")
+            empty_panel(ax, "no layer responses for the requested models")
     absent = [m for m in wanted if m not in present]
     if absent:
-        _note(top, [f"not in the data: {', '.join(model_label(m) for m in absent)}"])
+        corner_note(top, [f"not in the data: {', '.join(model_label(m) for m in absent)}"])
     return absent
 
 
@@ -286,7 +232,7 @@ def figure7(layer_std: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
     """
     present = set(layer_std["model"]) if len(layer_std) else set()
     wanted = list(models) if models is not None else sort_models(present)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(7.5, 7.5), layout="constrained")
         top, bottom = fig.subplots(2, 1)
         drawn = [m for m in wanted if m in present]
@@ -314,7 +260,7 @@ def figure7_groups(groups: Mapping[str, pd.DataFrame], title: str) -> Figure:
         label: sort_models(set(df["model"])) if len(df) else [] for label, df in groups.items()
     }
     colors = depth_colors(parse_model_name(m)[1] for ms in models.values() for m in ms)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(5.5 * max(len(groups), 1), 7.5), layout="constrained")
         axes = fig.subplots(2, max(len(groups), 1), squeeze=False, sharey="row")
         for col, (label, df) in enumerate(groups.items()):
@@ -324,36 +270,3 @@ def figure7_groups(groups: Mapping[str, pd.DataFrame], title: str) -> Figure:
             bottom.set_title(f"{label}\nlayer responses sorted by magnitude")
         fig.suptitle(title)
     return fig
-
-
-def save_figure(fig: Figure, path_png: str | Path, dpi: int = DPI) -> tuple[Path, Path]:
-    """Write `fig` as PNG at `path_png` (dpi >= 150) and as PDF beside it (same stem), each
-    atomically (temporary file + rename). Returns (png_path, pdf_path)."""
-    png = Path(path_png)
-    if png.suffix.lower() != ".png":
-        raise ValueError(f"save_figure: {png} must end in .png (a PDF is written beside it)")
-    if dpi < 150:
-        raise ValueError(f"save_figure: dpi {dpi} is below 150")
-    pdf = png.with_suffix(".pdf")
-    with atomic_path(png) as tmp:
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
-    with atomic_path(pdf) as tmp:
-        fig.savefig(
-            tmp,
-            format="pdf",
-            bbox_inches="tight",
-            metadata={"CreationDate": None, "Creator": None, "Producer": None},
-        )
-    return png, pdf
-
-
-__all__ = [
-    "CANONICAL_DEPTHS",
-    "FIG6_YLIM",
-    "depth_colors",
-    "model_label",
-    "figure6",
-    "figure7",
-    "figure7_groups",
-    "save_figure",
-]

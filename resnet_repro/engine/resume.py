@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
+from ..results import save_torch
 from .devices import Placement
-from .results import save_torch
 
 CHECKPOINT_VERSION = 2
 

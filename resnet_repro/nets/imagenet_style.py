@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import IMAGENET_ARCH, check_depth
+from ..config import IMAGENET_ARCH, check_depth
 
 # Blocks per stage (Table 1 of the paper): ResNet-18 [2,2,2,2], 34 and 50 [3,4,6,3].
 STAGES = {

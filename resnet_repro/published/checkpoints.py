@@ -29,18 +29,15 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
-from . import normalization
-from .config import parse_model_name
-from .models import build_model
-from .results import ResultError
-
-if TYPE_CHECKING:
-    import pandas as pd
+from ..config import parse_model_name
+from ..nets import normalization
+from ..nets.cifar_nets import build_model
+from ..results import ResultError
 
 FORMATS = ("akamaster", "wooyeolbaek")
 FORMAT_HELP = (
@@ -258,43 +255,3 @@ def import_checkpoint(
         "source": {"name": name, "format": fmt, "file": str(path), "sha256": sha256(path)},
     }
     return net.eval(), identity, norm
-
-
-TABLE_COLUMNS = [
-    "name",
-    "format",
-    "model",
-    "reported_error_pct",
-    "our_error_pct",
-    "difference_pct",
-    "test_images",
-    "reported_source",
-]
-
-
-def published_table(evals: list[Mapping[str, Any]]) -> pd.DataFrame:
-    """One row per evaluated checkpoint: the authors' reported test error (paper.REPORTED,
-    their official test set), ours on the study's test set, and ours minus theirs in
-    percentage points. `evals` are the JSON records `resnet-repro evaluate` writes."""
-    import pandas as pd
-
-    from .paper import reported_error
-
-    rows = []
-    for e in evals:
-        fmt = e.get("format")
-        reported = reported_error(fmt, e["model"]) if fmt else None
-        theirs = reported.test_error_pct if reported else None
-        rows.append(
-            {
-                "name": e["name"],
-                "format": fmt or "ours",
-                "model": e["model"],
-                "reported_error_pct": theirs,
-                "our_error_pct": e["test_error_pct"],
-                "difference_pct": None if theirs is None else e["test_error_pct"] - theirs,
-                "test_images": int(e["test_images"]),
-                "reported_source": reported.source if reported else None,
-            }
-        )
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)

@@ -1,8 +1,8 @@
 """Figures of the probes of trained nets, redrawn like Veit, Wilber, Belongie 2016
 (arXiv:1605.06431): DataFrame (the probes' Parquet rows) in, matplotlib Figure out.
 
-Colours and line styles follow `plots.py`: colour by depth, ResNets solid, plain nets dashed.
-The only file I/O is `plots.save_figure`, called by the command line.
+Colours and line styles follow `style`: colour by depth, ResNets solid, plain nets dashed.
+The only file I/O is `style.save_figure`, called by the command line.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..analysis import sort_models
 from ..config import parse_model_name
-from ..plots import ARCH_LINESTYLE, _empty, _note, _style, depth_colors, model_label
+from ..tables.runs import sort_models
+from .style import ARCH_LINESTYLE, corner_note, depth_colors, empty_panel, figure_style, model_label
 
 ARCH_TITLE = {"resnet": "residual nets", "plain": "plain nets"}
 
@@ -81,9 +81,11 @@ def _finish(fig: Figure, axes, drawn: list[str], absent: list[str], title: str, 
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best", fontsize=8)
         else:
-            _empty(ax, "no results for the requested models")
+            empty_panel(ax, "no results for the requested models")
     if absent:
-        _note(axes[0], [f"not in the data: {', '.join(model_label(m) for m in absent)}"], top=False)
+        corner_note(
+            axes[0], [f"not in the data: {', '.join(model_label(m) for m in absent)}"], top=False
+        )
     # The images used go under the title, where no curve can hide them.
     fig.suptitle(f"{title}\n({note})" if note else title)
 
@@ -94,7 +96,7 @@ def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
     and plain nets in separate panels; plain blocks that cannot be deleted are left out."""
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(11, 4.5), layout="constrained")
         panels = _arch_panels(fig, drawn)
         first = True
@@ -149,7 +151,7 @@ def figure_lesions_k(df: pd.DataFrame, models: Sequence[str] | None = None) -> F
     seeded draws with a band of +-1 std; k = 0 is the intact net."""
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(7, 4.8), layout="constrained")
         ax = fig.subplots()
         for model in drawn:
@@ -187,7 +189,7 @@ def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figur
         models = [m for m in models if parse_model_name(m)[0] == "resnet"]
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(14, 4.3), layout="constrained")
         axes = fig.subplots(1, 3)
         for model in drawn:
@@ -238,7 +240,7 @@ def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fi
     the test images with +-1 std bars."""
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
-    with _style():
+    with figure_style():
         fig = Figure(figsize=(11, 4.5), layout="constrained")
         panels = _arch_panels(fig, drawn)
         first = True

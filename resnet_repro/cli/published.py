@@ -1,6 +1,6 @@
 """Subcommands for published checkpoints: import, evaluate, their table and their Figure 7.
 
-Kept apart from cli.py (which registers them) so that each module reads top to bottom; the
+Kept apart from `main` (which registers them) so that each module reads top to bottom; the
 same conventions hold: files in, files out, one-line errors (ResultError) on bad input.
 """
 
@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .results import ResultError
+from ..results import ResultError
 
 # Column titles of the published Figure 7: the repository behind each checkpoint format.
 REPOSITORIES = {
@@ -20,10 +20,10 @@ REPOSITORIES = {
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from . import normalization
-    from .modelfile import payload
-    from .published import import_checkpoint
-    from .results import save_torch
+    from ..nets import normalization
+    from ..nets.modelfile import payload
+    from ..published.checkpoints import import_checkpoint
+    from ..results import save_torch
 
     net, identity, norm = import_checkpoint(args.file, args.format, args.name, args.model)
     save_torch(payload(net, identity, norm), args.out)
@@ -38,12 +38,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from . import data, normalization
-    from .cli import _load
-    from .modelfile import evaluate, load_model_file
-    from .results import write_json
+    from .. import data
+    from ..engine.evaluation import evaluate
+    from ..nets import normalization
+    from ..nets.modelfile import load_model_file
+    from ..results import write_json
+    from .common import load_config
 
-    study = _load(args)
+    study = load_config(args)
     model, identity, norm = load_model_file(args.model_file)
     arrays = data.load_arrays(study.data)
     test = data.to_device(arrays, torch.device("cpu"))
@@ -73,9 +75,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_published_table(args: argparse.Namespace) -> int:
-    from .published import published_table
-    from .results import write_text
-    from .table_text import to_html, to_markdown
+    from ..published.table import published_table
+    from ..results import write_text
+    from ..tables.text import to_html, to_markdown
 
     evals = []
     for p in args.eval:
@@ -100,8 +102,9 @@ def cmd_published_table(args: argparse.Namespace) -> int:
 
 
 def cmd_figure7_published(args: argparse.Namespace) -> int:
-    from .plots import figure7_groups, save_figure
-    from .results import read_all_layer_std
+    from ..figures.paper_figures import figure7_groups
+    from ..figures.style import save_figure
+    from ..results import read_all_layer_std
 
     groups = {}
     for label, *files in args.group:
@@ -118,7 +121,7 @@ def cmd_figure7_published(args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub, add_config) -> None:
-    from .published import FORMAT_HELP, FORMATS
+    from ..published.checkpoints import FORMAT_HELP, FORMATS
 
     c = sub.add_parser(
         "import",

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from .config import ConfigError, DeviceConfig
+from ..config import ConfigError, DeviceConfig
 
 LOCK_DIR_NAME = "resnet-repro-gpu-locks"
 

@@ -1,59 +1,19 @@
-"""The `resnet-repro` command line: read files, call the package's functions, write files.
-
-Every Snakemake rule calls one of these subcommands. Bad input ends with one line on stderr
-(`resnet-repro: error: ...`) and exit status 2, never a traceback.
-"""
+"""The training subcommands: check-config, prepare-data and train (one run of the study)."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
-from . import __version__
-from .config import ConfigError, Study, load_study, parse_model_name
-from .results import ResultError
-
-
-def _say(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def _warn(msg: str) -> None:
-    print(f"warning: {msg}", file=sys.stderr, flush=True)
-
-
-CONFIG_ENV = "RESNET_REPRO_CONFIG"
-
-
-def _add_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--config",
-        action="extend",
-        nargs="+",
-        metavar="YAML",
-        help="study config file(s), as given to Snakemake; later files override "
-        f"earlier ones key by key (default: the files listed in ${CONFIG_ENV}, "
-        "which the workflow sets)",
-    )
-
-
-def _load(args: argparse.Namespace) -> Study:
-    paths = args.config
-    if not paths:
-        # The workflow hands its config files over in the environment, so that which file
-        # holds the config is not part of the job's tracked parameters.
-        paths = [p for p in os.environ.get(CONFIG_ENV, "").split(os.pathsep) if p]
-    if not paths:
-        raise ConfigError(f"no config: pass --config FILE (or set {CONFIG_ENV})")
-    return load_study(paths)
-
+from .. import __version__
+from ..config import Study, parse_model_name
+from ..results import ResultError
+from .common import add_config, load_config, say, warn
 
 # ---------------------------------------------------------------- helpers for run.json
 
@@ -97,8 +57,8 @@ def versions() -> dict[str, str]:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    study = _load(args)
-    _say(
+    study = load_config(args)
+    say(
         f"config OK: {len(study.runs())} runs ({', '.join(study.models())}; seeds "
         f"{list(study.study.seeds)})"
     )
@@ -106,16 +66,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_data(args: argparse.Namespace) -> int:
-    from . import data
-    from .results import write_json
+    from .. import data
+    from ..results import write_json
 
-    study = _load(args)
+    study = load_config(args)
     info = data.prepare(study.data)
     fingerprint = info.pop("fingerprint")
     # Where the data lives is left out: moving it changes nothing, so it reruns nothing.
     selection = {k: v for k, v in study.to_dict()["data"].items() if k not in ("root", "download")}
     write_json({"data": selection, "fingerprint": fingerprint, "counts": info}, args.out)
-    _say(f"data ready (fingerprint {fingerprint}): {info}")
+    say(f"data ready (fingerprint {fingerprint}): {info}")
     return 0
 
 
@@ -133,14 +93,14 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .devices import place
-    from .results import save_torch, write_json, write_metrics
-    from .train import train_run
+    from ..engine.devices import place
+    from ..engine.train import train_run
+    from ..results import save_torch, write_json, write_metrics
 
-    study = _load(args)
+    study = load_config(args)
     parse_model_name(args.model)
     if args.model not in study.models():
-        _warn(
+        warn(
             f"model {args.model} is not in this config's study ({', '.join(study.models())});"
             " training it anyway"
         )
@@ -149,20 +109,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint = out / "checkpoint" / "state.pt"
     placement, slot = place(
         study.device,
-        log=_say,
+        log=say,
         lock_timeout=args.lock_timeout,
-        warn=_warn,
+        warn=warn,
         cpu_threads=args.cpu_threads,
     )
     # The slot is held until the outputs are written and the model's memory is freed, so
     # the next job never shares the GPU, not even for a moment; the kernel drops the lock
     # if this process dies instead.
     try:
-        _say(f"training {args.model} seed {args.seed} on {placement.name} ({placement.precision})")
+        say(f"training {args.model} seed {args.seed} on {placement.name} ({placement.precision})")
         warn_if_long_on_cpu(study, args.model, placement)
-        result = train_run(
-            study, args.model, args.seed, checkpoint, placement, log=_say, warn=_warn
-        )
+        result = train_run(study, args.model, args.seed, checkpoint, placement, log=say, warn=warn)
         write_metrics(result.rows, out / "metrics.parquet")
         save_torch(
             {
@@ -209,7 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if slot is not None:
             slot.release()
-    _say(
+    say(
         f"{args.model} seed {args.seed}: {status}, final test error "
         f"{last.get('test_error_pct', float('nan')):.2f}% -> {out}"
     )
@@ -233,8 +191,8 @@ def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
         return
     import torch
 
-    from .devices import estimated_cpu_hours
-    from .models import build_model, forward_macs
+    from ..engine.devices import estimated_cpu_hours
+    from ..nets.cifar_nets import build_model, forward_macs
 
     train = study.train
     if train.iterations is not None:
@@ -246,26 +204,16 @@ def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
     net = build_model(model, shortcut=study.study.shortcut, width=study.model_width(model))
     hours = estimated_cpu_hours(forward_macs(net), images, torch.get_num_threads())
     if hours >= 1.0:
-        _warn(
+        warn(
             f"{model} is about to train on the CPU: {length} at batch "
             f"{train.batch_size} take roughly {hours:,.0f} hours here; a GPU takes minutes "
             "(see device.device), or use a smaller study (workflow/configs/smoke.yaml)"
         )
 
 
-# ---------------------------------------------------------------- parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="resnet-repro",
-        description="Reproduce the CIFAR-10 study of He et al. 2015, section 4.2.",
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_parsers(sub) -> None:
     c = sub.add_parser("check-config", help="validate a study config and list its runs")
-    _add_config(c)
+    add_config(c)
     c.set_defaults(func=cmd_check_config)
 
     c = sub.add_parser(
@@ -273,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="make sure the data set is present (downloads "
         "it at most once when data.download is true)",
     )
-    _add_config(c)
+    add_config(c)
     c.add_argument("--out", required=True, help="JSON file that records what was found")
     c.set_defaults(func=cmd_prepare_data)
 
@@ -285,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "keeps resume state in DIR/checkpoint/ until the run is complete, so the "
         "same command after a kill continues where it stopped.",
     )
-    _add_config(c)
+    add_config(c)
     c.add_argument(
         "--model",
         required=True,
@@ -315,46 +263,3 @@ def build_parser() -> argparse.ArgumentParser:
         "device.cpu_threads",
     )
     c.set_defaults(func=cmd_train)
-
-    from . import bench, cli_analysis, cli_published
-    from .probes import cli as probes_cli
-
-    cli_analysis.add_parsers(sub, _add_config, _load)
-    cli_published.add_parsers(sub, _add_config)
-    probes_cli.add_parsers(sub, _add_config, _load)
-
-    c = sub.add_parser(
-        "bench",
-        help="training throughput: our trainer vs a DataLoader pipeline vs the bare "
-        "forward/backward ceiling, side by side",
-        description="Measure training images/s at batch 128 for (a) trainer: our step with "
-        "on-device augmentation; (b) dataloader: torchvision transforms in a "
-        "DataLoader with workers; (c) ceiling: forward/backward/step on one fixed "
-        "batch on the device.",
-    )
-    bench.add_arguments(c)
-    c.set_defaults(func=bench.run_from_args)
-
-    c = sub.add_parser(
-        "bench-study",
-        help="the trainer's rate for every model of a study, and the study's training time "
-        "projected onto N devices",
-    )
-    bench.add_study_arguments(c)
-    c.set_defaults(func=bench.run_study_from_args)
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from .data import DataError
-    from .results import ResultError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (ConfigError, DataError, ResultError, TimeoutError) as e:
-        print(f"resnet-repro: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("resnet-repro: interrupted", file=sys.stderr)
-        return 130

@@ -1,5 +1,5 @@
 """Tables of the second study family and of both families side by side (issue 13): pure
-functions, DataFrame in, DataFrame out (`cli.py` reads the files).
+functions, DataFrame in, DataFrame out (`cli/analysis.py` reads the files).
 
 The honest-selection rule: our number for a net is the test error of the final epoch, and,
 when a validation split is set (data.val_size > 0), the test error at the epoch of the lowest
@@ -16,9 +16,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..config import ARCHS, IMAGENET_ARCH, parse_model_name
 from . import paper
-from .analysis import _model_stats, run_summary, sort_models
-from .config import ARCHS, IMAGENET_ARCH, parse_model_name
+from .comparison import _model_stats
+from .runs import run_summary, sort_models
 
 FAMILY_NAMES = {
     "plain": "paper 6n+2 (plain)",

@@ -1,4 +1,5 @@
-"""model.pt: the one layout every trained net has here, ours or imported, and its evaluation.
+"""model.pt: the one layout every trained net has here, ours or imported (evaluated by
+`engine.evaluation.evaluate`).
 
     {"model": state_dict, "identity": {...}, "parameters": int,
      "normalization": normalization record (absent in files written before it existed)}
@@ -18,10 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..results import ResultError
 from . import normalization
-from .evaluation import loss_and_error
-from .models import build_model, count_parameters
-from .results import ResultError
+from .cifar_nets import build_model, count_parameters
 
 FOREIGN_HINT = (
     "resnet-repro reads its own model.pt; import akamaster (.th) or wooyeolbaek "
@@ -62,22 +62,3 @@ def load_model_file(path: str | Path) -> tuple[nn.Module, dict[str, Any], dict[s
             f"model file {path} is not a resnet-repro model.pt ({type(e).__name__}); {FOREIGN_HINT}"
         ) from None
     return model.eval(), identity, norm
-
-
-def evaluate(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    norm: Mapping[str, Any],
-    data_mean: torch.Tensor | None,
-    batch_size: int,
-) -> tuple[float, float]:
-    """Mean cross-entropy and top-1 error (%) on the original images, in eval mode and fp32
-    (evaluation.loss_and_error, the loop train.evaluate uses for the training curves), with
-    the inputs normalised as the net's record `norm` says. x is uint8 [N, 3, 32, 32], on the
-    model's device."""
-    if len(y) == 0:
-        raise ResultError("evaluation needs at least one test image")
-    return loss_and_error(
-        model, x, y, batch_size, lambda xb: normalization.normalize(xb, norm, data_mean)
-    )

@@ -1,6 +1,6 @@
 """Evaluation of a net on original (unaugmented) images: mean loss and top-1 error, in eval
 mode and strict fp32. The one loop behind the training curves (`train.evaluate`) and the test
-error of a model.pt, ours or imported (`modelfile.evaluate`); each caller only says how its
+error of a model.pt, ours or imported (`evaluate`); each caller only says how its
 net's inputs are made from the uint8 images.
 
 Always fp32, whatever the training precision: the error compared with the paper's must not
@@ -11,11 +11,15 @@ convolutions on CUDA.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..nets import normalization
+from ..results import ResultError
 
 
 @contextlib.contextmanager
@@ -58,3 +62,22 @@ def loss_and_error(
     model.train(was_training)
     stats = torch.stack([loss_sum, wrong.double()]).tolist()  # the one host sync
     return stats[0] / len(y), 100.0 * stats[1] / len(y)
+
+
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    norm: Mapping[str, Any],
+    data_mean: torch.Tensor | None,
+    batch_size: int,
+) -> tuple[float, float]:
+    """Mean cross-entropy and top-1 error (%) on the original images, in eval mode and fp32
+    (evaluation.loss_and_error, the loop train.evaluate uses for the training curves), with
+    the inputs normalised as the net's record `norm` says. x is uint8 [N, 3, 32, 32], on the
+    model's device."""
+    if len(y) == 0:
+        raise ResultError("evaluation needs at least one test image")
+    return loss_and_error(
+        model, x, y, batch_size, lambda xb: normalization.normalize(xb, norm, data_mean)
+    )

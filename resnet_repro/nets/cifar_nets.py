@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import ARCHS, IMAGENET_ARCH, SHORTCUTS, ConfigError, check_depth, parse_model_name
+from ..config import ARCHS, IMAGENET_ARCH, SHORTCUTS, ConfigError, check_depth, parse_model_name
 
 WIDTHS = (16, 32, 64)
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import TrainConfig, WarmupConfig
+from ..config import TrainConfig, WarmupConfig
 
 # ---------------------------------------------------------------- pure schedule functions
 

@@ -11,9 +11,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..cli import _say
 from ..config import Study
 from ..results import PROBE_SCHEMAS
+from .common import say
 
 KINDS = tuple(PROBE_SCHEMAS)  # lesions, lesions_k, paths, branches
 
@@ -21,7 +21,7 @@ KINDS = tuple(PROBE_SCHEMAS)  # lesions, lesions_k, paths, branches
 def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
     """(model, identity, normalisation record) of a model.pt, ours or imported, through the
     one loader every reader of model files uses."""
-    from ..modelfile import load_model_file
+    from ..nets.modelfile import load_model_file
 
     return load_model_file(path)
 
@@ -32,7 +32,8 @@ def test_batches(
     """The first `images` test images of the study, fed the way the net was trained (its
     stored normalisation; for our runs the training set's per-pixel mean subtracted, section
     4.2), in fp32 batches on `device`."""
-    from .. import data, normalization
+    from .. import data
+    from ..nets import normalization
 
     arrays = data.load_arrays(study.data)
     test = data.to_device(arrays, device)
@@ -50,7 +51,7 @@ def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device, 
     """The probe's rows and a one-line summary of what it measured."""
     a = study.analysis
     if kind == "paths":
-        from .paths import path_table
+        from ..probes.paths import path_table
 
         batches = test_batches(
             study, device, a.path_batches * a.path_batch_size, a.path_batch_size, norm
@@ -60,25 +61,25 @@ def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device, 
         )
     batches = test_batches(study, device, a.probe_images, study.train.eval_batch_size, norm)
     if kind == "lesions":
-        from .lesions import single_lesions
+        from ..probes.lesions import single_lesions
 
         return single_lesions(model, batches), "single-block lesions"
     if kind == "lesions_k":
-        from .lesions import k_lesions
+        from ..probes.lesions import k_lesions
 
         return k_lesions(model, batches, a.lesion_draws, a.probe_seed, a.lesion_k_points), (
             f"k-block lesions, up to {a.lesion_draws} draws per k"
         )
-    from .branches import branch_magnitudes
+    from ..probes.branches import branch_magnitudes
 
     return branch_magnitudes(model, batches), "branch magnitudes"
 
 
 def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
     from ..config import ConfigError
-    from ..devices import place
+    from ..engine.devices import place
+    from ..probes import label_run
     from ..results import write_probe
-    from . import label_run
 
     study = load(args)
     model, identity, norm = load_trained(args.model_file)
@@ -87,12 +88,12 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
             f"the paths probe needs a residual net; {identity['model']} is plain "
             "(it has one path only)"
         )
-    placement, slot = place(study.device, log=_say)
+    placement, slot = place(study.device, log=say)
     if args.cpu_threads:
         torch.set_num_threads(args.cpu_threads)
     try:
         # fp32 whatever the training precision: the probes measure the trained weights.
-        from ..evaluation import strict_fp32
+        from ..engine.evaluation import strict_fp32
 
         model = model.to(device=placement.device, dtype=torch.float32)
         with strict_fp32():  # no TF32 convolutions on CUDA either
@@ -103,20 +104,20 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
     name, seed = identity["model"], identity["seed"]
     write_probe(args.kind, label_run(rows, name, seed, PROBE_SCHEMAS[args.kind]), args.out)
     images = int(rows["images"].max()) if len(rows) else 0
-    _say(
+    say(
         f"{name} seed {seed}: {what} on {images} test images, {placement.name} (fp32) -> {args.out}"
     )
     return 0
 
 
 def cmd_probe_figure(args: argparse.Namespace) -> int:
-    from ..plots import save_figure
+    from ..figures.probes import FIGURES
+    from ..figures.style import save_figure
     from ..results import read_all_probe
-    from .plots import FIGURES
 
     fig = FIGURES[args.kind](read_all_probe(args.kind, args.results), args.models)
     png, pdf = save_figure(fig, args.out)
-    _say(f"{args.kind} figure -> {png}, {pdf}")
+    say(f"{args.kind} figure -> {png}, {pdf}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """Subcommands of the analyses: Figure 7's layer responses, the tables (Table 6 and its
 companions) and Figures 6 and 7.
 
-Kept apart from cli.py (which registers them) so that each module reads top to bottom; the
+Kept apart from `main` (which registers them) so that each module reads top to bottom; the
 same conventions hold: files in, files out, one-line errors on bad input.
 """
 
@@ -12,18 +12,19 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
-from .cli import _say, _warn
-from .config import Study
+from ..config import Study
+from .common import say, warn
 
 
 def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
     import torch
 
-    from . import data, normalization
-    from .modelfile import load_model_file
-    from .models import response_layers
-    from .probes import layer_responses
-    from .results import write_layer_std
+    from .. import data
+    from ..nets import normalization
+    from ..nets.cifar_nets import response_layers
+    from ..nets.modelfile import load_model_file
+    from ..probes import layer_responses
+    from ..results import write_layer_std
 
     study = load(args)
     model, identity, norm = load_model_file(args.model_file)
@@ -42,7 +43,7 @@ def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     write_layer_std(
         layer_responses.label_layer_std(stds, identity["model"], identity["seed"]), args.out
     )
-    _say(
+    say(
         f"{identity['model']} seed {identity['seed']}: std of {len(stds)} layer responses "
         f"over {n} test images -> {args.out}"
     )
@@ -50,12 +51,12 @@ def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace],
 
 
 def _read_metrics_files(paths: Sequence[str], what: str = "that run is reported as missing"):
-    from .results import read_all_metrics
+    from ..results import read_all_metrics
 
     present = [p for p in paths if Path(p).is_file()]
     for p in paths:
         if p not in present:
-            _warn(f"{p} does not exist; {what}")
+            warn(f"{p} does not exist; {what}")
     return read_all_metrics(present)
 
 
@@ -64,7 +65,7 @@ def _run_info(paths: Sequence[str]) -> tuple[dict, dict]:
     each metrics file that has one."""
     import json
 
-    from .families import schedule_text
+    from ..tables.families import schedule_text
 
     params, info = {}, {}
     for p in paths:
@@ -77,17 +78,18 @@ def _run_info(paths: Sequence[str]) -> tuple[dict, dict]:
             params[key[0]] = int(r["parameters"])
             info[key] = {"device": r.get("device"), "schedule": schedule_text(r["config"]["train"])}
         except (ValueError, KeyError, TypeError):
-            _warn(f"{run} is not a resnet-repro run.json; its run shows no device/schedule")
+            warn(f"{run} is not a resnet-repro run.json; its run shows no device/schedule")
     return params, info
 
 
 def cmd_tables(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
     import pandas as pd
 
-    from . import analysis, families
-    from .models import build_model, count_parameters
-    from .results import write_text
-    from .table_text import to_html, to_markdown
+    from ..nets.cifar_nets import build_model, count_parameters
+    from ..results import write_text
+    from ..tables import comparison, families
+    from ..tables.runs import run_summary
+    from ..tables.text import to_html, to_markdown
 
     study = load(args)
     metrics = _read_metrics_files(args.metrics)
@@ -119,14 +121,16 @@ def cmd_tables(args: argparse.Namespace, load: Callable[[argparse.Namespace], St
     both = pd.concat([metrics, compare], ignore_index=True) if len(compare) else metrics
     out = Path(args.out_dir)
     tables = {
-        "table6": analysis.table6(paper_metrics, paper_runs, params, study.analysis.tolerance_pct),
-        "plain_vs_residual": analysis.plain_vs_residual(paper_metrics, paper_runs),
-        "runs": analysis.run_summary(metrics, runs),
+        "table6": comparison.table6(
+            paper_metrics, paper_runs, params, study.analysis.tolerance_pct
+        ),
+        "plain_vs_residual": comparison.plain_vs_residual(paper_metrics, paper_runs),
+        "runs": run_summary(metrics, runs),
         "imagenet_style": families.imagenet_style_table(metrics, runs, params),
         "families": families.families_table(both, runs + compare_runs, params, info),
     }
     shown_columns = {
-        "table6": analysis.TABLE6_DISPLAY_COLUMNS,
+        "table6": comparison.TABLE6_DISPLAY_COLUMNS,
         "imagenet_style": families.IMAGENET_STYLE_DISPLAY_COLUMNS,
     }
     titles = {
@@ -144,27 +148,29 @@ def cmd_tables(args: argparse.Namespace, load: Callable[[argparse.Namespace], St
         write_text(to_html(shown, titles[name], empty=empty), out / f"{name}.html")
     for name in ("table6", "imagenet_style"):
         if len(tables[name]):
-            _say(to_markdown(tables[name][shown_columns[name]]))
-    _say(to_markdown(tables["families"]))
+            say(to_markdown(tables[name][shown_columns[name]]))
+    say(to_markdown(tables["families"]))
     return 0
 
 
 def cmd_figure6(args: argparse.Namespace) -> int:
-    from .plots import figure6, save_figure
+    from ..figures.paper_figures import figure6
+    from ..figures.style import save_figure
 
     png, pdf = save_figure(
         figure6(_read_metrics_files(args.metrics), ylim=(0.0, args.ymax)), args.out
     )
-    _say(f"Figure 6 -> {png}, {pdf}")
+    say(f"Figure 6 -> {png}, {pdf}")
     return 0
 
 
 def cmd_figure7(args: argparse.Namespace) -> int:
-    from .plots import figure7, save_figure
-    from .results import read_all_layer_std
+    from ..figures.paper_figures import figure7
+    from ..figures.style import save_figure
+    from ..results import read_all_layer_std
 
     png, pdf = save_figure(figure7(read_all_layer_std(args.layer_std), args.models), args.out)
-    _say(f"Figure 7 -> {png}, {pdf}")
+    say(f"Figure 7 -> {png}, {pdf}")
     return 0
 
 

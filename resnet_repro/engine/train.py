@@ -21,12 +21,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from . import data as data_mod
-from . import normalization
-from .config import Study, TrainConfig, identity_hash, run_identity
+from .. import data as data_mod
+from ..config import Study, TrainConfig, identity_hash, run_identity
+from ..nets import normalization
+from ..nets.cifar_nets import build_model, count_parameters
 from .devices import Placement
 from .evaluation import loss_and_error
-from .models import build_model, count_parameters
 from .resume import (
     load_checkpoint,
     numeric_changes,
@@ -34,17 +34,14 @@ from .resume import (
     save_checkpoint,
     session_record,
 )
-from .schedule import (  # noqa: F401 (the schedule is part of the trainer's interface)
+from .schedule import (
     WarmupState,
     epoch_seed,
     lr_at,
-    milestone_passed,
-    scheduled_lr,
     steps_per_epoch,
     total_iterations,
     warmup_applies,
-    warmup_end,
-)
+)  # noqa: F401 (the schedule is part of the trainer's interface)
 
 # ---------------------------------------------------------------- evaluation
 
@@ -92,7 +89,7 @@ class RunResult:
     resumed_at_iteration: int
     data: dict[str, Any]
     warmup: dict[str, Any]  # applied, ended_at_iteration, reason
-    normalization: dict[str, Any]  # how the inputs were made (normalization.py record)
+    normalization: dict[str, Any]  # how the inputs were made (nets/normalization.py record)
     sessions: list[dict[str, Any]]  # one per start or resume: iteration and placement
 
 

@@ -1,24 +1,22 @@
-"""Typed, validated study configuration.
+"""The typed study: frozen dataclasses for every config section, model names, and loading.
 
 The same JSON schema that the Snakefile validates against (workflow/schemas/config.schema.yaml)
-is applied here, with its defaults filled in, and then the checks a schema cannot express.
-Every error is a ConfigError whose message names the key and what is allowed.
+is applied first (`schema.validate_dict`, defaults filled in), then the checks a schema cannot
+express. Every error is a ConfigError whose message names the key and what is allowed.
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+from .errors import ConfigError
+from .schema import validate_dict
+
 ARCHS = ("plain", "resnet")  # the paper's 6n+2 CIFAR nets (section 4.2)
 SHORTCUTS = ("A", "B", "C")
 # The second study family (issue 13): the ImageNet-style ResNet-18/34/50 of the paper's
@@ -29,10 +27,6 @@ IMAGENET_DEPTHS = (18, 34, 50)
 ALL_ARCHS = ARCHS + (IMAGENET_ARCH,)
 SCHEDULES = ("step", "cosine")
 NORMALIZATIONS = ("per_pixel_mean", "per_channel_mean_std")
-
-
-class ConfigError(ValueError):
-    """A config value that is not allowed; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -189,95 +183,6 @@ def check_depth(depth: int, key: str = "study.depths", arch: str = "resnet") -> 
             f"{key}: depth {depth} is not allowed: CIFAR nets have 6n+2 layers with n >= 1 "
             f"(8, 14, 20, 32, 44, 56, 110, 1202, ...)"
         )
-
-
-def load_schema() -> dict[str, Any]:
-    if not SCHEMA_PATH.is_file():
-        raise ConfigError(
-            f"config schema not found at {SCHEMA_PATH}; install the project from its checkout "
-            f"with pip install -e ."
-        )
-    with open(SCHEMA_PATH) as f:
-        return yaml.safe_load(f)
-
-
-def _with_defaults(validator_class):
-    """A validator that fills in each property's default before checking it."""
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for name, sub in properties.items():
-                if "default" in sub and name not in instance:
-                    instance[name] = copy.deepcopy(sub["default"])
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-def _strict_integer(checker, instance) -> bool:
-    # JSON Schema counts 8.0 as an integer; a depth of 8.0 would become the model name
-    # "resnet8.0" downstream, so only real Python ints (never bools) pass.
-    return isinstance(instance, int) and not isinstance(instance, bool)
-
-
-def _strict_types(validator_class):
-    checker = validator_class.TYPE_CHECKER.redefine("integer", _strict_integer)
-    return jsonschema.validators.extend(validator_class, type_checker=checker)
-
-
-_DefaultFillingValidator = _with_defaults(_strict_types(jsonschema.Draft202012Validator))
-
-
-def _key(path: Iterable[Any]) -> str:
-    parts = [str(p) for p in path]
-    return ".".join(parts) if parts else "(top level)"
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    key = _key(error.absolute_path)
-    schema = error.schema
-    if error.validator == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed))
-        prefix = f"{key}." if error.absolute_path else ""
-        return (
-            f"unknown config key {', '.join(prefix + e for e in extra)}; allowed keys"
-            f"{' in ' + key if error.absolute_path else ''}: {', '.join(allowed)}"
-        )
-    if error.validator == "enum":
-        return f"{key}: {error.instance!r} is not allowed; allowed values: {schema['enum']}"
-    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        bounds = []
-        for word, sym in (
-            ("minimum", ">="),
-            ("exclusiveMinimum", ">"),
-            ("maximum", "<="),
-            ("exclusiveMaximum", "<"),
-        ):
-            if word in schema:
-                bounds.append(f"{sym} {schema[word]}")
-        return f"{key}: {error.instance!r} is out of range; allowed: {' and '.join(bounds)}"
-    if error.validator == "type":
-        return f"{key}: {error.instance!r} has the wrong type; expected {schema['type']}"
-    if error.validator == "minItems":
-        return f"{key}: the list is empty; give at least {schema['minItems']} value(s)"
-    if error.validator == "uniqueItems":
-        return f"{key}: {error.instance!r} lists a value twice; values must be unique"
-    if error.validator == "pattern":
-        return f"{key}: {error.instance!r} does not match {schema['pattern']}"
-    return f"{key}: {error.message}"
-
-
-def validate_dict(raw: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Validate a config dict against the schema and return a copy with defaults filled."""
-    cfg = copy.deepcopy(dict(raw or {}))
-    validator = _DefaultFillingValidator(load_schema())
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: (len(e.absolute_path), e.path))
-    if errors:
-        # The deepest-first ordering above puts the most specific error first.
-        raise ConfigError(_describe(errors[0]))
-    return cfg
 
 
 def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
@@ -441,50 +346,6 @@ def load_study(paths: str | Path | Iterable[str | Path]) -> Study:
     for p in paths:
         merged = deep_merge(merged, read_yaml(p))
     return study_from_dict(merged)
-
-
-# Config keys that do not change a run's numbers: where the data lives and whether it may be
-# fetched (the data's content is in the fingerprint instead), the keys that select that content
-# (also covered by the fingerprint, so that an equivalent selection is not a new run), and the
-# evaluation batch size (evaluation is in fp32 and per image).
-_DATA_KEYS_NOT_IN_IDENTITY = (
-    "root",
-    "download",
-    "source",
-    "val_size",
-    "train_subset",
-    "test_subset",
-    "seed",
-)
-_TRAIN_KEYS_NOT_IN_IDENTITY = ("eval_batch_size",)
-
-
-def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> dict[str, Any]:
-    """Everything that determines a run's numbers: the model, the seed, the recipe and the
-    content of the data (`data.fingerprint` of the images and labels after split and subsets),
-    not where the data lives nor the device knobs. A checkpoint is resumed only when this
-    matches, and Snakemake retrains a run exactly when it changes."""
-    arch, depth = parse_model_name(model)
-    data = {k: v for k, v in asdict(study.data).items() if k not in _DATA_KEYS_NOT_IN_IDENTITY}
-    train = {k: v for k, v in asdict(study.train).items() if k not in _TRAIN_KEYS_NOT_IN_IDENTITY}
-    # The ImageNet-style nets always project where the shape changes (option B); their width
-    # is study.width (null: the real 64). The paper's nets take study.shortcut.
-    imagenet = arch == IMAGENET_ARCH
-    return {
-        "model": model,
-        "arch": arch,
-        "depth": depth,
-        "shortcut": "B" if imagenet else study.study.shortcut,
-        **({"width": study.study.width} if imagenet else {}),
-        "seed": seed,
-        "data": {**data, "fingerprint": data_fingerprint},
-        "train": train,
-    }
-
-
-def identity_hash(identity: Mapping[str, Any]) -> str:
-    blob = json.dumps(identity, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def field_names(cls) -> list[str]:

@@ -1,0 +1,55 @@
+"""Run identity: what makes two runs the same run. A checkpoint is resumed, and Snakemake
+keeps a finished run, only while its identity is unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from .study import IMAGENET_ARCH, Study, parse_model_name
+
+# Config keys that do not change a run's numbers: where the data lives and whether it may be
+# fetched (the data's content is in the fingerprint instead), the keys that select that content
+# (also covered by the fingerprint, so that an equivalent selection is not a new run), and the
+# evaluation batch size (evaluation is in fp32 and per image).
+_DATA_KEYS_NOT_IN_IDENTITY = (
+    "root",
+    "download",
+    "source",
+    "val_size",
+    "train_subset",
+    "test_subset",
+    "seed",
+)
+_TRAIN_KEYS_NOT_IN_IDENTITY = ("eval_batch_size",)
+
+
+def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> dict[str, Any]:
+    """Everything that determines a run's numbers: the model, the seed, the recipe and the
+    content of the data (`data.fingerprint` of the images and labels after split and subsets),
+    not where the data lives nor the device knobs. A checkpoint is resumed only when this
+    matches, and Snakemake retrains a run exactly when it changes."""
+    arch, depth = parse_model_name(model)
+    data = {k: v for k, v in asdict(study.data).items() if k not in _DATA_KEYS_NOT_IN_IDENTITY}
+    train = {k: v for k, v in asdict(study.train).items() if k not in _TRAIN_KEYS_NOT_IN_IDENTITY}
+    # The ImageNet-style nets always project where the shape changes (option B); their width
+    # is study.width (null: the real 64). The paper's nets take study.shortcut.
+    imagenet = arch == IMAGENET_ARCH
+    return {
+        "model": model,
+        "arch": arch,
+        "depth": depth,
+        "shortcut": "B" if imagenet else study.study.shortcut,
+        **({"width": study.study.width} if imagenet else {}),
+        "seed": seed,
+        "data": {**data, "fingerprint": data_fingerprint},
+        "train": train,
+    }
+
+
+def identity_hash(identity: Mapping[str, Any]) -> str:
+    blob = json.dumps(identity, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,6 @@
+"""Training: the loop (`train`), the learning-rate schedule and warm-up (`schedule`),
+checkpoint and resume (`resume`), the choice of device and precision with GPU slot locks
+(`devices`) and the fp32 evaluation of a net on original images (`evaluation`).
+
+Imports the nets, the data and the config; the probes, tables and command line sit above it.
+"""

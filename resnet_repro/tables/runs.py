@@ -1,0 +1,206 @@
+"""Runs: one row per (model, seed) run from the metrics, the shared vocabulary of the tables,
+and the order models are shown in. Pure functions, DataFrame in, DataFrame out.
+
+The probes of trained nets (layer responses, lesions, paths, branch magnitudes) run torch and
+live in the `probes` package (`layer_responses`, `lesions`, `paths`, `branches`).
+
+No file I/O here: the command line (`cli/analysis.py`) reads the result files
+(`results.read_all_metrics`, ...), calls these functions and writes what they return.
+
+Vocabulary
+----------
+run
+    one (model, seed) pair: one `metrics.parquet`.
+run status
+    "ok" when every metrics row of the run says "ok"; "diverged" when any row says "diverged";
+    "missing" for an expected run (from the study config) that has no metrics rows at all.
+model status (`table6`, `plain_vs_residual`)
+    "ok"        every run of the model is ok (and there is at least one);
+    "partial"   at least one run is ok, but some other run diverged or is missing: the
+                statistics cover the ok runs only (see the `seeds` / `runs` columns and `note`);
+    "diverged"  no run is ok and at least one run diverged (the others, if any, are missing);
+    "missing"   no run of the model has metrics.
+Diverged and missing runs never enter a mean, a std or a minimum; they are only counted.
+
+"Final" errors are those of the row with the largest iteration of a run (the end of training).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..config import ALL_ARCHS, parse_model_name
+from ..results import STATUSES
+
+RUN_KEYS = ["model", "seed"]
+MISSING = "missing"
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def model_sort_key(model: str) -> tuple[int, int, str]:
+    """Plain before residual, shallow before deep (the order of the paper's tables); the
+    ImageNet-style family after the paper's nets."""
+    arch, depth = parse_model_name(model)
+    return ALL_ARCHS.index(arch), depth, model
+
+
+def sort_models(models: Iterable[str]) -> list[str]:
+    return sorted(set(models), key=model_sort_key)
+
+
+def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} lacks the columns {missing}; it has {list(df.columns)}")
+
+
+def _sort_runs(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    key = df["model"].map(model_sort_key)
+    return (
+        df.assign(_key=key)
+        .sort_values(["_key", "seed"], kind="stable")
+        .drop(columns="_key")
+        .reset_index(drop=True)
+    )
+
+
+def _nullable(value):
+    """NaN / None / pd.NA -> None, numpy scalars -> Python scalars."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, (float, np.floating)) and math.isnan(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# per-run tables
+
+
+def final_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The last row (largest iteration, then largest epoch) of each (model, seed) run.
+
+    All metrics columns are kept; `status` is the status of the whole run: "diverged" when any
+    row of the run says "diverged", else "ok". Sorted plain before resnet, by depth, by seed.
+    Raises ValueError on a status other than those in `results.STATUSES`.
+    """
+    _require(metrics, ["model", "seed", "epoch", "iteration", "status"], "metrics")
+    bad = sorted(set(metrics["status"].dropna().astype(str)) - set(STATUSES))
+    if bad or metrics["status"].isna().any():
+        raise ValueError(
+            f"metrics hold the status values {bad or [None]}; allowed: {list(STATUSES)}"
+        )
+    if metrics.empty:
+        return metrics.iloc[0:0].copy().reset_index(drop=True)
+    df = metrics.sort_values(RUN_KEYS + ["iteration", "epoch"], kind="stable")
+    last = df.groupby(RUN_KEYS, sort=False).tail(1).copy()
+    diverged = (metrics["status"] == "diverged").groupby([metrics["model"], metrics["seed"]]).any()
+    last["status"] = [
+        ("diverged" if diverged.loc[(m, s)] else "ok") for m, s in zip(last["model"], last["seed"])
+    ]
+    return _sort_runs(last)
+
+
+def _best_val(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per run with any val error: the epoch of the lowest val error (ties: earliest epoch)
+    and the test error at that epoch."""
+    cols = RUN_KEYS + ["best_val_epoch", "test_error_at_best_val_pct"]
+    if "val_error_pct" not in metrics.columns:
+        return pd.DataFrame(columns=cols)
+    v = metrics[metrics["val_error_pct"].notna()]
+    if v.empty:
+        return pd.DataFrame(columns=cols)
+    v = v.sort_values(RUN_KEYS + ["epoch"], kind="stable")
+    # idxmin returns the first occurrence of the minimum in this (epoch) order: ties -> earliest.
+    idx = v.groupby(RUN_KEYS, sort=False)["val_error_pct"].idxmin()
+    best = metrics.loc[idx.to_numpy(), RUN_KEYS + ["epoch", "test_error_pct"]]
+    return best.rename(
+        columns={"epoch": "best_val_epoch", "test_error_pct": "test_error_at_best_val_pct"}
+    )
+
+
+RUN_SUMMARY_COLUMNS = [
+    "model",
+    "arch",
+    "depth",
+    "seed",
+    "status",
+    "iterations",
+    "final_train_error_pct",
+    "final_test_error_pct",
+    "best_val_epoch",
+    "test_error_at_best_val_pct",
+]
+
+
+def run_summary(
+    metrics: pd.DataFrame, expected_runs: Sequence[tuple[str, int]] | None = None
+) -> pd.DataFrame:
+    """One row per run: every run in `metrics`, plus every run of `expected_runs` that has no
+    metrics (status "missing", numbers null), so that no run is silently dropped.
+
+    Columns: RUN_SUMMARY_COLUMNS. `best_val_epoch` / `test_error_at_best_val_pct` are the epoch
+    with the lowest val error (ties: the earliest) and the test error of that epoch; null for a
+    run without val errors (no validation split) and for missing runs.
+    """
+    last = final_rows(metrics)
+    best = _best_val(metrics).set_index(RUN_KEYS)
+    rows = []
+    seen = set()
+    for r in last.itertuples(index=False):
+        key = (str(r.model), int(r.seed))
+        seen.add(key)
+        arch, depth = parse_model_name(key[0])
+        b = best.loc[key] if key in best.index else None
+        rows.append(
+            {
+                "model": key[0],
+                "arch": arch,
+                "depth": depth,
+                "seed": key[1],
+                "status": r.status,
+                "iterations": int(r.iteration),
+                "final_train_error_pct": _nullable(r.train_error_pct),
+                "final_test_error_pct": _nullable(r.test_error_pct),
+                "best_val_epoch": None if b is None else int(b["best_val_epoch"]),
+                "test_error_at_best_val_pct": (
+                    None if b is None else _nullable(b["test_error_at_best_val_pct"])
+                ),
+            }
+        )
+    for model, seed in expected_runs or ():
+        key = (str(model), int(seed))
+        if key in seen:
+            continue
+        seen.add(key)
+        arch, depth = parse_model_name(key[0])
+        rows.append(
+            {"model": key[0], "arch": arch, "depth": depth, "seed": key[1], "status": MISSING}
+        )
+    out = pd.DataFrame(rows, columns=RUN_SUMMARY_COLUMNS)
+    out = out.astype(
+        {
+            "model": "object",
+            "arch": "object",
+            "status": "object",
+            "depth": "Int64",
+            "seed": "Int64",
+            "iterations": "Int64",
+            "best_val_epoch": "Int64",
+            "final_train_error_pct": "float64",
+            "final_test_error_pct": "float64",
+            "test_error_at_best_val_pct": "float64",
+        }
+    )
+    return _sort_runs(out)
