@@ -160,12 +160,14 @@ def test_ablation_plan_on_cuda_placement_changes_one_switch_at_a_time(monkeypatc
         device=torch.device("cuda", 0),
         precision="bf16",
         channels_last=False,
-        compile=False,
+        compile="eager",
         fused_optimizer=True,
         name="gpu",
     )
     plan = {e["switch"]: e for e in bench._ablations(gpu)}
-    assert plan["precision"]["status"] == "measure" and plan["precision"]["changed_to"] == "fp32"
+    precision = [e for e in bench._ablations(gpu) if e["switch"] == "precision"]
+    assert [e["changed_to"] for e in precision] == ["tf32", "fp32"]  # every other precision
+    assert all(e["status"] == "measure" for e in precision)
     assert (
         plan["channels_last"]["status"] == "skipped"
         and "already off" in plan["channels_last"]["reason"]
@@ -173,7 +175,7 @@ def test_ablation_plan_on_cuda_placement_changes_one_switch_at_a_time(monkeypatc
     assert plan["fused_optimizer"]["changed_to"] is False
     assert plan["cudnn_benchmark"]["configured"] is True
     assert plan["cudnn_benchmark"]["changed_to"] is False
-    assert plan["compile"]["changed_to"] is True  # toggled, whichever way it is set
+    assert "compile" not in plan  # measured in the compile table, every mode
     fp32 = bench._ablated_placement(gpu, "precision", "fp32")
     assert fp32.precision == "fp32" and fp32.fused_optimizer and fp32.name == "gpu"
 
@@ -258,7 +260,7 @@ def test_study_from_args_defaults_and_overrides(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         "data: {source: cifar10, root: /nowhere, download: false}\n"
-        "device: {channels_last: true, compile: false}\n"
+        "device: {channels_last: true, compile: eager}\n"
     )
     args = _parser().parse_args(
         [
@@ -272,6 +274,7 @@ def test_study_from_args_defaults_and_overrides(tmp_path):
             "cpu",
             "--no-channels-last",
             "--compile",
+            "step",
             "--precision",
             "fp32",
         ]
@@ -283,7 +286,7 @@ def test_study_from_args_defaults_and_overrides(tmp_path):
         500,
     )
     d = study.device
-    assert (d.device, d.precision, d.channels_last, d.compile) == ("cpu", "fp32", False, True)
+    assert (d.device, d.precision, d.channels_last, d.compile) == ("cpu", "fp32", False, "step")
     with pytest.raises(ConfigError):
         cli_bench.study_from_args(
             _parser().parse_args(["--model", "resnet8", "--train-images", "0"])

@@ -115,7 +115,7 @@ def test_bad_model_name(name):
 
 def test_identity_ignores_device_knobs_but_not_recipe():
     base = study_from_dict({})
-    other_device = study_from_dict({"device": {"jobs_per_gpu": 2, "compile": True}})
+    other_device = study_from_dict({"device": {"jobs_per_gpu": 2, "compile": "step"}})
     other_lr = study_from_dict({"train": {"lr": 0.05}})
     h = C.identity_hash(C.run_identity(base, "resnet20", 0, "fp"))
     assert C.identity_hash(C.run_identity(other_device, "resnet20", 0, "fp")) == h

@@ -212,7 +212,7 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
         device=torch.device("cpu"),
         precision="fp32",
         channels_last=False,
-        compile=False,
+        compile="eager",
         fused_optimizer=False,
         name="cpu",
     )
@@ -269,7 +269,7 @@ def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatc
         device=torch.device("cpu"),
         precision="fp32",
         channels_last=False,
-        compile=False,
+        compile="eager",
         fused_optimizer=False,
         name="cpu",
     )

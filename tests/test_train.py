@@ -22,7 +22,7 @@ CPU = Placement(
     device=torch.device("cpu"),
     precision="fp32",
     channels_last=False,
-    compile=False,
+    compile="eager",
     fused_optimizer=False,
     name="cpu",
 )
@@ -451,7 +451,7 @@ def test_evaluation_is_fp32_whatever_the_training_precision():
         device=torch.device("cpu"),
         precision="bf16",
         channels_last=False,
-        compile=False,
+        compile="eager",
         fused_optimizer=False,
         name="cpu",
     )

@@ -1,6 +1,7 @@
 """The ablation: the trainer measured again with each GPU speed switch changed, one at a time,
-to show what each switch buys; on a CPU, where these switches do not apply, each is reported
-as skipped with the reason."""
+to show what each switch buys (on a CPU, where these switches do not apply, each is reported
+as skipped with the reason), and the compile table: every `device.compile` mode with and
+without channels_last. Each measurement runs in a fresh process."""
 
 from __future__ import annotations
 
@@ -10,24 +11,22 @@ from typing import Any
 
 import torch
 
-from .. import data as data_mod
 from ..config import Study
 from ..engine.devices import Placement
-from .timing import PeakMemory, _cudnn_benchmark, _public
-from .variants import measure_trainer
+from ..engine.step import COMPILE_MODES
+from .packing import run_packed
+from .timing import _cudnn_benchmark
 
-SWITCHES = ("precision", "channels_last", "fused_optimizer", "cudnn_benchmark", "compile")
+SWITCHES = ("precision", "channels_last", "fused_optimizer", "cudnn_benchmark")
 
 # Why a switch is not measured on a CPU (where devices.place leaves it without effect).
 CPU_SKIP_REASONS = {
-    "precision": "bf16 autocast is a CUDA switch; on the CPU every variant runs in fp32",
-    "channels_last": "channels_last is applied on CUDA only (devices.place turns it off on "
-    "the CPU)",
+    "precision": "bf16 autocast and TF32 are CUDA switches; on the CPU every variant runs in fp32",
+    "channels_last": "measured with each compile mode in the compile table below",
     "fused_optimizer": "the fused SGD kernel is used on CUDA only; the CPU uses foreach SGD",
     "cudnn_benchmark": "cuDNN autotuning exists on CUDA only",
-    "compile": "compile is benchmarked as a GPU switch; on the CPU its minutes of compile "
-    "time (and C++ toolchain) make a short benchmark meaningless",
 }
+PRECISIONS = ("bf16", "tf32", "fp32")
 
 
 def _ablations(placement: Placement) -> list[dict[str, Any]]:
@@ -40,24 +39,19 @@ def _ablations(placement: Placement) -> list[dict[str, Any]]:
         "channels_last": placement.channels_last,
         "fused_optimizer": placement.fused_optimizer,
         "cudnn_benchmark": cudnn,
-        "compile": placement.compile,
     }
     for switch in SWITCHES:
         entry: dict[str, Any] = {"switch": switch, "configured": configured[switch]}
         if not cuda:
-            entry.update(status="skipped", reason=CPU_SKIP_REASONS[switch])
-        elif switch == "precision":
-            if placement.precision == "bf16":
-                entry.update(status="measure", changed_to="fp32")
-            else:
-                entry.update(
-                    status="skipped",
-                    reason="already fp32 in the configured "
-                    "settings; set --precision bf16 to measure what bf16 buys",
-                )
-        elif switch == "compile":
-            entry.update(status="measure", changed_to=not placement.compile)
-        elif configured[switch]:
+            out.append({**entry, "status": "skipped", "reason": CPU_SKIP_REASONS[switch]})
+            continue
+        if switch == "precision":
+            # Every other precision, one entry each: what bf16 and TF32 buy over fp32.
+            for other in PRECISIONS:
+                if other != placement.precision:
+                    out.append({**entry, "status": "measure", "changed_to": other})
+            continue
+        if configured[switch]:
             entry.update(status="measure", changed_to=False)
         else:
             entry.update(
@@ -71,12 +65,35 @@ def _ablations(placement: Placement) -> list[dict[str, Any]]:
 
 def _ablated_placement(placement: Placement, switch: str, value: Any) -> Placement:
     if switch == "cudnn_benchmark":
-        return placement  # a process-wide flag, set around the measurement
+        return placement  # a process-wide flag, set in the measuring process
     return dataclasses.replace(placement, **{switch: value})
 
 
+def _fresh_process(
+    study: Study,
+    model_name: str,
+    placement: Placement,
+    batch_size: int,
+    warmup_steps: int,
+    steps: int,
+    seed: int,
+    log: Callable[[str], None],
+    cudnn_benchmark: bool | None = None,
+) -> dict[str, Any]:
+    """The trainer measured in a new process: cuDNN plans tuned, and graphs compiled, earlier
+    in this process would otherwise carry over into the measurement."""
+    saved = torch.backends.cudnn.benchmark
+    if cudnn_benchmark is not None:
+        torch.backends.cudnn.benchmark = cudnn_benchmark  # handed to the new process
+    try:
+        return run_packed(
+            study, model_name, placement, 1, batch_size, warmup_steps, steps, seed, log
+        )
+    finally:
+        torch.backends.cudnn.benchmark = saved
+
+
 def run_ablation(
-    dd: data_mod.DeviceData,
     model_name: str,
     study: Study,
     placement: Placement,
@@ -86,39 +103,74 @@ def run_ablation(
     seed: int,
     baseline_ips: float,
     log: Callable[[str], None] = print,
-    memory: PeakMemory | None = None,
 ) -> list[dict[str, Any]]:
-    memory = memory or PeakMemory(placement.device)
+    """Each measurable switch changed alone, each in a fresh process."""
     entries = _ablations(placement)
     for entry in entries:
         if entry["status"] != "measure":
             continue
         switch, value = entry["switch"], entry["changed_to"]
-        log(f"ablation: trainer with {switch} = {value}")
-        saved = torch.backends.cudnn.benchmark
-        if switch == "cudnn_benchmark":
-            torch.backends.cudnn.benchmark = bool(value)
-        try:
-            memory.start()
-            timing = measure_trainer(
-                dd,
-                model_name,
-                study,
-                _ablated_placement(placement, switch, value),
-                batch_size,
-                warmup_steps,
-                steps,
-                seed,
-            )
-        finally:
-            torch.backends.cudnn.benchmark = saved
+        log(f"ablation: trainer with {switch} = {value} (fresh process)")
+        timing = _fresh_process(
+            study,
+            model_name,
+            _ablated_placement(placement, switch, value),
+            batch_size,
+            warmup_steps,
+            steps,
+            seed,
+            log,
+            cudnn_benchmark=bool(value) if switch == "cudnn_benchmark" else None,
+        )
+        if "error" in timing:
+            entry.update(status="failed", reason=timing["error"])
+            continue
         ips = timing["images_per_second"]
         entry.update(
             status="measured",
-            **_public(timing),
-            **memory.since_start(),
+            **_job_timing(timing),
             relative_to_configured=ips / baseline_ips,
             # > 1: the configured setting of this switch is faster by this factor.
             switch_speedup=baseline_ips / ips,
         )
     return entries
+
+
+def run_compile_grid(
+    model_name: str,
+    study: Study,
+    placement: Placement,
+    batch_size: int,
+    warmup_steps: int,
+    steps: int,
+    seed: int,
+    log: Callable[[str], None] = print,
+) -> list[dict[str, Any]]:
+    """The trainer with each `device.compile` mode (eager, compiled model, compiled step),
+    with and without channels_last, each in a fresh process (so each pays its own compile,
+    reported apart as the first step's seconds), on the device at hand."""
+    rows = []
+    for compile_ in COMPILE_MODES:
+        for channels_last in (False, True):
+            log(f"compile table: trainer with compile={compile_}, channels_last={channels_last}")
+            variant = dataclasses.replace(placement, compile=compile_, channels_last=channels_last)
+            timing = _fresh_process(
+                study, model_name, variant, batch_size, warmup_steps, steps, seed, log
+            )
+            row: dict[str, Any] = {"compile": compile_, "channels_last": channels_last}
+            if "error" in timing:
+                row.update(status="failed", reason=timing["error"])
+            else:
+                row.update(status="measured", **_job_timing(timing))
+            rows.append(row)
+    return rows
+
+
+def _job_timing(packed: dict[str, Any]) -> dict[str, Any]:
+    """The one job's figures from a one-job packed measurement."""
+    job = packed["jobs_timing"][0]
+    keep = ("images_per_second", "ms_per_step", "ops_per_step", "first_step_seconds")
+    out = {k: job[k] for k in keep if k in job}
+    if job.get("peak_memory_mb") is not None:
+        out["peak_memory_mb"] = job["peak_memory_mb"]
+    return out

@@ -27,13 +27,17 @@ def format_table(result: dict[str, Any]) -> str:
         )
     if m:
         lines.append(f"device: {m.get('device')}; torch {m.get('torch')}")
-    header = f"{'variant':<14}{'images/s':>12}{'ms/step':>11}{'vs ceiling':>12}"
+    header = f"{'variant':<14}{'images/s':>12}{'ms/step':>11}{'vs ceiling':>12}{'ops/step':>10}"
     lines += [header, "-" * len(header)]
 
     def row(name: str, entry: dict[str, Any]) -> str:
         ips = entry["images_per_second"]
         rel = f"{100.0 * ips / ceiling:.0f}%" if ceiling else "-"
-        return f"{name:<14}{_fmt_rate(ips):>12}{entry['ms_per_step']:>11.1f}{rel:>12}"
+        ops = entry.get("ops_per_step")
+        return (
+            f"{name:<14}{_fmt_rate(ips):>12}{entry['ms_per_step']:>11.1f}{rel:>12}"
+            f"{'-' if ops is None else ops:>10}"
+        )
 
     for variant in VARIANTS:
         if result.get(variant):
@@ -64,7 +68,24 @@ def format_table(result: dict[str, Any]) -> str:
                     f"  speed-up x{e['switch_speedup']:.2f}"
                 )
             else:
-                lines.append(f"  {e['switch']:<30}skipped: {e['reason']}")
+                lines.append(f"  {e['switch']:<30}{e['status']}: {e['reason']}")
+    grid = result.get("compile")
+    if grid:
+        lines.append(
+            "compile table: trainer per device.compile mode, fresh process each (first step: "
+            "compilation included)"
+        )
+        head = ("compile", "channels_last", "images/s", "ops/step", "1st step s")
+        lines.append(f"  {head[0]:<8}{head[1]:>14}{head[2]:>11}{head[3]:>10}{head[4]:>12}")
+        for r in grid:
+            label = f"  {r['compile']:<8}{str(r['channels_last']):>14}"
+            if r["status"] != "measured":
+                lines.append(f"{label}  {r['status']}: {r['reason']}")
+                continue
+            lines.append(
+                f"{label}{_fmt_rate(r['images_per_second']):>11}{r.get('ops_per_step', '-'):>10}"
+                f"{r.get('first_step_seconds') or 0:>12.1f}"
+            )
     if result.get("peak_memory_mb") is not None:
         lines.append(
             f"peak memory: {result['peak_memory_mb']:,.0f} MB, "

@@ -12,7 +12,8 @@ import torch
 from .. import data as data_mod
 from ..config import ConfigError, Study, parse_model_name
 from ..engine.devices import Placement
-from .ablation import run_ablation
+from .ablation import run_ablation, run_compile_grid
+from .ops import kernel_profiling
 from .packing import run_packed
 from .timing import PeakMemory, _cudnn_benchmark, _public, default_workers, machine_info
 from .variants import VARIANTS, bench_arrays, measure_ceiling, measure_dataloader, measure_trainer
@@ -56,6 +57,7 @@ def run_benchmark(
     if workers < 0:
         raise ConfigError(f"bench: workers must be >= 0, got {workers}")
     device = placement.device
+    kernel_profiling()  # before anything compiles: the ops count sees compiled CPU kernels
     seed = study.study.seeds[0]
     arrays = bench_arrays(study.data)
     n_train = len(arrays.train_y)
@@ -90,9 +92,9 @@ def run_benchmark(
                 )
         result["ceiling"]["relative_to_ceiling"] = 1.0
 
-    result["ablation"] = (
-        run_ablation(
-            dd,
+    result["ablation"] = result["compile"] = None
+    if ablate:
+        result["ablation"] = run_ablation(
             model,
             study,
             placement,
@@ -102,11 +104,10 @@ def run_benchmark(
             seed,
             result["trainer"]["images_per_second"],
             log,
-            memory,
         )
-        if ablate
-        else None
-    )
+        result["compile"] = run_compile_grid(
+            model, study, placement, batch_size, warmup_steps, steps, seed, log
+        )
     result["peak_memory_mb"], result["peak_memory_source"] = memory.overall()
 
     if jobs_per_gpu > 1:
@@ -135,6 +136,8 @@ def run_benchmark(
         "precision": placement.precision,
         "channels_last": placement.channels_last,
         "compile": placement.compile,
+        "compile_mode": placement.compile_mode,
+        "deterministic": placement.deterministic,
         "fused_optimizer": placement.fused_optimizer,
         "cudnn_benchmark": _cudnn_benchmark(device),
         "workers": workers,

@@ -13,8 +13,9 @@ from typing import Any
 
 import torch
 
-from ..engine.devices import Placement, cpu_name
-from ..engine.train import DeviceMeter
+from ..engine.devices import Placement, cpu_name, numerics
+from ..engine.step import TrainStep
+from .ops import ops_per_step
 
 
 def default_workers() -> int:
@@ -39,16 +40,31 @@ def _time_steps(
     step: Callable[[], int],
     warmup_steps: int,
     steps: int,
-    device: torch.device,
-    acc: DeviceMeter,
+    placement: Placement,
+    train_step: TrainStep,
     before_timing: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run `warmup_steps` untimed steps, then `steps` timed ones; `step` returns the images it
-    trained on. The device is synchronised only at the timing boundaries."""
-    for _ in range(warmup_steps):
+    trained on. The device is synchronised only at the timing boundaries. The numeric settings
+    are the placement's (`numerics`), as in training; the kernel-launching operations of one
+    step are counted after the warm-up, outside the timed steps."""
+    with numerics(placement):
+        return _timed(step, warmup_steps, steps, placement, train_step, before_timing)
+
+
+def _timed(step, warmup_steps, steps, placement, train_step, before_timing) -> dict[str, Any]:
+    device = placement.device
+    first = None
+    for i in range(warmup_steps):
+        start = time.perf_counter()
         step()
+        if i == 0:
+            _sync(device)
+            first = time.perf_counter() - start  # compilation, autotuning, first launches
     _sync(device)
-    acc.reset()  # zeroing device tensors is queued work: done before the clock starts
+    ops = ops_per_step(step, device)
+    _sync(device)
+    train_step.reset_meter()  # zeroing device tensors is queued work: before the clock starts
     _sync(device)
     if before_timing is not None:
         before_timing()
@@ -58,7 +74,7 @@ def _time_steps(
         images += step()
     _sync(device)
     t1 = time.perf_counter()
-    loss, error = acc.read()
+    loss, error, _ = train_step.read_meter()
     seconds = t1 - t0
     return {
         "images_per_second": images / seconds,
@@ -69,6 +85,8 @@ def _time_steps(
         "warmup_steps": warmup_steps,
         "train_loss": loss,
         "train_error_pct": error,
+        "ops_per_step": ops,
+        "first_step_seconds": first,
         "t0": t0,
         "t1": t1,
     }

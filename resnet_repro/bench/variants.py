@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,15 +20,9 @@ import torch
 from .. import data as data_mod
 from ..config import DataConfig, Study, TrainConfig
 from ..engine.devices import Placement
-from ..engine.schedule import epoch_seed, lr_at, steps_per_epoch
-from ..engine.train import (
-    DeviceMeter,
-    epoch_batches,
-    set_lr,
-    setup_model,
-    train_step,
-    training_batch,
-)
+from ..engine.schedule import lr_at, steps_per_epoch
+from ..engine.step import TrainStep
+from ..engine.train import setup_model
 from .timing import _time_steps
 
 VARIANTS = ("trainer", "dataloader", "ceiling")
@@ -57,31 +50,41 @@ def measure_trainer(
     before_timing: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Our training step: the loop body of train.train_run, with data on the device."""
-    device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(
-        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
-    )
     per_epoch = steps_per_epoch(len(dd.train_y), batch_size)
-    batches = itertools.chain.from_iterable(
-        epoch_batches(dd, seed, epoch, per_epoch, train, placement) for epoch in itertools.count(1)
-    )
-    acc = DeviceMeter(device)
-    state = {"iteration": 0, "lr": train.lr}
+    train_step = _train_step(dd, model_name, study, placement, train, seed, per_epoch)
+    state = {"iteration": 0, "lr": None, "epoch": 0}
 
     def step() -> int:
         # The host work train_run does per step.
+        if state["iteration"] % per_epoch == 0:
+            state["epoch"] += 1
+            train_step.start_epoch(seed, state["epoch"])
         new_lr = lr_at(state["iteration"], train, per_epoch=per_epoch)
         if new_lr != state["lr"]:
             state["lr"] = new_lr
-            set_lr(optimizer, new_lr)
-        x, y = next(batches)
-        loss, wrong = train_step(step_model, optimizer, x, y, placement)
-        acc.add(loss, wrong, len(y))
+            train_step.set_lr(new_lr)
+        train_step()
         state["iteration"] += 1
-        return len(y)
+        return train_step.batch_size
 
-    return _time_steps(step, warmup_steps, steps, device, acc, before_timing)
+    return _time_steps(step, warmup_steps, steps, placement, train_step, before_timing)
+
+
+def _train_step(
+    dd: data_mod.DeviceData,
+    model_name: str,
+    study: Study,
+    placement: Placement,
+    train: TrainConfig,
+    seed: int,
+    per_epoch: int = 1,
+) -> TrainStep:
+    """A fresh model, optimizer and step, built as train.train_run builds them."""
+    model, optimizer = setup_model(
+        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
+    )
+    return TrainStep(model, optimizer, dd, train, placement, per_epoch)
 
 
 class PilCifar(torch.utils.data.Dataset):
@@ -136,9 +139,9 @@ def measure_dataloader(
     """The conventional input pipeline: PIL images, torchvision transforms, DataLoader workers."""
     device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(
-        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
-    )
+    # The same step as the trainer's, fed the DataLoader's batches instead of its own.
+    dd = data_mod.to_device(arrays, device, study.data.normalization)
+    train_step = _train_step(dd, model_name, study, placement, train, seed)
     dataset = PilCifar(
         arrays.train_x,
         arrays.train_y,
@@ -160,7 +163,6 @@ def measure_dataloader(
         persistent_workers=workers > 0,
         generator=torch.Generator().manual_seed(seed),
     )
-    acc = DeviceMeter(device)
 
     def batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         while True:  # epoch after epoch; persistent workers survive the epoch boundary
@@ -174,13 +176,11 @@ def measure_dataloader(
         y = yb.to(device, non_blocking=True)
         if placement.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        loss, wrong = train_step(step_model, optimizer, x, y, placement)
-        n = len(yb)
-        acc.add(loss, wrong, n)
-        return n
+        train_step(x, y)
+        return len(yb)
 
     try:
-        result = _time_steps(step, warmup_steps, steps, device, acc)
+        result = _time_steps(step, warmup_steps, steps, placement, train_step)
     finally:
         it.close()  # ends the epoch's iterator; dropping the loader stops the workers
         del it, loader
@@ -200,19 +200,13 @@ def measure_ceiling(
     seed: int,
 ) -> dict[str, Any]:
     """Forward, backward and step on one fixed, already augmented batch on the device."""
-    device = placement.device
     train = _bench_train_config(study, batch_size)
-    _, step_model, optimizer = setup_model(
-        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
-    )
-    gen = torch.Generator(device=device).manual_seed(epoch_seed(seed, 1))
-    idx = data_mod.epoch_order(len(dd.train_y), gen, device)[:batch_size]
-    x, y = training_batch(dd, idx, gen, train, placement)
-    acc = DeviceMeter(device)
+    train_step = _train_step(dd, model_name, study, placement, train, seed)
+    train_step.start_epoch(seed, 1)
+    x, y = (t.clone() for t in train_step.batch(torch.zeros((), dtype=torch.int64)))
 
     def step() -> int:
-        loss, wrong = train_step(step_model, optimizer, x, y, placement)
-        acc.add(loss, wrong, len(y))
+        train_step(x, y)
         return len(y)
 
-    return _time_steps(step, warmup_steps, steps, device, acc)
+    return _time_steps(step, warmup_steps, steps, placement, train_step)

@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--precision",
-        choices=("auto", "fp32", "bf16"),
+        choices=("auto", "fp32", "tf32", "bf16"),
         default=None,
         help="overrides device.precision",
     )
@@ -92,9 +92,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--compile",
-        action=argparse.BooleanOptionalAction,
+        choices=("auto", "eager", "model", "step"),
         default=None,
         help="overrides device.compile",
+    )
+    parser.add_argument(
+        "--compile-mode",
+        choices=("auto", "default", "reduce-overhead", "max-autotune-no-cudagraphs"),
+        default=None,
+        help="overrides device.compile_mode (reduce-overhead: CUDA graphs)",
+    )
+    parser.add_argument(
+        "--deterministic",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="overrides device.deterministic",
     )
     parser.add_argument(
         "--fused-optimizer",
@@ -147,7 +159,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ablate",
         action="store_true",
-        help="also measure the trainer with each GPU speed switch changed",
+        help="also measure the trainer with each GPU speed switch changed, and with each "
+        "compile mode with and without channels_last (each in a fresh process)",
     )
     parser.add_argument(
         "--jobs-per-gpu",
@@ -186,6 +199,8 @@ def study_from_args(args: argparse.Namespace) -> Study:
             ("precision", "precision"),
             ("channels_last", "channels_last"),
             ("compile", "compile"),
+            ("compile_mode", "compile_mode"),
+            ("deterministic", "deterministic"),
             ("fused_optimizer", "fused_optimizer"),
             ("cudnn_benchmark", "cudnn_benchmark"),
             ("cpu_threads", "cpu_threads"),

@@ -88,7 +88,9 @@ class DeviceConfig:
     device: str
     precision: str
     channels_last: bool
-    compile: bool
+    compile: str  # eager | model | step (engine/step.py)
+    compile_mode: str  # auto | default | reduce-overhead | max-autotune-no-cudagraphs
+    deterministic: bool
     cudnn_benchmark: bool
     fused_optimizer: bool
     jobs_per_gpu: int

@@ -84,33 +84,70 @@ def augment(
 ) -> torch.Tensor:
     """The training augmentation of section 4.2 on a uint8 batch, on x's device:
     normalize, pad `padding` zeros on each side, take a random 32x32 crop per image and flip
-    it horizontally with probability 0.5 per image.
+    it horizontally with probability 0.5 per image. All randomness comes from `generator`,
+    which must live on x's device (`draw_augmentation`, then `crop_and_flip`)."""
+    offsets, flips = draw_augmentation((x.shape[0],), generator, x.device, padding, flip)
+    return crop_and_flip(normalize(x, mean, std), offsets, flips, padding, border(mean, std))
 
-    The padding is zero after mean subtraction, following the paper's order (mean subtracted
-    from the input, then padded). With `std` (the ImageNet-style recipe) the border is a black
-    pixel instead, -mean/std after normalising, as torchvision's RandomCrop(padding=4) before
-    Normalize gives in the write-up whose recipe that is. No padded copy is built: each output
-    pixel gathers its source pixel, and pixels that fall in the border are set to the border
-    value. All randomness comes from `generator`, which must live on x's device."""
+
+def draw_augmentation(
+    shape: tuple[int, ...],
+    generator: torch.Generator,
+    device: torch.device | str,
+    padding: int = 4,
+    flip: bool = True,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The random part of the augmentation for images laid out as `shape` (a batch (b,), or
+    a whole epoch (steps, b)): crop corners int64 [*shape[:-1], 2, b] in padded coordinates
+    (0 .. 2*padding per axis; None without padding) and flips bool `shape` (None without
+    flipping). Drawn in that order from `generator`."""
     if padding < 0:
         raise ValueError(f"padding must be >= 0, got {padding}")
-    out = normalize(x, mean, std)
-    fill = 0.0 if std is None else (-mean / std).expand(out.shape[1:])
-    b, c, h, w = out.shape
-    dev = out.device
-    if padding > 0:
-        # Top-left corner of the crop in padded coordinates: 0..2*padding for each axis.
-        offs = torch.randint(0, 2 * padding + 1, (2, b), generator=generator, device=dev)
-        rows = torch.arange(h, device=dev) + (offs[0] - padding)[:, None]  # [b, h] source rows
-        cols = torch.arange(w, device=dev) + (offs[1] - padding)[:, None]  # [b, w] source cols
-    else:
-        rows = cols = None
-    if flip:
-        flipped = torch.rand(b, generator=generator, device=dev) < 0.5
+    *lead, b = shape
+    offsets = (
+        torch.randint(0, 2 * padding + 1, (*lead, 2, b), generator=generator, device=device)
+        if padding > 0
+        else None
+    )
+    flips = torch.rand(shape, generator=generator, device=device) < 0.5 if flip else None
+    return offsets, flips
+
+
+def border(mean: torch.Tensor, std: torch.Tensor | None) -> torch.Tensor | float:
+    """The value of padded pixels after normalisation. Zero after mean subtraction, following
+    the paper's order (mean subtracted from the input, then padded). With `std` (the
+    ImageNet-style recipe) the border is a black pixel instead, -mean/std after normalising,
+    as torchvision's RandomCrop(padding=4) before Normalize gives in the write-up whose recipe
+    that is."""
+    return 0.0 if std is None else -mean / std
+
+
+def crop_and_flip(
+    x: torch.Tensor,
+    offsets: torch.Tensor | None,
+    flips: torch.Tensor | None,
+    padding: int,
+    fill: torch.Tensor | float = 0.0,
+) -> torch.Tensor:
+    """Crop each normalised image of x [b, c, h, w] at its corner in `offsets` [2, b] out of
+    the image padded by `padding` pixels of `fill`, and flip it where `flips` [b] is true.
+    No padded copy is built: each output pixel gathers its source pixel, and pixels that fall
+    in the border are set to `fill`. Pure tensor ops with fixed shapes, so the step can be
+    compiled into one graph."""
+    b, c, h, w = x.shape
+    dev = x.device
+    if isinstance(fill, torch.Tensor):
+        fill = fill.expand(x.shape[1:])
+    rows = cols = None
+    if offsets is not None:
+        rows = torch.arange(h, device=dev) + (offsets[0] - padding)[:, None]  # [b, h] source
+        cols = torch.arange(w, device=dev) + (offsets[1] - padding)[:, None]  # [b, w] source
+    if flips is not None:
         if cols is None:
             cols = torch.arange(w, device=dev).expand(b, w)
         # Flipping the crop reverses the order of its source columns.
-        cols = torch.where(flipped[:, None], cols.flip(1), cols)
+        cols = torch.where(flips[:, None], cols.flip(1), cols)
+    out = x
     if rows is not None:
         ok_r = (rows >= 0) & (rows < h)
         out = out.gather(2, rows.clamp(0, h - 1)[:, None, :, None].expand(b, c, h, w))

@@ -9,6 +9,7 @@ before CUDA starts, so the process never touches another GPU.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,15 +34,45 @@ class Placement:
     """Where and how a job computes; passed to the trainer, never read from globals."""
 
     device: torch.device
-    precision: str  # "fp32" or "bf16" (autocast)
+    precision: str  # "fp32", "tf32" (CUDA's TF32 matmuls and convolutions) or "bf16" (autocast)
     channels_last: bool
-    compile: bool
+    compile: str  # "eager", "model" or "step" (engine/step.py)
     fused_optimizer: bool
     name: str  # human-readable device name for run.json and logs
+    compile_mode: str = "default"  # torch.compile's mode: "reduce-overhead" = CUDA graphs
+    deterministic: bool = False
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:
         return torch.bfloat16 if self.precision == "bf16" else None
+
+
+@contextlib.contextmanager
+def numerics(placement: Placement) -> Iterator[None]:
+    """The numeric settings of a placement, for the code inside the block, restored after it.
+
+    `fp32` is fp32 on CUDA too: cuDNN convolutions would otherwise run in TF32 by default, so
+    TF32 is off unless the precision is `tf32`. With `deterministic`, cuDNN picks deterministic
+    algorithms without autotuning and torch refuses non-deterministic ones, so two runs on the
+    same GPU give the same bits (CUBLAS_WORKSPACE_CONFIG, which cuBLAS reads when CUDA starts,
+    is set by `place`)."""
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = (matmul.allow_tf32, torch.are_deterministic_algorithms_enabled())
+    tf32 = placement.precision == "tf32"
+    det = placement.deterministic
+    try:
+        matmul.allow_tf32 = tf32
+        torch.use_deterministic_algorithms(det)
+        with cudnn.flags(
+            enabled=True,
+            benchmark=cudnn.benchmark and not det,  # `place` set it from the config
+            deterministic=det,
+            allow_tf32=tf32,
+        ):
+            yield
+    finally:
+        matmul.allow_tf32 = saved[0]
+        torch.use_deterministic_algorithms(saved[1])
 
 
 @dataclass(frozen=True)
@@ -85,7 +116,7 @@ def detect_gpus(env: dict[str, str] | None = None, root: str | Path = "/") -> Gp
     env = os.environ if env is None else env
     root = Path(root)
     if "CUDA_VISIBLE_DEVICES" in env:
-        ids = [g.strip() for g in env["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+        ids = cuda_visible_ids(env["CUDA_VISIBLE_DEVICES"])
         return GpuDetection(ids, f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']!r}")
     if not torch.backends.cuda.is_built():
         return GpuDetection([], "this torch build has no CUDA")
@@ -109,6 +140,18 @@ def detect_gpus(env: dict[str, str] | None = None, root: str | Path = "/") -> Gp
     return GpuDetection(
         [], "no NVIDIA driver found (no nvidia-smi, /proc/driver/nvidia or /dev/nvidiaN)"
     )
+
+
+def cuda_visible_ids(value: str) -> list[str]:
+    """The GPUs CUDA_VISIBLE_DEVICES lets a process see, read as CUDA reads it: the list ends
+    at the first entry that is not a device (so "-1", "" and SLURM's "NoDevFiles" hide every
+    GPU, and "0,-1,1" shows GPU 0 only). Entries are indices or GPU-/MIG- UUIDs."""
+    ids = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not (entry.isdigit() or entry.startswith(("GPU-", "MIG-"))):
+            break
+        ids.append(entry)
+    return ids
 
 
 def visible_gpu_ids(env: dict[str, str] | None = None) -> list[str]:
@@ -160,11 +203,31 @@ def resolve_precision(requested: str, device_type: str) -> str:
     """fp32 on CPU; bf16 autocast by default on CUDA (it changes no recipe value)."""
     if requested == "auto":
         return "bf16" if device_type == "cuda" else "fp32"
-    if requested == "bf16" and device_type != "cuda":
+    if requested in ("bf16", "tf32") and device_type != "cuda":
         raise ConfigError(
-            "device.precision: 'bf16' needs a CUDA device; allowed on CPU: auto, fp32"
+            f"device.precision: {requested!r} needs a CUDA device; allowed on CPU: auto, fp32"
         )
     return requested
+
+
+# What `device.compile: auto` means on each device type, as the benchmark decided it (README,
+# Performance): the compiled step on CUDA, where eager steps leave the GPU idle between
+# kernel launches.
+AUTO_COMPILE = {"cuda": "step", "cpu": "eager"}
+
+
+def resolve_compile(requested: str, mode: str, device_type: str) -> tuple[str, str]:
+    """(device.compile, torch.compile mode): auto picks per device type; mode auto is CUDA
+    graphs ("reduce-overhead") on CUDA and inductor's default elsewhere."""
+    compile_ = AUTO_COMPILE[device_type] if requested == "auto" else requested
+    if mode == "auto":
+        mode = "reduce-overhead" if device_type == "cuda" else "default"
+    if mode == "reduce-overhead" and device_type != "cuda":
+        raise ConfigError(
+            "device.compile_mode: 'reduce-overhead' (CUDA graphs) needs a CUDA device; "
+            "allowed on CPU: auto, default, max-autotune-no-cudagraphs"
+        )
+    return compile_, mode
 
 
 def default_lock_dir() -> Path:
@@ -288,8 +351,12 @@ def place(
     threads = cpu_threads or cfg.cpu_threads
     if threads:
         torch.set_num_threads(threads)
+    compile_, compile_mode = resolve_compile(cfg.compile, cfg.compile_mode, device_type)
     slot = None
     if device_type == "cuda":
+        if cfg.deterministic:
+            # cuBLAS reads it when CUDA starts; deterministic GEMMs need a fixed workspace.
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         if torch.cuda.is_initialized():
             raise RuntimeError("CUDA started before a GPU slot was taken")
         slurm_job = scheduler_assigned_gpus(env)
@@ -308,7 +375,7 @@ def place(
                 f"a GPU is listed ({found.source}) but CUDA cannot use it; set "
                 "device.device: cpu to train on the CPU"
             )
-        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
+        torch.backends.cudnn.benchmark = cfg.cudnn_benchmark and not cfg.deterministic
         device = torch.device("cuda", 0)
         name = f"{torch.cuda.get_device_name(device)} ({gpu_label})"
     else:
@@ -321,9 +388,11 @@ def place(
         device=device,
         precision=precision,
         channels_last=cfg.channels_last and device_type == "cuda",
-        compile=cfg.compile,
+        compile=compile_,
         fused_optimizer=cfg.fused_optimizer and device_type == "cuda",
         name=name,
+        compile_mode=compile_mode,
+        deterministic=cfg.deterministic,
     )
     return placement, slot
 

@@ -22,7 +22,15 @@ CHECKPOINT_VERSION = 2
 
 # Settings that change a run's numbers in the last bits (kernels, rounding, reduction order)
 # without changing its recipe.
-NUMERIC_SETTINGS = ("device", "hardware", "precision", "threads", "channels_last", "compile")
+NUMERIC_SETTINGS = (
+    "device",
+    "hardware",
+    "precision",
+    "threads",
+    "channels_last",
+    "compile",
+    "deterministic",
+)
 
 
 def session_record(placement: Placement, iteration: int) -> dict[str, Any]:
@@ -38,6 +46,7 @@ def session_record(placement: Placement, iteration: int) -> dict[str, Any]:
         "channels_last": placement.channels_last,
         "compile": placement.compile,
         "fused_optimizer": placement.fused_optimizer,
+        "deterministic": placement.deterministic,
     }
 
 
@@ -55,11 +64,25 @@ def restore_optimizer(
 ) -> None:
     """Load the optimizer's state but keep the implementation chosen for this placement:
     `load_state_dict` would bring back the saved fused/foreach flags, and a fused CUDA step
-    saved on a GPU may not exist where the run resumes."""
+    saved on a GPU may not exist where the run resumes.
+
+    Each state tensor is put in its parameter's memory layout: a run started on the CPU (or
+    without channels_last) saved contiguous momentum buffers, and CUDA's fused SGD refuses
+    buffers whose strides differ from the parameters' (the device knobs are not part of the
+    run identity, so they may change at a resume)."""
     chosen = [{k: g.get(k) for k in ("fused", "foreach")} for g in optimizer.param_groups]
     optimizer.load_state_dict(saved)
     for group, flags in zip(optimizer.param_groups, chosen):
         group.update(flags)
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            for key, value in state.items():
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.shape == p.shape
+                    and value.stride() != p.stride()
+                ):
+                    state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def load_checkpoint(

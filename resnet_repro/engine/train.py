@@ -1,31 +1,30 @@
 """The training loop of section 4.2: iteration-based schedule, warm-up, evaluation every epoch,
 atomic checkpoints with exact resume, and divergence handling.
 
-The data lives on the training device and is augmented there; the loss and error of each
-step are accumulated in device tensors and read once per epoch, so a step never waits for
-the host (the warm-up phase of the deepest nets is the one exception: it reads the running
-error every `warmup.check_every` iterations until the warm-up ends).
+The data lives on the training device and is augmented there; the step (`step.TrainStep`,
+eager or compiled into graphs) accumulates the loss and error in device tensors that are read
+once per epoch, so a step never waits for the host (the warm-up phase of the deepest nets is
+the one exception: it reads the running error every `warmup.check_every` iterations until the
+warm-up ends).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from .. import data as data_mod
 from ..config import Study, TrainConfig, identity_hash, run_identity
 from ..nets import normalization
 from ..nets.cifar_nets import build_model, count_parameters
-from .devices import Placement
+from .devices import Placement, numerics
 from .evaluation import loss_and_error
 from .resume import (
     load_checkpoint,
@@ -36,20 +35,14 @@ from .resume import (
 )
 from .schedule import (
     WarmupState,
-    epoch_seed,
     lr_at,
     steps_per_epoch,
     total_iterations,
     warmup_applies,
 )  # noqa: F401 (the schedule is part of the trainer's interface)
+from .step import TrainStep, make_optimizer
 
 # ---------------------------------------------------------------- evaluation
-
-
-def autocast(placement: Placement):
-    if placement.autocast_dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(placement.device.type, dtype=placement.autocast_dtype)
 
 
 def evaluate(
@@ -93,108 +86,9 @@ class RunResult:
     sessions: list[dict[str, Any]]  # one per start or resume: iteration and placement
 
 
-class DeviceMeter:
-    """Loss and wrong-prediction sums of training batches, kept on the device so that no step
-    waits for the host; `read` is the one sync."""
-
-    def __init__(self, device: torch.device):
-        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        self.wrong = torch.zeros((), dtype=torch.int64, device=device)
-        self.seen = 0
-
-    def add(self, loss: torch.Tensor, wrong: torch.Tensor, n: int) -> None:
-        self.loss_sum += loss.double() * n
-        self.wrong += wrong
-        self.seen += n
-
-    def read(self) -> tuple[float, float]:
-        """(mean loss, error %) since the last reset; one host sync."""
-        if self.seen == 0:
-            return float("nan"), float("nan")
-        stats = torch.stack([self.loss_sum, self.wrong.double()]).tolist()
-        return stats[0] / self.seen, 100.0 * stats[1] / self.seen
-
-    def reset(self) -> None:
-        self.loss_sum.zero_()
-        self.wrong.zero_()
-        self.seen = 0
-
-
 def _row(identity: dict[str, Any], **values: Any) -> dict[str, Any]:
     keys = ("model", "arch", "depth", "shortcut", "seed")
     return {**{k: identity[k] for k in keys}, **values}
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-
-
-def training_batch(
-    dd: data_mod.DeviceData,
-    idx: torch.Tensor,
-    generator: torch.Generator,
-    train: TrainConfig,
-    placement: Placement,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The augmented, normalised images and labels at `idx`, made on the device (section 4.2:
-    4-pixel zero padding, random 32x32 crop, random horizontal flip)."""
-    x = data_mod.augment(
-        dd.train_x[idx], dd.mean, generator, train.augment.padding, train.augment.flip, std=dd.std
-    )
-    if placement.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x, dd.train_y[idx]
-
-
-def epoch_batches(
-    dd: data_mod.DeviceData,
-    seed: int,
-    epoch: int,
-    steps: int,
-    train: TrainConfig,
-    placement: Placement,
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """The first `steps` augmented batches of an epoch: a fresh permutation each epoch, and
-    shuffle and augmentation drawn from a generator seeded by (seed, epoch), so that a resumed
-    run sees exactly the batches an uninterrupted one would."""
-    gen = torch.Generator(device=placement.device).manual_seed(epoch_seed(seed, epoch))
-    order = data_mod.epoch_order(len(dd.train_y), gen, placement.device)
-    b = train.batch_size
-    for k in range(steps):
-        yield training_batch(dd, order[k * b : (k + 1) * b], gen, train, placement)
-
-
-def train_step(
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    placement: Placement,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step; returns the loss and the count of wrong predictions as device tensors
-    (reading them here would make every step wait for the device)."""
-    with autocast(placement):
-        out = model(x)
-        loss = F.cross_entropy(out.float(), y)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.detach(), (out.detach().argmax(1) != y).sum()
-
-
-def make_optimizer(
-    model: torch.nn.Module, train: TrainConfig, placement: Placement
-) -> torch.optim.Optimizer:
-    """SGD of section 4.2 (momentum 0.9, weight decay 1e-4 on all weights)."""
-    kwargs: dict[str, Any] = {"fused": True} if placement.fused_optimizer else {"foreach": True}
-    return torch.optim.SGD(
-        model.parameters(),
-        lr=train.lr,
-        momentum=train.momentum,
-        weight_decay=train.weight_decay,
-        **kwargs,
-    )
 
 
 def setup_model(
@@ -204,21 +98,20 @@ def setup_model(
     placement: Placement,
     seed: int,
     width: int | None = None,
-) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
-    """The seeded model on its device, the module that steps (compiled or not; it shares the
-    model's parameters) and its optimizer."""
+) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
+    """The seeded model on its device and its optimizer (`step.TrainStep` compiles what
+    `device.compile` asks for)."""
     torch.manual_seed(seed)
     model = build_model(model_name, shortcut=shortcut, width=width).to(placement.device)
     if placement.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, train, placement)
-    if placement.compile:
+    if placement.compile != "eager":
         # A fresh compile per model, so that several models in one process (the benchmark)
         # do not add up to dynamo's recompile limit.
         torch._dynamo.reset()
-    step_model = torch.compile(model) if placement.compile else model
     model.train()
-    return model, step_model, optimizer
+    return model, optimizer
 
 
 def train_run(
@@ -241,7 +134,7 @@ def train_run(
     ident_hash = identity_hash(identity)
     dd = data_mod.to_device(arrays, device, study.data.normalization)
 
-    model, step_model, optimizer = setup_model(
+    model, optimizer = setup_model(
         model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
     )
     parameters = count_parameters(model)
@@ -274,76 +167,76 @@ def train_run(
     total = total_iterations(train, len(dd.train_y))
     status = rows[-1]["status"] if rows else "ok"
 
-    while iteration < total and status == "ok":
-        epoch += 1
-        t0 = time.perf_counter()
-        steps = min(per_epoch, total - iteration)
-        meter = DeviceMeter(device)
-        lr = None
-        for x, y in epoch_batches(dd, seed, epoch, steps, train, placement):
-            new_lr = lr_at(iteration, train, warm.active, per_epoch)
-            if new_lr != lr:
-                lr = new_lr
-                set_lr(optimizer, lr)
-            loss, batch_wrong = train_step(step_model, optimizer, x, y, placement)
-            meter.add(loss, batch_wrong, len(y))
-            iteration += 1
-            if warm.active:
-                # Section 4.2: "0.01 to warm up the training until the training error is
-                # below 80% (about 400 iterations), and then go back to 0.1".
-                reason = warm.step(iteration, batch_wrong, len(y), train, per_epoch)
-                if reason is not None:
-                    log(f"warm-up ends at iteration {iteration}: {reason}")
-        train_loss, train_error = meter.read()  # the epoch's one host sync
-        train_seconds = time.perf_counter() - t0
-        seen = meter.seen
-        if not math.isfinite(train_loss):
-            status = "diverged"
-            log(
-                f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
-                "stopping this run and keeping its rows"
+    with numerics(placement):
+        step = TrainStep(model, optimizer, dd, train, placement, per_epoch)
+        while iteration < total and status == "ok":
+            epoch += 1
+            t0 = time.perf_counter()
+            steps = min(per_epoch, total - iteration)
+            step.start_epoch(seed, epoch)
+            lr = None
+            for _ in range(steps):
+                new_lr = lr_at(iteration, train, warm.active, per_epoch)
+                if new_lr != lr:
+                    lr = new_lr
+                    step.set_lr(lr)
+                _, batch_wrong = step()
+                iteration += 1
+                if warm.active:
+                    # Section 4.2: "0.01 to warm up the training until the training error is
+                    # below 80% (about 400 iterations), and then go back to 0.1".
+                    reason = warm.step(iteration, batch_wrong, step.batch_size, train, per_epoch)
+                    if reason is not None:
+                        log(f"warm-up ends at iteration {iteration}: {reason}")
+            train_loss, train_error, seen = step.read_meter()  # the epoch's one host sync
+            train_seconds = time.perf_counter() - t0
+            if not math.isfinite(train_loss):
+                status = "diverged"
+                log(
+                    f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
+                    "stopping this run and keeping its rows"
+                )
+            test_loss, test_error = evaluate(
+                model, dd.test_x, dd.test_y, dd.mean, train.eval_batch_size, placement, dd.std
             )
-        test_loss, test_error = evaluate(
-            model, dd.test_x, dd.test_y, dd.mean, train.eval_batch_size, placement, dd.std
-        )
-        val_loss, val_error = evaluate(
-            model, dd.val_x, dd.val_y, dd.mean, train.eval_batch_size, placement, dd.std
-        )
-        epoch_seconds = time.perf_counter() - t0
-        row = _row(
-            identity,
-            epoch=epoch,
-            iteration=iteration,
-            lr=lr,
-            train_loss=train_loss,
-            train_error_pct=train_error,
-            val_loss=None if math.isnan(val_loss) else val_loss,
-            val_error_pct=None if math.isnan(val_error) else val_error,
-            test_loss=test_loss,
-            test_error_pct=test_error,
-            epoch_seconds=epoch_seconds,
-            images_per_second=seen / train_seconds,
-            status=status,
-        )
-        rows.append(row)
-        left = (total - iteration) * epoch_seconds / steps
-        log(
-            f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
-            f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
-            f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}"
-        )
-        save_checkpoint(
-            checkpoint_path,
-            identity=identity,
-            identity_hash=ident_hash,
-            model=model,
-            optimizer=optimizer,
-            iteration=iteration,
-            epoch=epoch,
-            rows=rows,
-            warmup=warm.to_state(),
-            sessions=sessions,
-        )
+            val_loss, val_error = evaluate(
+                model, dd.val_x, dd.val_y, dd.mean, train.eval_batch_size, placement, dd.std
+            )
+            epoch_seconds = time.perf_counter() - t0
+            row = _row(
+                identity,
+                epoch=epoch,
+                iteration=iteration,
+                lr=lr,
+                train_loss=train_loss,
+                train_error_pct=train_error,
+                val_loss=None if math.isnan(val_loss) else val_loss,
+                val_error_pct=None if math.isnan(val_error) else val_error,
+                test_loss=test_loss,
+                test_error_pct=test_error,
+                epoch_seconds=epoch_seconds,
+                images_per_second=seen / train_seconds,
+                status=status,
+            )
+            rows.append(row)
+            left = (total - iteration) * epoch_seconds / steps
+            log(
+                f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
+                f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
+                f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}"
+            )
+            save_checkpoint(
+                checkpoint_path,
+                identity=identity,
+                identity_hash=ident_hash,
+                model=model,
+                optimizer=optimizer,
+                iteration=iteration,
+                epoch=epoch,
+                rows=rows,
+                warmup=warm.to_state(),
+                sessions=sessions,
+            )
 
     return RunResult(
         rows=rows,
