@@ -522,6 +522,7 @@ def test_augment_outputs_are_crops_of_padded_input(padding, flip):
         assert len(set(drawn)) > 1  # a draw per image, not one per batch
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_augment_on_cuda_without_host_sync():
     dev = torch.device("cuda")

@@ -28,7 +28,8 @@ CPU = Placement(
     name="cpu",
 )
 STEPS = 50
-TOLERANCE = 1e-4  # compiled kernels sum in another order than eager ones: last-bit differences
+LOSS_TOLERANCE = 0.03  # absolute, on losses near 2.3, after 50 steps (0.01 seen)
+WEIGHT_TOLERANCE = 0.05  # relative distance of each weight tensor after 50 steps (0.012 seen)
 
 
 def _study(**train):
@@ -84,12 +85,20 @@ def test_the_compiled_step_is_two_graphs_without_a_graph_break(eager_and_compile
 
 def test_compiled_and_eager_steps_compute_the_same_training(eager_and_compiled):
     (eager_losses, eager_weights, _), (losses, weights, _), _ = eager_and_compiled
+    # The first step sees the same batch, augmentation and weights: equal up to rounding.
+    assert abs(losses[0] - eager_losses[0]) < 1e-5
+    # Compiled kernels sum in another order than eager ones; SGD at lr 0.1 amplifies those
+    # last-bit differences step by step, so after 50 steps the runs agree to LOSS_TOLERANCE.
     torch.testing.assert_close(
-        torch.tensor(losses), torch.tensor(eager_losses), rtol=TOLERANCE, atol=TOLERANCE
+        torch.tensor(losses), torch.tensor(eager_losses), rtol=0, atol=LOSS_TOLERANCE
     )
     assert eager_weights.keys() == weights.keys()
     for name, w in eager_weights.items():
-        torch.testing.assert_close(weights[name], w, rtol=TOLERANCE, atol=TOLERANCE, msg=name)
+        if w.is_floating_point():
+            rel = (weights[name] - w).norm() / w.norm().clamp_min(1e-12)
+            assert rel < WEIGHT_TOLERANCE, (name, rel.item())
+        else:
+            assert torch.equal(weights[name], w), name  # BN's batch counters
 
 
 def test_the_compiled_step_keeps_the_optimizer_state_that_checkpoints_save(eager_and_compiled):
@@ -210,6 +219,7 @@ def test_cuda_visible_devices_is_read_as_cuda_reads_it(value, ids):
     assert devices.resolve_device_type("auto", found.ids) == ("cuda" if ids else "cpu")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_on_cuda_the_compiled_step_with_cuda_graphs_matches_eager():
     study = _study()
@@ -224,6 +234,7 @@ def test_on_cuda_the_compiled_step_with_cuda_graphs_matches_eager():
     )
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_a_cpu_started_run_resumes_on_cuda_with_the_fused_optimizer(tmp_path):
     study = _study(iterations=16, lr_milestones=[12])

@@ -6,7 +6,7 @@ without channels_last. Each measurement runs in a fresh process."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -145,12 +145,13 @@ def run_compile_grid(
     steps: int,
     seed: int,
     log: Callable[[str], None] = print,
+    modes: Sequence[str] = COMPILE_MODES,
 ) -> list[dict[str, Any]]:
     """The trainer with each `device.compile` mode (eager, compiled model, compiled step),
     with and without channels_last, each in a fresh process (so each pays its own compile,
     reported apart as the first step's seconds), on the device at hand."""
     rows = []
-    for compile_ in COMPILE_MODES:
+    for compile_ in modes:
         for channels_last in (False, True):
             log(f"compile table: trainer with compile={compile_}, channels_last={channels_last}")
             variant = dataclasses.replace(placement, compile=compile_, channels_last=channels_last)

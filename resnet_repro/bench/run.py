@@ -12,6 +12,7 @@ import torch
 from .. import data as data_mod
 from ..config import ConfigError, Study, parse_model_name
 from ..engine.devices import Placement
+from ..engine.step import COMPILE_MODES
 from .ablation import run_ablation, run_compile_grid
 from .ops import kernel_profiling
 from .packing import run_packed
@@ -33,6 +34,7 @@ def run_benchmark(
     workers: int | None = None,
     variants: Sequence[str] = VARIANTS,
     ablate: bool = False,
+    compile_modes: Sequence[str] = COMPILE_MODES,
     jobs_per_gpu: int = 1,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
@@ -106,7 +108,7 @@ def run_benchmark(
             log,
         )
         result["compile"] = run_compile_grid(
-            model, study, placement, batch_size, warmup_steps, steps, seed, log
+            model, study, placement, batch_size, warmup_steps, steps, seed, log, compile_modes
         )
     result["peak_memory_mb"], result["peak_memory_source"] = memory.overall()
 

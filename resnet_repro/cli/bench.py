@@ -22,6 +22,7 @@ from ..config import (
     study_from_dict,
 )
 from ..engine.devices import place
+from ..engine.step import COMPILE_MODES
 from ..results import write_json
 
 DEFAULT_TRAIN_IMAGES = 10_000
@@ -163,6 +164,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "compile mode with and without channels_last (each in a fresh process)",
     )
     parser.add_argument(
+        "--compile-table",
+        nargs="+",
+        choices=COMPILE_MODES,
+        default=list(COMPILE_MODES),
+        metavar="MODE",
+        help="the compile modes of --ablate's compile table (default: all of "
+        f"{', '.join(COMPILE_MODES)})",
+    )
+    parser.add_argument(
         "--jobs-per-gpu",
         type=int,
         default=1,
@@ -230,6 +240,7 @@ def run_from_args(args: argparse.Namespace, log: Callable[[str], None] | None = 
             workers=args.workers,
             variants=tuple(args.variants),
             ablate=args.ablate,
+            compile_modes=args.compile_table,
             jobs_per_gpu=args.jobs_per_gpu,
             log=log,
         )
