@@ -403,3 +403,18 @@ def test_bench_study_measures_each_model_and_projects_the_study(tmp_path, capsys
     assert p["slots"] == 2 and p["makespan_seconds"] >= p["lower_bound_seconds"] > 0
     printed = capsys.readouterr().out
     assert "4 runs x 40 iterations at batch 16 on 2 device(s)" in printed
+
+
+def test_ops_per_step_counts_kernel_running_operators_only():
+    from resnet_repro.bench.ops import ops_per_step
+
+    a, b = torch.ones(8), torch.ones(8)
+
+    def step():
+        c = torch.add(a, b)  # a kernel
+        c.view(2, 4).t()  # views: no kernel
+        torch.empty(3)  # an allocation: no kernel
+        c.mul_(2)  # a kernel
+        return c.sum()  # a kernel
+
+    assert ops_per_step(step, torch.device("cpu")) == 3
