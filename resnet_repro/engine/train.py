@@ -22,11 +22,13 @@ import torch
 import torch.nn.functional as F
 
 from .. import data as data_mod
+from .. import progressbar
 from ..config import Study, TrainConfig, identity_hash, run_identity
 from ..nets import normalization
 from ..nets.cifar_nets import build_model, count_parameters
 from .devices import Placement
 from .evaluation import loss_and_error
+from .progress import RunProgress
 from .resume import (
     load_checkpoint,
     numeric_changes,
@@ -91,6 +93,7 @@ class RunResult:
     warmup: dict[str, Any]  # applied, ended_at_iteration, reason
     normalization: dict[str, Any]  # how the inputs were made (nets/normalization.py record)
     sessions: list[dict[str, Any]]  # one per start or resume: iteration and placement
+    summary: dict[str, Any]  # where it ended (runstate.summarize_rows), for run.json
 
 
 class DeviceMeter:
@@ -229,8 +232,10 @@ def train_run(
     placement: Placement,
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] | None = None,
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> RunResult:
-    """Train one (model, seed) to the end of the schedule, resuming from the checkpoint."""
+    """Train one (model, seed) to the end of the schedule, resuming from the checkpoint;
+    progress.json beside it says how far it is (engine/progress.py), `bar` shows it."""
     warn = warn or (lambda m: warnings.warn(m, stacklevel=2))
     started = time.perf_counter()
     train = study.train
@@ -273,6 +278,11 @@ def train_run(
     per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
     total = total_iterations(train, len(dd.train_y))
     status = rows[-1]["status"] if rows else "ok"
+    progress = RunProgress(
+        study, checkpoint_path.parent, identity, ident_hash, placement, total, per_epoch
+    )
+    progress.started(rows)
+    bar.start(total, iteration)
 
     while iteration < total and status == "ok":
         epoch += 1
@@ -288,6 +298,7 @@ def train_run(
             loss, batch_wrong = train_step(step_model, optimizer, x, y, placement)
             meter.add(loss, batch_wrong, len(y))
             iteration += 1
+            bar.advance()
             if warm.active:
                 # Section 4.2: "0.01 to warm up the training until the training error is
                 # below 80% (about 400 iterations), and then go back to 0.1".
@@ -344,6 +355,8 @@ def train_run(
             warmup=warm.to_state(),
             sessions=sessions,
         )
+        progress.evaluated(rows)
+    progress.close()
 
     return RunResult(
         rows=rows,
@@ -357,6 +370,7 @@ def train_run(
         warmup=warm.summary(),
         sessions=sessions,
         normalization=input_normalization(dd),
+        summary=progress.summary(rows),
     )
 
 
