@@ -2,6 +2,7 @@
 whole study, reruns after deletions and edits, an interruption, the report, lint, bad
 configs and the SLURM profile."""
 
+import json
 import os
 import re
 import shutil
@@ -132,6 +133,26 @@ def test_complete_study_writes_every_result_and_reuses_the_finished_run(study):
 def test_nothing_to_do_after_a_complete_run(study):
     cwd, _, _ = study
     assert planned(cwd) == Counter()
+
+
+def test_status_with_the_workflows_config_files_sees_every_run_done(study):
+    """`resnet-repro status --configfile` reads the folder's config.yaml and then the file,
+    as Snakemake does, and compares the runs' data by the workflow's prepared.json."""
+    cwd, _, _ = study
+    r = subprocess.run(
+        ["resnet-repro", "status", "--configfile", "tiny.yaml", "--json"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env(cwd),
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [(x["model"], x["state"]) for x in out["rows"]] == [
+        ("plain8", "done"),
+        ("resnet8", "done"),
+    ]
+    assert "content fingerprint (from results/data/prepared.json)" in out["data_check"]
 
 
 def test_editing_plot_code_reruns_figures_only(study):

@@ -24,6 +24,7 @@ def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     from ..nets.cifar_nets import response_layers
     from ..nets.modelfile import load_model_file
     from ..probes import layer_responses
+    from ..progressbar import Bar
     from ..results import write_layer_std
 
     study = load(args)
@@ -39,7 +40,9 @@ def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace],
         normalization.normalize(test.test_x[i : min(i + batch, n)], norm, test.mean)
         for i in range(0, n, batch)
     )
-    stds = layer_responses.layer_response_std(model, response_layers(model), batches)
+    with Bar(f"layer responses of {identity['model']}", "batches") as bar:
+        bar.start(-(-n // batch))
+        stds = layer_responses.layer_response_std(model, response_layers(model), batches, bar=bar)
     write_layer_std(
         layer_responses.label_layer_std(stds, identity["model"], identity["seed"]), args.out
     )

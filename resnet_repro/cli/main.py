@@ -12,19 +12,25 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..config import ConfigError
-from ..data import DataError
-from ..results import ResultError
-from . import analysis, bench, probes, published, train
+from . import status
 from .common import add_config, load_config
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(light: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; with `light`, only the subcommands of `status` (status,
+    tensorboard), whose parser needs neither torch nor pandas: the other subcommands'
+    modules are imported only here, so that `resnet-repro status` answers at once."""
     p = argparse.ArgumentParser(
         prog="resnet-repro",
         description="Reproduce the CIFAR-10 study of He et al. 2015, section 4.2.",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    if light:
+        status.add_parsers(sub)
+        return p
+
+    from . import analysis, bench, probes, published, train
 
     train.add_parsers(sub)
     analysis.add_parsers(sub, add_config, load_config)
@@ -50,16 +56,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_study_arguments(c)
     c.set_defaults(func=bench.run_study_from_args)
+    status.add_parsers(sub)
     return p
 
 
+def bad_input() -> tuple[type[BaseException], ...]:
+    """The errors that mean bad input: one line, no traceback. The data and result modules
+    are looked up only if already imported (no error of theirs can come from a command
+    that never imported them, and importing them would cost `status` seconds)."""
+    kinds: list[type[BaseException]] = [ConfigError, TimeoutError]
+    for module, name in (
+        ("resnet_repro.data.arrays", "DataError"),
+        ("resnet_repro.results", "ResultError"),
+    ):
+        if module in sys.modules:
+            kinds.append(getattr(sys.modules[module], name))
+    return tuple(kinds)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    light = bool(argv) and argv[0] in status.COMMANDS
+    args = build_parser(light).parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, DataError, ResultError, TimeoutError) as e:
-        print(f"resnet-repro: error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("resnet-repro: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        if not isinstance(e, bad_input()):
+            raise
+        print(f"resnet-repro: error: {e}", file=sys.stderr)
+        return 2

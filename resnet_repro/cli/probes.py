@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 from ..config import Study
+from ..progressbar import Bar
 from ..results import PROBE_SCHEMAS
-from .common import say
+from .common import say, warn
 
 KINDS = tuple(PROBE_SCHEMAS)  # lesions, lesions_k, paths, branches
 
@@ -47,8 +48,10 @@ def test_batches(
     ]
 
 
-def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device, norm: dict):
-    """The probe's rows and a one-line summary of what it measured."""
+def _run_probe(
+    kind: str, study: Study, model: nn.Module, device: torch.device, norm: dict, bar: Bar
+):
+    """The probe's rows and a one-line summary of what it measured; `bar` shows how far."""
     a = study.analysis
     if kind == "paths":
         from ..probes.paths import path_table
@@ -56,23 +59,36 @@ def _run_probe(kind: str, study: Study, model: nn.Module, device: torch.device, 
         batches = test_batches(
             study, device, a.path_batches * a.path_batch_size, a.path_batch_size, norm
         )
-        return path_table(model, batches, a.path_samples, a.probe_seed), (
+        return path_table(model, batches, a.path_samples, a.probe_seed, bar), (
             f"gradient per path length, {a.path_samples} paths x {len(batches)} batches"
         )
     batches = test_batches(study, device, a.probe_images, study.train.eval_batch_size, norm)
     if kind == "lesions":
         from ..probes.lesions import single_lesions
 
-        return single_lesions(model, batches), "single-block lesions"
+        return single_lesions(model, batches, bar), "single-block lesions"
     if kind == "lesions_k":
         from ..probes.lesions import k_lesions
 
-        return k_lesions(model, batches, a.lesion_draws, a.probe_seed, a.lesion_k_points), (
-            f"k-block lesions, up to {a.lesion_draws} draws per k"
-        )
+        rows = k_lesions(model, batches, a.lesion_draws, a.probe_seed, a.lesion_k_points, bar)
+        return rows, f"k-block lesions, up to {a.lesion_draws} draws per k"
     from ..probes.branches import branch_magnitudes
 
-    return branch_magnitudes(model, batches), "branch magnitudes"
+    bar.start(len(batches))
+    return branch_magnitudes(model, batches, bar), "branch magnitudes"
+
+
+def warn_if_long_on_cpu(kind: str, study: Study, name: str, model: nn.Module) -> None:
+    """A probe whose size takes long on this CPU says so before it starts, with the keys
+    that shrink it."""
+    from ..probes.cost import long_probe_warning
+
+    test_images = study.data.test_subset or 10000
+    message = long_probe_warning(
+        kind, name, model, study.analysis, test_images, torch.get_num_threads()
+    )
+    if message:
+        warn(message)
 
 
 def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
@@ -91,17 +107,20 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
     placement, slot = place(study.device, log=say)
     if args.cpu_threads:
         torch.set_num_threads(args.cpu_threads)
+    name, seed = identity["model"], identity["seed"]
+    if placement.device.type == "cpu":
+        warn_if_long_on_cpu(args.kind, study, name, model)
     try:
         # fp32 whatever the training precision: the probes measure the trained weights.
         from ..engine.evaluation import strict_fp32
 
         model = model.to(device=placement.device, dtype=torch.float32)
-        with strict_fp32():  # no TF32 convolutions on CUDA either
-            rows, what = _run_probe(args.kind, study, model, placement.device, norm)
+        # A bar on a terminal; plain lines with the time left in a log file.
+        with strict_fp32(), Bar(f"{args.kind} {name} seed {seed}", "batches") as bar:
+            rows, what = _run_probe(args.kind, study, model, placement.device, norm, bar)
     finally:
         if slot is not None:
             slot.release()
-    name, seed = identity["model"], identity["seed"]
     write_probe(args.kind, label_run(rows, name, seed, PROBE_SCHEMAS[args.kind]), args.out)
     images = int(rows["images"].max()) if len(rows) else 0
     say(

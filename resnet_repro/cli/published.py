@@ -42,6 +42,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..engine.evaluation import evaluate
     from ..nets import normalization
     from ..nets.modelfile import load_model_file
+    from ..progressbar import Bar
     from ..results import write_json
     from .common import load_config
 
@@ -49,9 +50,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model, identity, norm = load_model_file(args.model_file)
     arrays = data.load_arrays(study.data)
     test = data.to_device(arrays, torch.device("cpu"))
-    loss, error = evaluate(
-        model, test.test_x, test.test_y, norm, test.mean, study.train.eval_batch_size
-    )
+    with Bar(f"evaluating {args.name or identity['model']}", "batches") as bar:
+        loss, error = evaluate(
+            model, test.test_x, test.test_y, norm, test.mean, study.train.eval_batch_size, bar
+        )
     source = identity.get("source", {})
     record = {
         "name": args.name or source.get("name") or identity["model"],

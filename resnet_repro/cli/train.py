@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .. import __version__
-from ..config import Study, parse_model_name
+from ..config import Study, data_selection, parse_model_name
 from ..results import ResultError
 from .common import add_config, load_config, say, warn
 
@@ -73,8 +73,9 @@ def cmd_prepare_data(args: argparse.Namespace) -> int:
     info = data.prepare(study.data)
     fingerprint = info.pop("fingerprint")
     # Where the data lives is left out: moving it changes nothing, so it reruns nothing.
-    selection = {k: v for k, v in study.to_dict()["data"].items() if k not in ("root", "download")}
-    write_json({"data": selection, "fingerprint": fingerprint, "counts": info}, args.out)
+    write_json(
+        {"data": data_selection(study), "fingerprint": fingerprint, "counts": info}, args.out
+    )
     say(f"data ready (fingerprint {fingerprint}): {info}")
     return 0
 
@@ -95,7 +96,9 @@ def check_writable_folder(folder: Path, what: str) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..engine.devices import place
     from ..engine.train import train_run
+    from ..progressbar import Bar
     from ..results import save_torch, write_json, write_metrics
+    from ..runstate import checkpoint_path
 
     study = load_config(args)
     parse_model_name(args.model)
@@ -106,7 +109,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     out = Path(args.out)
     check_writable_folder(out, "--out")
-    checkpoint = out / "checkpoint" / "state.pt"
+    checkpoint = checkpoint_path(out)  # progress.json beside it says how far the run is
     placement, slot = place(
         study.device,
         log=say,
@@ -120,7 +123,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         say(f"training {args.model} seed {args.seed} on {placement.name} ({placement.precision})")
         warn_if_long_on_cpu(study, args.model, placement)
-        result = train_run(study, args.model, args.seed, checkpoint, placement, log=say, warn=warn)
+        # A bar on a terminal; in a log file, the line after each epoch says the time left.
+        with Bar(f"{args.model} seed {args.seed}", "iterations") as bar:
+            result = train_run(
+                study, args.model, args.seed, checkpoint, placement, log=bar.say, warn=warn, bar=bar
+            )
         write_metrics(result.rows, out / "metrics.parquet")
         save_torch(
             {
@@ -153,6 +160,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "warmup": result.warmup,
                 "iterations": last.get("iteration"),
                 "final_test_error_pct": last.get("test_error_pct"),
+                # where it ended, as its progress.json said while it trained (`status`)
+                "progress": result.summary,
                 "data": result.data,
                 "command": sys.argv,
             },
@@ -231,7 +240,9 @@ def add_parsers(sub) -> None:
         description="Train one (model, seed) of the study with the config's recipe. Writes "
         "DIR/metrics.parquet (one row per epoch), DIR/model.pt and DIR/run.json; "
         "keeps resume state in DIR/checkpoint/ until the run is complete, so the "
-        "same command after a kill continues where it stopped.",
+        "same command after a kill continues where it stopped, and beside it "
+        "progress.json, where the run stands (`resnet-repro status`). A progress bar on a "
+        "terminal; in a file, a line with the time left after each epoch.",
     )
     add_config(c)
     c.add_argument(

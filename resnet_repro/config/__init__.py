@@ -6,7 +6,7 @@ re-exported so that `from resnet_repro.config import Study` reads as one module.
 """
 
 from .errors import ConfigError
-from .identity import identity_hash, run_identity
+from .identity import data_selection, identity_hash, run_identity
 from .schema import SCHEMA_PATH, load_schema, validate_dict
 from .study import (
     ALL_ARCHS,
@@ -23,6 +23,7 @@ from .study import (
     PublishedCheckpoint,
     Study,
     StudyConfig,
+    TrackingConfig,
     TrainConfig,
     WarmupConfig,
     check_depth,
@@ -54,9 +55,11 @@ __all__ = [
     "PublishedCheckpoint",
     "Study",
     "StudyConfig",
+    "TrackingConfig",
     "TrainConfig",
     "WarmupConfig",
     "check_depth",
+    "data_selection",
     "deep_merge",
     "field_names",
     "identity_hash",

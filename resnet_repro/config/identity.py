@@ -50,6 +50,14 @@ def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> 
     }
 
 
+def data_selection(study: Study) -> dict[str, Any]:
+    """The data keys of the config that choose the content (source, split, subsets, seed,
+    normalisation), without where it lives or whether it may be downloaded: what
+    results/data/prepared.json records beside the content's fingerprint, and what a run's
+    progress.json records, so that a change of data can be seen without reading the data."""
+    return {k: v for k, v in asdict(study.data).items() if k not in ("root", "download")}
+
+
 def identity_hash(identity: Mapping[str, Any]) -> str:
     blob = json.dumps(identity, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -117,6 +117,15 @@ class AnalysisConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    """Watching runs as they train (`resnet-repro status` needs no setting). None of it
+    changes a run's numbers, so none of it is part of the run identity."""
+
+    tensorboard: bool = False  # write TensorBoard scalars while training
+    tensorboard_dir: str = "results/tensorboard"  # one folder per run, {model}_seed{seed}
+
+
+@dataclass(frozen=True)
 class PublishedCheckpoint:
     """A trained net of another reproduction to import (resnet_repro.published)."""
 
@@ -134,6 +143,7 @@ class Study:
     device: DeviceConfig
     analysis: AnalysisConfig
     published: tuple[PublishedCheckpoint, ...] = ()
+    tracking: TrackingConfig = TrackingConfig()
 
     def models(self) -> list[str]:
         """Model names of the study, plain before residual (then the ImageNet-style family),
@@ -241,6 +251,7 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             probe_figure_models=tuple(a["probe_figure_models"]),
         ),
         published=published,
+        tracking=TrackingConfig(**cfg["tracking"]),
     )
 
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progressbar
 from ..nets import normalization
 from ..results import ResultError
 
@@ -41,12 +42,13 @@ def loss_and_error(
     y: torch.Tensor,
     batch_size: int,
     inputs: Callable[[torch.Tensor], torch.Tensor],
+    on_batch: Callable[[], None] | None = None,
 ) -> tuple[float, float]:
     """Mean cross-entropy and top-1 error (%) of `model` on uint8 images x [N, 3, 32, 32] with
     labels y, both on the model's device, in eval mode (the model's mode is restored after)
     and fp32; (nan, nan) for an empty set. `inputs` turns a uint8 batch into the net's input
-    (its normalisation, its memory format). The sums stay on the device; the result is read
-    with one host sync."""
+    (its normalisation, its memory format); `on_batch` is called after each batch (a progress
+    bar). The sums stay on the device; the result is read with one host sync."""
     if len(y) == 0:
         return float("nan"), float("nan")
     was_training = model.training
@@ -59,6 +61,8 @@ def loss_and_error(
             yb = y[i : i + batch_size]
             loss_sum += F.cross_entropy(out, yb, reduction="sum").double()
             wrong += (out.argmax(1) != yb).sum()
+            if on_batch is not None:
+                on_batch()
     model.train(was_training)
     stats = torch.stack([loss_sum, wrong.double()]).tolist()  # the one host sync
     return stats[0] / len(y), 100.0 * stats[1] / len(y)
@@ -71,6 +75,7 @@ def evaluate(
     norm: Mapping[str, Any],
     data_mean: torch.Tensor | None,
     batch_size: int,
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> tuple[float, float]:
     """Mean cross-entropy and top-1 error (%) on the original images, in eval mode and fp32
     (evaluation.loss_and_error, the loop train.evaluate uses for the training curves), with
@@ -78,6 +83,12 @@ def evaluate(
     model's device."""
     if len(y) == 0:
         raise ResultError("evaluation needs at least one test image")
+    bar.start(-(-len(y) // batch_size))
     return loss_and_error(
-        model, x, y, batch_size, lambda xb: normalization.normalize(xb, norm, data_mean)
+        model,
+        x,
+        y,
+        batch_size,
+        lambda xb: normalization.normalize(xb, norm, data_mean),
+        bar.advance,
     )

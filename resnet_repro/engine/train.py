@@ -21,11 +21,13 @@ from typing import Any
 import torch
 
 from .. import data as data_mod
+from .. import progressbar
 from ..config import Study, TrainConfig, identity_hash, run_identity
 from ..nets import normalization
 from ..nets.cifar_nets import build_model, count_parameters
 from .devices import Placement, numerics
 from .evaluation import loss_and_error
+from .progress import RunProgress
 from .resume import (
     load_checkpoint,
     numeric_changes,
@@ -84,6 +86,7 @@ class RunResult:
     warmup: dict[str, Any]  # applied, ended_at_iteration, reason
     normalization: dict[str, Any]  # how the inputs were made (nets/normalization.py record)
     sessions: list[dict[str, Any]]  # one per start or resume: iteration and placement
+    summary: dict[str, Any]  # where it ended (runstate.summarize_rows), for run.json
 
 
 def _row(identity: dict[str, Any], **values: Any) -> dict[str, Any]:
@@ -122,8 +125,10 @@ def train_run(
     placement: Placement,
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] | None = None,
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> RunResult:
-    """Train one (model, seed) to the end of the schedule, resuming from the checkpoint."""
+    """Train one (model, seed) to the end of the schedule, resuming from the checkpoint;
+    progress.json beside it says how far it is (engine/progress.py), `bar` shows it."""
     warn = warn or (lambda m: warnings.warn(m, stacklevel=2))
     started = time.perf_counter()
     train = study.train
@@ -166,6 +171,11 @@ def train_run(
     per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
     total = total_iterations(train, len(dd.train_y))
     status = rows[-1]["status"] if rows else "ok"
+    progress = RunProgress(
+        study, checkpoint_path.parent, identity, ident_hash, placement, total, per_epoch
+    )
+    progress.started(rows)
+    bar.start(total, iteration)
 
     with numerics(placement):
         step = TrainStep(model, optimizer, dd, train, placement, per_epoch)
@@ -182,6 +192,7 @@ def train_run(
                     step.set_lr(lr)
                 _, batch_wrong = step()
                 iteration += 1
+                bar.advance()
                 if warm.active:
                     # Section 4.2: "0.01 to warm up the training until the training error is
                     # below 80% (about 400 iterations), and then go back to 0.1".
@@ -237,6 +248,8 @@ def train_run(
                 warmup=warm.to_state(),
                 sessions=sessions,
             )
+            progress.evaluated(rows)
+        progress.close()
 
     return RunResult(
         rows=rows,
@@ -250,6 +263,7 @@ def train_run(
         warmup=warm.summary(),
         sessions=sessions,
         normalization=input_normalization(dd),
+        summary=progress.summary(rows),
     )
 
 

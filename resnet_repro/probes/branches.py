@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .. import progressbar
 from ..nets.cifar_nets import changes_shape, is_residual, named_blocks
 from . import block_table, eval_mode
 
@@ -45,11 +46,14 @@ def block_ratios(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor | None]
 
 
 def branch_magnitudes(
-    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    model: nn.Module,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """One row per block: block, name, stage, measure ("branch", "change" or "none"),
     ratio_mean and ratio_std (population std) over all images, images. Sums are kept in
-    float64 batch by batch, so memory does not grow with the number of images."""
+    float64 batch by batch, so memory does not grow with the number of images. `bar` counts
+    batches (started by the caller, who knows how many there are)."""
     blocks = block_table(model)
     n = len(blocks)
     sums, sumsqs, count = [0.0] * n, [0.0] * n, 0
@@ -60,6 +64,7 @@ def branch_magnitudes(
                     sums[i] += float(r.sum())
                     sumsqs[i] += float(torch.square(r).sum())
             count += int(x.shape[0])
+            bar.advance()
     if count == 0:
         raise ValueError("branch_magnitudes got no images")
     measure, means, stds = [], [], []

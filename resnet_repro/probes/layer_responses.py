@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .. import progressbar
 from ..config import parse_model_name
 from ..results import LAYER_STD_SCHEMA
 
@@ -22,6 +23,7 @@ def layer_response_std(
     layers: Sequence[tuple[str, nn.Module]],
     images: Iterable[torch.Tensor],
     device: torch.device | str | None = None,
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """Std of each given layer's output over all images, positions and channels (Figure 7).
 
@@ -35,6 +37,8 @@ def layer_response_std(
     of its output values batch by batch, so memory does not grow with the number of images;
     std = sqrt(E[x^2] - E[x]^2), the population std (ddof=0) of all values pooled. The hooks
     are removed and each module's train/eval mode restored afterwards, also on error.
+
+    `bar` advances once per batch (started by the caller, who knows how many there are).
 
     Returns columns layer (1-based, the order of `layers`), name, std, images. The caller adds
     model/arch/depth/seed (`label_layer_std`) to get the LAYER_STD_SCHEMA layout.
@@ -75,6 +79,7 @@ def layer_response_std(
                     batch = batch[0]
                 model(batch.to(device))
                 n_images += int(batch.shape[0])
+                bar.advance()
     finally:
         for h in handles:
             h.remove()

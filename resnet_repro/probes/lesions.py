@@ -24,14 +24,21 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .. import progressbar
 from ..nets.cifar_nets import forward_with_modes, named_blocks
 from . import block_table, eval_mode
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
 
-def error_pct(model: nn.Module, batches: Batches, deleted: Sequence[int] = ()) -> float:
-    """Top-1 test error (%) of `model` with the blocks at 0-based indices `deleted` skipped."""
+def error_pct(
+    model: nn.Module,
+    batches: Batches,
+    deleted: Sequence[int] = (),
+    bar: progressbar.Bar = progressbar.NULL,
+) -> float:
+    """Top-1 test error (%) of `model` with the blocks at 0-based indices `deleted` skipped;
+    `bar` advances once per batch."""
     n_blocks = len(named_blocks(model))
     gone = set(deleted)
     modes = ["skip" if i in gone else "full" for i in range(n_blocks)]
@@ -41,6 +48,7 @@ def error_pct(model: nn.Module, batches: Batches, deleted: Sequence[int] = ()) -
             logits = forward_with_modes(model, x, modes)
             wrong += int((logits.argmax(1) != y).sum())
             total += int(y.shape[0])
+            bar.advance()
     if total == 0:
         raise ValueError("the lesion study got no test images")
     return 100.0 * wrong / total
@@ -50,13 +58,16 @@ def _count(batches: Batches) -> int:
     return sum(int(y.shape[0]) for _, y in batches)
 
 
-def single_lesions(model: nn.Module, batches: Batches) -> pd.DataFrame:
+def single_lesions(
+    model: nn.Module, batches: Batches, bar: progressbar.Bar = progressbar.NULL
+) -> pd.DataFrame:
     """One row per block: block, name, stage, changes_shape, removable, intact_error_pct,
-    test_error_pct (NaN where the block is not removable), images."""
+    test_error_pct (NaN where the block is not removable), images. `bar` counts batches."""
     blocks = block_table(model)
-    intact = error_pct(model, batches)
+    bar.start((1 + int(blocks["removable"].sum())) * len(batches))
+    intact = error_pct(model, batches, bar=bar)
     errors = [
-        error_pct(model, batches, [i]) if ok else math.nan
+        error_pct(model, batches, [i], bar) if ok else math.nan
         for i, ok in enumerate(blocks["removable"])
     ]
     return blocks.assign(
@@ -90,27 +101,44 @@ def k_values(n: int, points: int) -> list[int]:
     return sorted(set(int(round(v)) for v in np.linspace(1, n, points)))
 
 
+def k_lesion_sets(
+    model: nn.Module, draws: int, seed: int, points: int = 1_000_000
+) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(k, draw, deleted 0-based blocks) of every evaluation of `k_lesions`, in its order."""
+    removable = [i for i, ok in enumerate(block_table(model)["removable"]) if ok]
+    return [
+        (k, d, gone)
+        for k in k_values(len(removable), points)
+        for d, gone in enumerate(lesion_draws(removable, k, draws, seed))
+    ]
+
+
 def k_lesions(
-    model: nn.Module, batches: Batches, draws: int, seed: int, points: int = 1_000_000
+    model: nn.Module,
+    batches: Batches,
+    draws: int,
+    seed: int,
+    points: int = 1_000_000,
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """Rows k, draw, removed ("3,7": 1-based block indices), removable_blocks,
-    intact_error_pct, test_error_pct, images for k in `k_values(removable, points)`."""
-    blocks = block_table(model)
-    removable = [i for i, ok in enumerate(blocks["removable"]) if ok]
-    intact = error_pct(model, batches)
-    rows = []
-    for k in k_values(len(removable), points):
-        for d, gone in enumerate(lesion_draws(removable, k, draws, seed)):
-            rows.append(
-                {
-                    "k": k,
-                    "draw": d,
-                    "removed": ",".join(str(i + 1) for i in gone),
-                    "removable_blocks": len(removable),
-                    "intact_error_pct": intact,
-                    "test_error_pct": error_pct(model, batches, gone),
-                }
-            )
+    intact_error_pct, test_error_pct, images for k in `k_values(removable, points)`. `bar`
+    counts batches."""
+    removable = int(block_table(model)["removable"].sum())
+    sets = k_lesion_sets(model, draws, seed, points)
+    bar.start((1 + len(sets)) * len(batches))
+    intact = error_pct(model, batches, bar=bar)
+    rows = [
+        {
+            "k": k,
+            "draw": d,
+            "removed": ",".join(str(i + 1) for i in gone),
+            "removable_blocks": removable,
+            "intact_error_pct": intact,
+            "test_error_pct": error_pct(model, batches, gone, bar),
+        }
+        for k, d, gone in sets
+    ]
     out = pd.DataFrame(
         rows,
         columns=["k", "draw", "removed", "removable_blocks", "intact_error_pct", "test_error_pct"],

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import progressbar
 from ..nets.cifar_nets import is_residual, named_blocks, run_blocks
 from . import eval_mode
 
@@ -62,28 +63,35 @@ def input_gradient_norm(
 
 
 def gradient_per_path_length(
-    model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], samples: int, seed: int
+    model: nn.Module,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    samples: int,
+    seed: int,
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """For every length k = 0..n: the mean (and std) over `samples` random paths of length k
     per batch, and over the batches, of the mean per-image gradient norm at the first block's
     input. Columns: length, grad_norm_mean, grad_norm_std, samples, images. The net runs in
     eval mode (BN with running statistics) and fp32; paths come from a generator seeded by
-    (seed, k)."""
+    (seed, k). `bar` counts sampled paths x batches."""
     blocks = named_blocks(model)
     if not blocks or not all(is_residual(b) for _, b in blocks):
         raise ValueError("the path experiment needs a residual net (every block with a shortcut)")
     if samples < 1 or not batches:
         raise ValueError("the path experiment needs at least one sample and one batch")
     n = len(blocks)
+    bar.start((n + 1) * len(batches) * samples)
     rows = []
     with eval_mode(model):
         for k in range(n + 1):
             rng = np.random.default_rng([seed, k])
-            values = [
-                float(input_gradient_norm(model, x, y, sample_path(n, k, rng)).mean())
-                for x, y in batches
-                for _ in range(samples)
-            ]
+            values = []
+            for x, y in batches:
+                for _ in range(samples):
+                    values.append(
+                        float(input_gradient_norm(model, x, y, sample_path(n, k, rng)).mean())
+                    )
+                    bar.advance()
             rows.append(
                 {
                     "length": k,
@@ -97,11 +105,15 @@ def gradient_per_path_length(
 
 
 def path_table(
-    model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], samples: int, seed: int
+    model: nn.Module,
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    samples: int,
+    seed: int,
+    bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """`gradient_per_path_length` joined with `path_length_distribution`, plus blocks (n) and
     weighted_grad = path_fraction * grad_norm_mean (Fig. 6c up to the constant 2^n)."""
-    grads = gradient_per_path_length(model, batches, samples, seed)
+    grads = gradient_per_path_length(model, batches, samples, seed, bar)
     n = len(grads) - 1
     out = path_length_distribution(n).merge(grads, on="length")
     return out.assign(blocks=n, weighted_grad=out["path_fraction"] * out["grad_norm_mean"])
