@@ -197,6 +197,17 @@ def make_optimizer(
     )
 
 
+def initial_model(
+    model_name: str, shortcut: str, seed: int, width: int | None = None
+) -> torch.nn.Module:
+    """The run's initial weights, on the CPU: the global RNG seeded with the run's seed, then
+    the net built (its He initialisation draws from that RNG). `setup_model` starts every run
+    from it, so the initial weights of any run can be rebuilt from its seed alone (the loss
+    landscape's interpolation from the initial to the trained weights does)."""
+    torch.manual_seed(seed)
+    return build_model(model_name, shortcut=shortcut, width=width)
+
+
 def setup_model(
     model_name: str,
     shortcut: str,
@@ -207,8 +218,7 @@ def setup_model(
 ) -> tuple[torch.nn.Module, torch.nn.Module, torch.optim.Optimizer]:
     """The seeded model on its device, the module that steps (compiled or not; it shares the
     model's parameters) and its optimizer."""
-    torch.manual_seed(seed)
-    model = build_model(model_name, shortcut=shortcut, width=width).to(placement.device)
+    model = initial_model(model_name, shortcut, seed, width).to(placement.device)
     if placement.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, train, placement)
