@@ -117,6 +117,36 @@ BRANCH_SCHEMA = pa.schema(
     ]
 )
 
+# The loss landscape of a trained net (Li et al. 2018, arXiv:1712.09913; probes/landscape.py):
+# one row per evaluated point, under results/analysis/landscape/ (ours) or
+# results/published/{name}/landscape.parquet (imported checkpoints).
+LANDSCAPE_SCHEMA = pa.schema(
+    _RUN_COLUMNS
+    + [
+        ("source", pa.string()),  # "run" (ours) or the imported checkpoint's name
+        # "surface": theta + alpha d1 + beta d2; "direction": theta + alpha d1 (beta 0);
+        # "interpolation": (1 - alpha) theta0 + alpha theta1, theta0 the initial weights
+        ("kind", pa.string()),
+        ("alpha", pa.float64()),
+        ("beta", pa.float64()),
+        ("loss", pa.float64()),  # mean cross-entropy over the training images, eval mode, fp32
+        ("error_pct", pa.float64()),  # top-1 training error there
+        ("status", pa.string()),  # "ok", or "diverged" (one row, NaN loss: the run diverged)
+        ("note", pa.string()),  # why a row says "diverged"; null otherwise
+        # interpolation rows: "run" (the run's own initialisation, rebuilt from its seed) or
+        # "ours" (an imported net: a fresh initialisation of the same net by our code); null else
+        ("init_source", pa.string()),
+        ("direction_seed", pa.int32()),  # seed of d1 and d2
+        ("range_min", pa.float64()),  # the grid: points per axis over [range_min, range_max]
+        ("range_max", pa.float64()),
+        ("points", pa.int32()),
+        ("images", pa.int32()),  # first N training images, unaugmented
+        ("batch_size", pa.int32()),  # images per forward pass
+        ("point_seconds", pa.float64()),  # wall time of this point's evaluation
+        ("wall_seconds", pa.float64()),  # wall time of the whole probe (every row the same)
+    ]
+)
+
 PROBE_SCHEMAS = {
     "lesions": LESION_SCHEMA,
     "lesions_k": LESION_K_SCHEMA,
@@ -226,6 +256,15 @@ def write_probe(kind: str, rows, path: str | Path) -> None:
 
 def read_all_probe(kind: str, paths: Sequence[str | Path]) -> pd.DataFrame:
     return read_all(paths, _probe_schema(kind))
+
+
+def write_landscape(rows, path: str | Path) -> None:
+    """Write one net's loss landscape (LANDSCAPE_SCHEMA), atomically."""
+    write_parquet(rows, path, LANDSCAPE_SCHEMA)
+
+
+def read_all_landscape(paths: Sequence[str | Path]) -> pd.DataFrame:
+    return read_all(paths, LANDSCAPE_SCHEMA)
 
 
 def write_json(obj: Any, path: str | Path) -> None:

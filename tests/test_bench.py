@@ -418,3 +418,48 @@ def test_ops_per_step_counts_kernel_running_operators_only():
         return c.sum()  # a kernel
 
     assert ops_per_step(step, torch.device("cpu")) == 3
+
+
+def test_bench_landscape_measures_both_rates_and_projects_the_grid(tmp_path, capsys):
+    """`resnet-repro bench-landscape`: images per second of the landscape's sweep and of plain
+    evaluation on the same net and images, and the configured grid's projected time. Nothing
+    is judged by its speed."""
+    import yaml
+
+    from resnet_repro.bench.landscape import grid_seconds
+    from resnet_repro.cli.main import build_parser
+
+    config = tmp_path / "study.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"source": "synthetic", "download": False, "train_subset": 64},
+                "device": {"device": "cpu", "cpu_threads": 1},
+                "analysis": {"landscape_points": 7, "landscape_images": 50},
+            }
+        )
+    )
+    out = tmp_path / "landscape.json"
+    args = build_parser().parse_args(
+        ["bench-landscape", "--model", "plain8", "--config", str(config), "--images", "32"]
+        + ["--batch-size", "16", "--points", "2", "--steps", "2", "--json", str(out)]
+    )
+    assert args.func(args) == 0
+    result = json.loads(out.read_text())
+    plain, land = result["plain evaluation"], result["landscape"]
+    assert plain["images"] == 2 * 32 and land["images"] == 2 * 4 * 32  # 2 calls, 2 x 2 grid
+    assert plain["images_per_second"] > 0 and land["images_per_second"] > 0
+    assert result["landscape_vs_plain"] == pytest.approx(
+        land["images_per_second"] / plain["images_per_second"]
+    )
+    p = result["projection"]
+    assert (p["points"], p["images"]) == (7, 50)
+    assert p["seconds"] == pytest.approx(grid_seconds(land["images_per_second"], 7, 50))
+    assert grid_seconds(100.0, 7, 50) == pytest.approx((49 + 14) * 50 / 100.0)
+    printed = capsys.readouterr().out
+    assert "plain evaluation" in printed and "vs plain" in printed and "7 x 7 grid" in printed
+    args = build_parser().parse_args(
+        ["bench-landscape", "--model", "plain8", "--config", str(config), "--images", "65"]
+    )
+    with pytest.raises(ConfigError, match="65"):
+        args.func(args)

@@ -159,3 +159,94 @@ def test_probe_figures_name_missing_models_and_survive_no_data():
         fig = fn(empty[kind], ["resnet20"])
         texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
         assert "not in the data: ResNet-20" in texts
+
+
+# ------------------------------------------------------------------ the loss landscape
+
+
+def _landscape(cfg, model_file, out, *more_configs):
+    return cli(
+        "landscape",
+        "--config",
+        cfg,
+        *more_configs,
+        "--model-file",
+        model_file,
+        "--cpu-threads",
+        1,
+        "--out",
+        out,
+    )
+
+
+def _extra(tmp_path, name, analysis):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({"analysis": analysis}))
+    return path
+
+
+def test_landscape_cli_writes_one_row_per_point_with_seed_images_and_wall_time(probed, tmp_path):
+    d, cfg, _ = probed
+    small = _extra(tmp_path, "small", {"landscape_points": 3, "landscape_images": 16})
+    out = tmp_path / "resnet14.parquet"
+    r = _landscape(cfg, d / "resnet14/model.pt", out, small)
+    assert r.returncode == 0, r.stderr
+    assert "on 16 training images" in r.stdout and "images/s" in r.stdout
+    from resnet_repro.results import read_all_landscape
+
+    rows = read_all_landscape([out])
+    assert rows["kind"].value_counts().to_dict() == {
+        "surface": 9,
+        "direction": 3,
+        "interpolation": 3,
+    }
+    assert (rows["model"] == "resnet14").all() and (rows["seed"] == 0).all()
+    assert (rows["images"] == 16).all() and (rows["points"] == 3).all()
+    assert (rows["direction_seed"] == 0).all() and (rows["source"] == "run").all()
+    assert (rows["wall_seconds"] > 0).all() and (rows["point_seconds"] > 0).all()
+    centre = rows[(rows["kind"] == "surface") & (rows["alpha"] == 0) & (rows["beta"] == 0)]
+    end = rows[(rows["kind"] == "interpolation") & (rows["alpha"] == 1)]
+    assert centre["loss"].iloc[0] == end["loss"].iloc[0]
+
+    fig = tmp_path / "landscape.png"
+    r = cli("landscape-figure", "--results", out, "--out", fig)
+    assert r.returncode == 0, r.stderr
+    assert fig.stat().st_size > 1000 and fig.with_suffix(".pdf").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "analysis, words",
+    [
+        ({"landscape_points": 0}, ["analysis.landscape_points", ">= 2"]),
+        ({"landscape_range": [1.0, -1.0]}, ["analysis.landscape_range", "min < max"]),
+        ({"landscape_images": 65}, ["analysis.landscape_images", "65", "holds 64"]),
+    ],
+)
+def test_landscape_bad_input_is_one_line_and_leaves_no_file(probed, tmp_path, analysis, words):
+    d, cfg, _ = probed
+    out = tmp_path / "x.parquet"
+    r = _landscape(cfg, d / "plain14/model.pt", out, _extra(tmp_path, "bad", analysis))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.count("\n") == 1, r.stderr
+    for w in words:
+        assert w in r.stderr, (w, r.stderr)
+    assert not out.exists() and not list(tmp_path.glob(".x.parquet*"))
+
+
+def test_landscape_of_a_diverged_run_is_a_row_that_says_so(probed, tmp_path):
+    import torch
+
+    d, cfg, _ = probed
+    saved = torch.load(d / "plain14/model.pt", map_location="cpu", weights_only=True)
+    for tensor in saved["model"].values():
+        if tensor.is_floating_point():
+            tensor.fill_(float("nan"))
+    torch.save(saved, tmp_path / "model.pt")
+    small = _extra(tmp_path, "small", {"landscape_points": 3, "landscape_images": 16})
+    out = tmp_path / "diverged.parquet"
+    r = _landscape(cfg, tmp_path / "model.pt", out, small)
+    assert r.returncode == 0, r.stderr
+    assert "diverged" in r.stdout
+    rows = pd.read_parquet(out)
+    assert len(rows) == 1 and rows["status"].iloc[0] == "diverged"
+    assert rows["loss"].isna().all()

@@ -22,6 +22,7 @@ EXPECTED = {
         "Veit Fig. 3: single-block lesions",
         "Veit Fig. 5a: k-block lesions",
         "Veit Fig. 6: path lengths and gradients",
+        "Li Fig. 5: loss landscapes",
     ],
     "Tables": ["both families", "ImageNet-style family", "plain vs residual", "runs", "Table 6"],
 }

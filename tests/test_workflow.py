@@ -36,6 +36,8 @@ TINY = {
         "path_batches": 1,
         "path_batch_size": 8,
         "probe_figure_models": ["plain8", "resnet8"],
+        "landscape_points": 3,
+        "landscape_images": 16,
     },
 }
 PROBES = ("lesions", "lesions_k", "paths", "branches")
@@ -162,7 +164,12 @@ def test_editing_plot_code_reruns_figures_only(study):
     plots.write_text(original + "\n# an edit\n")
     # the probe figures use the same styling
     assert planned(cwd) == Counter(
-        {"figure6": 1, "figure7": 1, **{f"figure_{k}": 1 for k in PROBES}}
+        {
+            "figure6": 1,
+            "figure7": 1,
+            "figure_landscape": 1,
+            **{f"figure_{k}": 1 for k in PROBES},
+        }
     )
     smk(cwd)
     assert planned(cwd) == Counter()
@@ -209,6 +216,8 @@ def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
             "figure7": 1,
             **probes,
             **figures,
+            "landscape:model=plain8,seed=0": 1,
+            "figure_landscape": 1,
         }
     )
     smk(cwd)
@@ -227,7 +236,7 @@ def test_report_holds_every_figure_and_table(study):
         "table6.html",
         "plain_vs_residual.html",
         "runs.html",
-    ) + tuple(f"{k}.png" for k in PROBES):
+    ) + tuple(f"{k}.png" for k in PROBES + ("landscape",)):
         assert name in html, name
     for caption_words in (
         "Figure 6",
@@ -238,12 +247,18 @@ def test_report_holds_every_figure_and_table(study):
         "Figure 6 (a-c)",
         "identity",
         "Veit",
+        "Visualizing the Loss Landscape of Neural Nets",
+        "Figure 5",
+        "direction seed 0",
     ):
         assert caption_words in html
     # the captions say how many images: the config values are filled in
     # (a caption's line breaks are stored as the two characters backslash, n)
     assert "min(32, size of the test set)" in html
     assert re.search(r"batch\(es\) of(\s|\\n)+8 test images", html)
+    # the landscape's caption names the grid and the images
+    assert re.search(r"3 x(\s|\\n)+3 grid", html)
+    assert re.search(r"first(\s|\\n)+16(\s|\\n)+training(\s|\\n)+images", html)
 
 
 def test_probes_write_every_result_and_figure(study):
@@ -259,6 +274,44 @@ def test_probes_write_every_result_and_figure(study):
             assert (cwd / f"figures/{kind}.{ext}").stat().st_size > 1000
     lesions = read_all_probe("lesions", [cwd / "results/analysis/lesions/resnet8_seed0.parquet"])
     assert list(lesions["block"]) == [1, 2, 3] and (lesions["images"] == 32).all()
+
+
+def test_landscapes_are_written_for_every_net_and_drawn(study):
+    cwd, _, _ = study
+    from resnet_repro.results import read_all_landscape
+
+    files = [cwd / f"results/analysis/landscape/{m}_seed0.parquet" for m in ("plain8", "resnet8")]
+    df = read_all_landscape(files)
+    assert sorted(set(df["model"])) == ["plain8", "resnet8"]
+    for _, rows in df.groupby("model"):
+        assert rows["kind"].value_counts().to_dict() == {
+            "surface": 9,
+            "direction": 3,
+            "interpolation": 3,
+        }
+        assert (rows["images"] == 16).all() and (rows["seed"] == 0).all()
+        assert (rows["status"] == "ok").all() and (rows["wall_seconds"] > 0).all()
+        assert set(rows["init_source"].dropna()) == {"run"}
+    for ext in ("png", "pdf"):
+        assert (cwd / f"figures/landscape.{ext}").stat().st_size > 1000
+
+
+def test_editing_the_landscape_reruns_it_and_its_figure_only(study):
+    cwd, _, _ = study
+    plots = cwd / "resnet_repro" / "figures" / "landscape.py"
+    plots.write_text(plots.read_text() + "\n# an edit\n")
+    assert planned(cwd) == Counter({"figure_landscape": 1})
+    code = cwd / "resnet_repro" / "probes" / "landscape.py"
+    code.write_text(code.read_text() + "\n# an edit\n")
+    assert planned(cwd) == Counter(
+        {
+            "landscape:model=plain8,seed=0": 1,
+            "landscape:model=resnet8,seed=0": 1,
+            "figure_landscape": 1,
+        }
+    )
+    smk(cwd)
+    assert planned(cwd) == Counter()
 
 
 def test_editing_a_probe_reruns_that_probe_and_its_figure_only(study):

@@ -19,7 +19,11 @@ PUBLISHED = [
         "model": "resnet8",
     },  # no config.json, no telling folder name: the model is given
 ]
-TARGETS = ("results/tables/published.md", "figures/figure7_published.png")
+TARGETS = (
+    "results/tables/published.md",
+    "figures/figure7_published.png",
+    "figures/landscape_published.png",
+)
 
 
 def write_checkpoints(cwd):
@@ -53,6 +57,10 @@ def test_published_section_adds_its_jobs_to_the_study(project):
         "layer_std_published:name=wy-resnet8": 1,
         "published_table": 1,
         "figure7_published": 1,
+        # the one twin: wooyeolBaek's plain-8 and ResNet-8 (akamaster's has no plain net)
+        "landscape_published:name=wy-plain8": 1,
+        "landscape_published:name=wy-resnet8": 1,
+        "figure_landscape_published": 1,
     }
     assert any(k.startswith("train:") for k in jobs)
 
@@ -73,6 +81,15 @@ def test_published_checkpoints_run_end_to_end_without_training(project):
     assert "per-channel" in aka["normalization"]
     for ext in ("png", "pdf"):
         assert (project / f"figures/figure7_published.{ext}").stat().st_size > 1000
+        assert (project / f"figures/landscape_published.{ext}").stat().st_size > 1000
+    assert not (project / "results/published/aka-resnet8/landscape.parquet").exists()
+    land = pd.concat(
+        pd.read_parquet(project / f"results/published/{n}/landscape.parquet")
+        for n in ("wy-plain8", "wy-resnet8")
+    )
+    assert set(land["source"]) == {"wy-plain8", "wy-resnet8"}
+    assert set(land["init_source"].dropna()) == {"ours"}  # not the checkpoints' own init
+    assert (land["images"] == 16).all() and (land["status"] == "ok").all()
     assert planned(project, *TARGETS) == Counter()
 
 

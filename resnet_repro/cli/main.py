@@ -57,6 +57,14 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     bench.add_study_arguments(c)
     c.set_defaults(func=bench.run_study_from_args)
     status.add_parsers(sub)
+
+    c = sub.add_parser(
+        "bench-landscape",
+        help="training images evaluated per second by the loss landscape (Li et al. 2018) "
+        "against plain evaluation, and the configured grid's projected time",
+    )
+    bench.add_landscape_arguments(c)
+    c.set_defaults(func=bench.run_landscape_from_args)
     return p
 
 

@@ -140,6 +140,116 @@ def cmd_probe_figure(args: argparse.Namespace) -> int:
     return 0
 
 
+def training_inputs(
+    study: Study, device: torch.device, images: int, norm: dict
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first `images` training images of the study (after its split and subsets),
+    unaugmented, normalised once the way the net was trained and kept on `device` in fp32,
+    with their labels; ConfigError in one line when the training set holds fewer."""
+    from .. import data
+    from ..config import ConfigError
+    from ..nets import normalization
+
+    arrays = data.load_arrays(study.data)
+    held = len(arrays.train_y)
+    if images > held:
+        raise ConfigError(
+            f"analysis.landscape_images: {images} training images asked for, but the "
+            f"study's training set holds {held} (data.train_subset, data.val_size); "
+            f"allowed: 1 .. {held}"
+        )
+    dd = data.to_device(arrays, device)
+    x = normalization.normalize(dd.train_x[:images], norm, dd.mean)
+    return x, dd.train_y[:images]
+
+
+def cmd_landscape(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
+    """One net's loss landscape (Li et al. 2018) and its interpolation from the initial
+    weights, written as one Parquet file; nothing is written on bad input."""
+    import time
+
+    from ..engine.devices import place
+    from ..engine.evaluation import strict_fp32
+    from ..engine.train import initial_model
+    from ..probes import label_run, landscape
+    from ..results import LANDSCAPE_SCHEMA, write_landscape
+
+    started = time.perf_counter()
+    study = load(args)
+    a = study.analysis
+    lo, hi = a.landscape_range
+    landscape.grid(lo, hi, a.landscape_points)  # a bad grid fails before any work
+    model, identity, norm = load_trained(args.model_file)
+    source = identity.get("source")
+    name, seed = identity["model"], int(identity["seed"])
+    placement, slot = place(study.device, log=say)
+    if args.cpu_threads:
+        torch.set_num_threads(args.cpu_threads)
+    try:
+        device = placement.device
+        x, y = training_inputs(study, device, a.landscape_images, norm)
+        # Our runs start from the initialisation their seed rebuilds (engine/train.py); an
+        # imported net's own is not published, so ours of the same net stands in, flagged.
+        initial = initial_model(
+            name, identity.get("shortcut", "A"), seed, identity.get("width")
+        ).to(device=device, dtype=torch.float32)
+        model = model.to(device=device, dtype=torch.float32)
+        say(
+            f"{name} seed {seed}: loss landscape, {a.landscape_points} x {a.landscape_points} "
+            f"grid over [{lo}, {hi}]^2, direction seed {a.landscape_seed}, {len(y)} training "
+            f"images in batches of {study.train.eval_batch_size}, {placement.name} (fp32)"
+        )
+        with strict_fp32():  # fp32 whatever the training precision, no TF32 on CUDA
+            rows = landscape.landscape_rows(
+                model,
+                landscape.dataset_evaluator(x, y, study.train.eval_batch_size),
+                lo,
+                hi,
+                a.landscape_points,
+                a.landscape_seed,
+                initial=initial,
+                log=say,
+            )
+    finally:
+        if slot is not None:
+            slot.release()
+    wall = time.perf_counter() - started
+    rows = rows.assign(
+        source=source["name"] if source else "run",
+        init_source=[
+            ("ours" if source else "run") if k == "interpolation" else None for k in rows["kind"]
+        ],
+        direction_seed=a.landscape_seed,
+        range_min=lo,
+        range_max=hi,
+        points=a.landscape_points,
+        images=len(y),
+        batch_size=study.train.eval_batch_size,
+        wall_seconds=wall,
+    )
+    write_landscape(label_run(rows, name, seed, LANDSCAPE_SCHEMA), args.out)
+    evaluated = int((rows["status"] == "ok").sum())
+    if (rows["status"] == "diverged").any():
+        say(f"{name} seed {seed}: diverged ({rows['note'].iloc[0]}); one row says so -> {args.out}")
+    else:
+        say(
+            f"{name} seed {seed}: {landscape.describe(rows)} on {len(y)} training images in "
+            f"{wall:.1f} s ({evaluated * len(y) / wall:,.0f} images/s overall) -> {args.out}"
+        )
+    return 0
+
+
+def cmd_landscape_figure(args: argparse.Namespace) -> int:
+    from ..figures.landscape import figure_landscape
+    from ..figures.style import save_figure
+    from ..results import read_all_landscape
+
+    fig = figure_landscape(read_all_landscape(args.results), title=args.title)
+    png, pdf = save_figure(fig, args.out)
+    say(f"landscape figure -> {png}, {pdf}")
+    return 0
+
+
 def add_parsers(
     sub,
     add_config: Callable[[argparse.ArgumentParser], None],
@@ -175,5 +285,47 @@ def add_parsers(
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_probe_figure)
 
+    c = sub.add_parser(
+        "landscape",
+        help="the training-loss landscape of a trained model along two random "
+        "filter-normalised directions (Li et al. 2018), and the interpolation from its "
+        "initial weights",
+        description="Evaluate the training loss and error of a trained model.pt at theta + "
+        "a*d1 + b*d2 over a grid (analysis.landscape_range, landscape_points), along d1 "
+        "alone, and on the line from the run's initial weights (rebuilt from its seed) to "
+        "theta, on the first analysis.landscape_images training images (eval mode, fp32, on "
+        "the study's device); write one Parquet file.",
+    )
+    add_config(c)
+    c.add_argument("--model-file", required=True, help="a run's (or an imported) model.pt")
+    c.add_argument("--out", required=True, help="Parquet file to write")
+    c.add_argument(
+        "--cpu-threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="torch CPU threads (the workflow passes the job's threads)",
+    )
+    c.set_defaults(func=lambda args: cmd_landscape(args, load))
 
-__all__ = ["KINDS", "add_parsers", "load_trained", "test_batches", "cmd_probe", "cmd_probe_figure"]
+    c = sub.add_parser(
+        "landscape-figure",
+        help="draw the plain and residual loss landscapes of each depth side by side",
+    )
+    c.add_argument("--results", nargs="*", default=[], help="the landscapes' Parquet files")
+    c.add_argument("--title", default=None, help="the figure's title (default: Li et al.'s)")
+    c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
+    c.set_defaults(func=cmd_landscape_figure)
+
+
+__all__ = [
+    "KINDS",
+    "add_parsers",
+    "cmd_landscape",
+    "cmd_landscape_figure",
+    "cmd_probe",
+    "cmd_probe_figure",
+    "load_trained",
+    "test_batches",
+    "training_inputs",
+]

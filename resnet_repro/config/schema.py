@@ -87,7 +87,17 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "type":
         return f"{key}: {error.instance!r} has the wrong type; expected {schema['type']}"
     if error.validator == "minItems":
-        return f"{key}: the list is empty; give at least {schema['minItems']} value(s)"
+        if not error.instance:
+            return f"{key}: the list is empty; give at least {schema['minItems']} value(s)"
+        return (
+            f"{key}: {error.instance!r} has {len(error.instance)} value(s); give at least "
+            f"{schema['minItems']}"
+        )
+    if error.validator == "maxItems":
+        return (
+            f"{key}: {error.instance!r} has {len(error.instance)} values; give at most "
+            f"{schema['maxItems']}"
+        )
     if error.validator == "uniqueItems":
         return f"{key}: {error.instance!r} lists a value twice; values must be unique"
     if error.validator == "pattern":

@@ -114,6 +114,11 @@ class AnalysisConfig:
     path_batch_size: int
     probe_seed: int
     probe_figure_models: tuple[str, ...]
+    # The loss landscape of every trained net (Li et al. 2018, arXiv:1712.09913).
+    landscape_range: tuple[float, float] = (-1.0, 1.0)
+    landscape_points: int = 51
+    landscape_images: int = 10000
+    landscape_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,12 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             parse_model_name(name, key=f"analysis.{key}")
     for name in a["compare_models"]:
         parse_model_name(name, key="analysis.compare_models")
+    lo, hi = a["landscape_range"]
+    if not lo < hi:
+        raise ConfigError(
+            f"analysis.landscape_range: [{lo}, {hi}] is not a range: give [min, max] with "
+            f"min < max, such as [-1.0, 1.0] (Li et al. 2018)"
+        )
     published = tuple(PublishedCheckpoint(**p) for p in cfg["published"])
     _check_published(published, [model_name(a, d) for a in s["archs"] for d in s["depths"]])
     return Study(
@@ -244,8 +255,15 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             **{
                 k: v
                 for k, v in a.items()
-                if k not in ("figure7_models", "probe_figure_models", "compare_models")
+                if k
+                not in (
+                    "figure7_models",
+                    "probe_figure_models",
+                    "compare_models",
+                    "landscape_range",
+                )
             },
+            landscape_range=(float(lo), float(hi)),
             figure7_models=tuple(a["figure7_models"]),
             compare_models=tuple(a["compare_models"]),
             probe_figure_models=tuple(a["probe_figure_models"]),

@@ -94,6 +94,17 @@ def _row(identity: dict[str, Any], **values: Any) -> dict[str, Any]:
     return {**{k: identity[k] for k in keys}, **values}
 
 
+def initial_model(
+    model_name: str, shortcut: str, seed: int, width: int | None = None
+) -> torch.nn.Module:
+    """The run's initial weights, on the CPU: the global RNG seeded with the run's seed, then
+    the net built (its He initialisation draws from that RNG). `setup_model` starts every run
+    from it, so the initial weights of any run can be rebuilt from its seed alone (the loss
+    landscape's interpolation from the initial to the trained weights does)."""
+    torch.manual_seed(seed)
+    return build_model(model_name, shortcut=shortcut, width=width)
+
+
 def setup_model(
     model_name: str,
     shortcut: str,
@@ -104,8 +115,7 @@ def setup_model(
 ) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
     """The seeded model on its device and its optimizer (`step.TrainStep` compiles what
     `device.compile` asks for)."""
-    torch.manual_seed(seed)
-    model = build_model(model_name, shortcut=shortcut, width=width).to(placement.device)
+    model = initial_model(model_name, shortcut, seed, width).to(placement.device)
     if placement.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, train, placement)

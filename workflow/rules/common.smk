@@ -7,6 +7,7 @@ from pathlib import Path
 import resnet_repro
 from resnet_repro.cli.common import CONFIG_ENV
 from resnet_repro.data import DataError, data_is_present, fingerprint, load_arrays
+from resnet_repro.published.checkpoints import wooyeolbaek_model_name
 from resnet_repro.config import (
     ConfigError,
     identity_hash,
@@ -127,6 +128,7 @@ def run_identity_hash(wildcards):
 
 
 PROBES = ["lesions", "lesions_k", "paths", "branches"]
+LANDSCAPE_FIGURE_LABEL = "Li Fig. 5: loss landscapes"
 PROBE_FIGURE_LABELS = {
     "lesions": "Veit Fig. 3: single-block lesions",
     "lesions_k": "Veit Fig. 5a: k-block lesions",
@@ -171,6 +173,27 @@ def probe_settings(wildcards):
     return out
 
 
+def landscape_files():
+    """The loss landscape of every trained plain and residual net (first seed)."""
+    seed = STUDY.study.seeds[0]
+    return [
+        f"results/analysis/landscape/{m}_seed{seed}.parquet"
+        for m in probe_models("landscape")
+    ]
+
+
+def landscape_settings(wildcards=None):
+    # The config values the landscape's numbers depend on (a change reruns the landscapes,
+    # never training); eval_batch_size only groups the images.
+    a = STUDY.analysis
+    return {
+        "range": list(a.landscape_range),
+        "points": a.landscape_points,
+        "images": a.landscape_images,
+        "seed": a.landscape_seed,
+    }
+
+
 TABLES = ["table6", "plain_vs_residual", "runs", "imagenet_style", "families"]
 
 
@@ -189,6 +212,12 @@ def all_targets():
             if probe_models(kind)
             for ext in ("png", "pdf")
         ]
+        + landscape_files()
+        + [
+            f"{FIGURES_DIR}/landscape.{ext}"
+            for ext in ("png", "pdf")
+            if landscape_files()
+        ]
     )
 
 
@@ -201,8 +230,49 @@ def published_targets():
     `published:` list."""
     if not PUBLISHED:
         return []
-    return [f"results/tables/published.{ext}" for ext in ("csv", "md")] + [
-        f"figures/figure7_published.{ext}" for ext in ("png", "pdf")
+    return (
+        [f"results/tables/published.{ext}" for ext in ("csv", "md")]
+        + [f"figures/figure7_published.{ext}" for ext in ("png", "pdf")]
+        + [
+            f"figures/landscape_published.{ext}"
+            for ext in ("png", "pdf")
+            if published_landscapes()
+        ]
+    )
+
+
+def published_model(p):
+    """The net of a `published:` entry as far as the entry and the files beside the
+    checkpoint tell (an akamaster file is always a ResNet, its depth read only on import),
+    as (arch, depth), or None."""
+    if p.model:
+        return parse_model_name(p.model)
+    if p.format == "wooyeolbaek":
+        named = wooyeolbaek_model_name(Path(p.file))
+        return parse_model_name(named) if named else None
+    return None
+
+
+def published_landscapes():
+    """landscape.parquet of the imported nets that have a twin: a plain and a residual net
+    of the same depth from the same reproduction (format)."""
+    nets = {name: published_model(p) for name, p in PUBLISHED.items()}
+    paired = {
+        (PUBLISHED[name].format, net[1])
+        for name, net in nets.items()
+        if net is not None
+        and net[0] == "plain"
+        and any(
+            other is not None
+            and other == ("resnet", net[1])
+            and PUBLISHED[o].format == PUBLISHED[name].format
+            for o, other in nets.items()
+        )
+    }
+    return [
+        f"{PUBLISHED_DIR.format(name=name)}/landscape.parquet"
+        for name, net in nets.items()
+        if net is not None and (PUBLISHED[name].format, net[1]) in paired
     ]
 
 

@@ -66,3 +66,54 @@ for _kind in PROBES:
         shell:
             "resnet-repro probe-figure {params.kind} --results {input.results}"
             " --models {params.models} --out {output.png} > {log} 2>&1"
+
+
+rule landscape:
+    """The training-loss landscape of one trained model (Li et al. 2018, arXiv:1712.09913):
+    the surface over two filter-normalised random directions, the 1-D curve along the first,
+    and the interpolation from the run's initial weights (rebuilt from its seed). Eval mode,
+    fp32, on the training device; nothing retrains."""
+    input:
+        model=f"{RUNS}/model.pt",
+        code=PACKAGE / "probes" / "landscape.py",
+    output:
+        "results/analysis/landscape/{model}_seed{seed}.parquet",
+    log:
+        "logs/landscape/{model}_seed{seed}.log",
+    benchmark:
+        "benchmarks/landscape/{model}_seed{seed}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=landscape_settings,
+    shell:
+        "resnet-repro landscape --model-file {input.model}"
+        " --cpu-threads {threads} --out {output} > {log} 2>&1"
+
+
+rule figure_landscape:
+    """Plain and residual landscapes of each depth side by side, drawn from the landscape
+    Parquet files only."""
+    input:
+        results=landscape_files(),
+        code=[PACKAGE / "figures" / "landscape.py", PACKAGE / "figures" / "style.py"],
+    output:
+        png=report(
+            f"{FIGURES_DIR}/landscape.png",
+            caption="../report/landscape.rst",
+            category="Probes of trained nets",
+            labels={"figure": LANDSCAPE_FIGURE_LABEL},
+        ),
+        pdf=f"{FIGURES_DIR}/landscape.pdf",
+    log:
+        f"{LOGS_DIR}/figure_landscape.log",
+    benchmark:
+        f"{BENCH_DIR}/figure_landscape.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    shell:
+        "resnet-repro landscape-figure --results {input.results}"
+        " --out {output.png} > {log} 2>&1"

@@ -124,3 +124,58 @@ rule figure7_published:
         ),
     shell:
         "resnet-repro figure7-published {params.groups} --out {output.png} > {log} 2>&1"
+
+
+rule landscape_published:
+    """The loss landscape of an imported net that has a twin (rule landscape does the same for
+    ours), on this study's training images. Its initial weights are not published: the
+    interpolation starts from our initialisation of the same net, and its rows say so.
+    """
+    input:
+        ancient(rules.prepare_data.output),
+        model=f"{PUBLISHED_DIR}/model.pt",
+        code=PACKAGE / "probes" / "landscape.py",
+    output:
+        f"{PUBLISHED_DIR}/landscape.parquet",
+    log:
+        "logs/published/landscape_{name}.log",
+    benchmark:
+        "benchmarks/published/landscape_{name}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        settings=landscape_settings,
+        data=lambda wildcards: STUDY.to_dict()["data"],
+    shell:
+        "resnet-repro landscape --model-file {input.model}"
+        " --cpu-threads {threads} --out {output} > {log} 2>&1"
+
+
+rule figure_landscape_published:
+    """The landscapes of the imported plain/residual twins, as figure_landscape draws ours."""
+    input:
+        results=published_landscapes(),
+        code=[PACKAGE / "figures" / "landscape.py", PACKAGE / "figures" / "style.py"],
+    output:
+        png=report(
+            "figures/landscape_published.png",
+            caption="../report/landscape_published.rst",
+            category="Figures",
+            labels={"figure": "loss landscapes (published checkpoints)"},
+        ),
+        pdf="figures/landscape_published.pdf",
+    log:
+        "logs/published/figure_landscape.log",
+    benchmark:
+        "benchmarks/published/figure_landscape.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    params:
+        title="Training-loss landscapes of published plain/residual twins (after Li et al. "
+        "2018, Fig. 5)",
+    shell:
+        "resnet-repro landscape-figure --results {input.results}"
+        " --title '{params.title}' --out {output.png} > {log} 2>&1"
