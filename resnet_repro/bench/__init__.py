@@ -1,15 +1,14 @@
 """The throughput benchmark: training images per second, side by side in one run, for
 
-* ``trainer``: our training step as `train.train_run` runs it: the data set on the device,
-  a new `data.epoch_order` permutation each epoch, the section 4.2 augmentation made on the
-  device by `train.training_batch`, `train.train_step` with the optimizer of
-  `train.make_optimizer`, and the loss and error summed in device tensors (no host sync per
-  step);
+* ``trainer``: our training step as `train.train_run` runs it (`step.TrainStep`, eager or
+  compiled as `device.compile` says): the data set on the device, each epoch's permutation,
+  crops and flips drawn at its start, the section 4.2 augmentation made on the device, SGD,
+  and the loss and error summed in device tensors (no host sync per step);
 * ``dataloader``: what users would pick instead: torchvision transforms (RandomCrop(32,
   padding=4), RandomHorizontalFlip, ToTensor, Normalize) over a Dataset of PIL images, as
   torchvision's CIFAR10 class does it, in a `torch.utils.data.DataLoader` with worker
   processes, the batches moved to the device with ``non_blocking=True`` and fed to the same
-  `train.train_step`;
+  `step.TrainStep`;
 * ``ceiling``: forward, backward and step on one fixed batch already on the device, the bound
   that no input pipeline can beat.
 
