@@ -269,11 +269,11 @@ def test_only_the_interpolation_moves_the_bn_running_statistics():
 
 def test_the_initial_weights_are_the_runs_own():
     """initial_model rebuilds exactly the initialisation the trainer starts from."""
-    placement = Placement(torch.device("cpu"), "fp32", False, False, False, "cpu")
+    placement = Placement(torch.device("cpu"), "fp32", False, "eager", False, "cpu")
     from resnet_repro.config import study_from_dict
 
     train = study_from_dict({}).train
-    trained_from, _, _ = setup_model("resnet8", "A", train, placement, seed=3)
+    trained_from, _ = setup_model("resnet8", "A", train, placement, seed=3)
     rebuilt = initial_model("resnet8", "A", 3)
     other = initial_model("resnet8", "A", 4)
     for (k, a), (_, b), (_, c) in zip(
