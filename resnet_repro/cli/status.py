@@ -193,9 +193,6 @@ def render(st: StudyStatus, title: str):
     table.columns[2].min_width = max(len(r.state) for r in st.rows)
     table.add_column("device", overflow="ellipsis", max_width=28, no_wrap=True)
     table.add_column("left", justify="right", no_wrap=True)
-    notes = any(r.note for r in st.rows)
-    if notes:
-        table.add_column("note", overflow="fold", style="dim", min_width=12)
     for r in st.rows:
         total = r.total_iterations or 0
         done = total if r.state == "done" else (r.iteration or 0)
@@ -212,9 +209,11 @@ def render(st: StudyStatus, title: str):
             "" if r.images_per_second is None else f"{r.images_per_second:,.0f}",
             _device(r.device),
             _left(r),
-            *([r.note] if notes else []),
         )
-    return Group(table, Text(""), *(Text(line) for line in footer(st)))
+    # Notes go below the table, one line each, so that a long one (what changed in a stale
+    # run's recipe) never squeezes the columns.
+    notes = [Text(f"  {r.model} seed {r.seed}: {r.note}") for r in st.rows if r.note]
+    return Group(table, *notes, Text(""), *(Text(line) for line in footer(st)))
 
 
 def as_json(st: StudyStatus, folder: Path, files: list[Path]) -> dict[str, Any]:

@@ -189,9 +189,9 @@ def estimated_cpu_hours(forward_macs: int, images: int, threads: int) -> float:
 
 
 def estimated_cpu_seconds_forward(forward_macs: int, images: float, threads: int) -> float:
-    """A rough time for `images` forward passes in eval mode on the CPU (a probe's work):
-    half a training step's, which adds the backward pass and the update (measured on the
-    same 2-core reference, ResNet-56: about 170 images/s forward)."""
+    """A rough time for `images` forward passes in eval mode on the CPU (a probe's work),
+    taken as half a training step's time on the reference above (a step adds the backward
+    pass and the update; the factor is a round guess, meant to tell minutes from hours)."""
     return estimated_cpu_hours(forward_macs, int(images), threads) * 3600.0 / 2.0
 
 
