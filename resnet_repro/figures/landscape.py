@@ -23,6 +23,7 @@ from .style import ARCH_LINESTYLE, corner_note, depth_colors, empty_panel, figur
 
 ARCHS = ("plain", "resnet")
 LEVELS = 21  # contour levels, evenly spaced in log(loss)
+TOP_QUANTILE = 0.9  # the top level: this quantile of all surfaces' losses (above: top colour)
 CMAP = "viridis"
 DEFAULT_TITLE = (
     "Training-loss landscapes of plain and residual nets "
@@ -44,13 +45,17 @@ def _surface(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     return z.columns.to_numpy(float), z.index.to_numpy(float), z.to_numpy(float)
 
 
-def shared_levels(surfaces: list[np.ndarray], n: int = LEVELS) -> np.ndarray | None:
-    """n levels evenly spaced in log(loss) from the smallest to the largest finite positive
-    loss over all `surfaces`, so that every contour plot of the figure uses the same ones."""
+def shared_levels(
+    surfaces: list[np.ndarray], n: int = LEVELS, top: float = TOP_QUANTILE
+) -> np.ndarray | None:
+    """n levels evenly spaced in log(loss) from the smallest finite positive loss over all
+    `surfaces` to the `top` quantile of them, so that every contour plot of the figure uses
+    the same ones. The few huge losses at the grid's far corners (hundreds, where the net is
+    wrecked) would otherwise spend most levels on themselves; they take the top colour."""
     values = np.concatenate([z[np.isfinite(z) & (z > 0)].ravel() for z in surfaces] or [[]])
     if not len(values):
         return None
-    lo, hi = float(values.min()), float(values.max())
+    lo, hi = float(values.min()), float(np.quantile(values, top))
     if hi <= lo * (1 + 1e-9):
         hi = lo * 1.01
     return np.logspace(math.log10(lo), math.log10(hi), n)
@@ -86,7 +91,8 @@ def _settings(df: pd.DataFrame) -> str:
     return (
         f"grid {pts} over {grid} per axis; {values('images', lambda v: f'{int(v):,}')} "
         f"training images, eval mode, fp32; direction seed {values('direction_seed')}; "
-        "the same log-spaced loss levels in every contour plot"
+        f"the same log-spaced loss levels in every contour plot, up to the "
+        f"{TOP_QUANTILE:.0%} quantile of their losses"
     )
 
 
