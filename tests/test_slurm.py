@@ -109,16 +109,18 @@ def test_smoke_study_on_slurm_equals_the_local_run(cluster, smoke_study, tmp_pat
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-4000:]
 
-    # Every job went through SLURM, and each training and probe job was granted one GPU (a
-    # generic resource of the node), as on a GPU cluster; tables and figures asked for none.
+    # Every job went through SLURM, and each training, probe and loss-landscape job was granted
+    # one GPU (a generic resource of the node), as on a GPU cluster; tables and figures asked
+    # for none.
     submitted = dict(
         re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (.*?)\)", log)
     )
     jobs = {job_id: slurm_job(job_id) for job_id in submitted}
     assert jobs and all(j["JobState"] == "COMPLETED" for j in jobs.values()), jobs
+    GPU_RULES = ("rule_train", "rule_probe", "rule_landscape")
     train = {i: j for i, j in jobs.items() if j["Comment"].startswith("rule_train")}
     assert len(train) == 4  # plain/resnet at depths 8 and 14
-    on_gpu = {i for i, j in jobs.items() if j["Comment"].startswith(("rule_train", "rule_probe"))}
+    on_gpu = {i for i, j in jobs.items() if j["Comment"].startswith(GPU_RULES)}
     assert len(on_gpu) > len(train)
     for i, j in jobs.items():
         assert (j.get("TresPerJob") == "gres:gpu:1") == (i in on_gpu), j["Comment"]
