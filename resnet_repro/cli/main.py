@@ -1,24 +1,27 @@
 """The `resnet-repro` command line: read files, call the package's functions, write files.
 
 Every Snakemake rule calls one of these subcommands. Bad input ends with one line on stderr
-(`resnet-repro: error: ...`) and exit status 2, never a traceback.
+(`resnet-repro: error: ...`) and exit status 2, never a traceback; Ctrl-C (SIGINT) ends with
+`resnet-repro: interrupted` and exit status 130, also while the command is still importing.
+
+This module imports nothing heavy at its top: the console script imports it before `main`
+runs, and a SIGINT during torch's import must reach `main`'s handler, not Python's.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
-
-from .. import __version__
-from ..config import ConfigError
-from ..data import DataError
-from ..results import ResultError
-from . import analysis, bench, probes, published, train
-from .common import add_config, load_config
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .. import __version__
+    from . import analysis, bench, probes, published, train
+    from .common import add_config, load_config
+
     p = argparse.ArgumentParser(
         prog="resnet-repro",
         description="Reproduce the CIFAR-10 study of He et al. 2015, section 4.2.",
@@ -54,12 +57,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C must stop a job whatever started it: a process started with SIGINT ignored (a
+    # shell's `&`, nohup, some CI runners, a Snakemake that was started so) passes that on,
+    # and Python then installs no KeyboardInterrupt handler, so the job would train to the end.
+    main_thread = threading.current_thread() is threading.main_thread()  # signal's rule
+    before = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
+    try:
+        return _run(argv)
+    except KeyboardInterrupt:
+        print("resnet-repro: interrupted", file=sys.stderr, flush=True)
+        return 130
+    finally:  # for callers in the same process (tests)
+        if main_thread:
+            signal.signal(signal.SIGINT, before)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    # Imported here, inside main's handler: these pull in torch, pandas and pyarrow.
+    from ..config import ConfigError
+    from ..data import DataError
+    from ..results import ResultError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (ConfigError, DataError, ResultError, TimeoutError) as e:
         print(f"resnet-repro: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("resnet-repro: interrupted", file=sys.stderr)
-        return 130

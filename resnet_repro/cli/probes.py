@@ -13,7 +13,7 @@ from torch import nn
 
 from ..config import Study
 from ..results import PROBE_SCHEMAS
-from .common import say
+from .common import say, warn
 
 KINDS = tuple(PROBE_SCHEMAS)  # lesions, lesions_k, paths, branches
 
@@ -23,7 +23,7 @@ def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
     one loader every reader of model files uses."""
     from ..nets.modelfile import load_model_file
 
-    return load_model_file(path)
+    return load_model_file(path, warn=warn)
 
 
 def test_batches(

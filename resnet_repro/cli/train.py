@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -93,8 +92,10 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..config import identity_hash
     from ..engine.devices import place
-    from ..engine.train import train_run
+    from ..engine.resume import finished_dir, keep_finished, restore_finished
+    from ..engine.train import run_data, train_run
     from ..results import save_torch, write_json, write_metrics
 
     study = load_config(args)
@@ -107,6 +108,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable_folder(out, "--out")
     checkpoint = out / "checkpoint" / "state.pt"
+    data = run_data(study, args.model, args.seed)
+    ident_hash = identity_hash(data[1])
+    if restore_finished(out, checkpoint, ident_hash):
+        say(
+            f"{args.model} seed {args.seed} finished earlier with this config and data: its "
+            f"outputs were put back from {finished_dir(checkpoint)} without training (they "
+            "had been removed, e.g. by snakemake --rerun-incomplete after Snakemake itself "
+            f"was stopped); to train it again, delete {out}"
+        )
+        return 0
     placement, slot = place(
         study.device,
         log=say,
@@ -120,7 +131,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         say(f"training {args.model} seed {args.seed} on {placement.name} ({placement.precision})")
         warn_if_long_on_cpu(study, args.model, placement)
-        result = train_run(study, args.model, args.seed, checkpoint, placement, log=say, warn=warn)
+        result = train_run(
+            study, args.model, args.seed, checkpoint, placement, log=say, warn=warn, data=data
+        )
+        del data
         write_metrics(result.rows, out / "metrics.parquet")
         save_torch(
             {
@@ -158,9 +172,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             },
             out / "run.json",
         )
-        # The outputs are complete: the resume state has served its purpose, and keeping it
-        # would turn a deliberate rerun (metrics deleted) into a no-op copy of the old numbers.
-        shutil.rmtree(checkpoint.parent, ignore_errors=True)
+        # The outputs are complete: keep them (hard links) where Snakemake never deletes
+        # them, so that a run whose Snakemake was killed is never trained again from
+        # scratch (engine.resume), and drop the resume state.
+        keep_finished(out, checkpoint, ident_hash)
         status = result.status
         del result
         free_device_memory(placement)
