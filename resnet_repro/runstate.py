@@ -4,8 +4,9 @@ A training run (`resnet-repro train --out DIR`) keeps its resume state in DIR/ch
 state.pt (the tensors) and, beside it, progress.json, a few hundred bytes that the trainer
 rewrites atomically when it starts and after every evaluation: the run's identity, iteration,
 errors, rate, device and process. When the run is complete it writes DIR/metrics.parquet,
-model.pt and run.json (whose "progress" key is the same summary, final) and removes
-DIR/checkpoint/.
+model.pt and run.json (whose "progress" key is the same summary, final), keeps links to
+them in DIR/checkpoint/finished/ (engine.resume.keep_finished) and removes state.pt and
+progress.json.
 
 This module names those files, summarises training rows one way for both (`summarize_rows`),
 and turns the files of a study's runs into one row per run (`study_status`): its state, how

@@ -12,6 +12,7 @@ stripe direction, under pixel noise, so a small net trained on them beats chance
 Snakemake on this machine, with its report; the SLURM and browser tests use it.
 `need_system_tools` skips a test whose system packages cannot be installed here and fails it
 where they could be (tools/install-test-packages), so CI never skips it.
+`NO_SLURM` is what the environment of every local Snakemake run adds (see there).
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ import torch
 # that outnumber the cores spin-wait each other to a crawl (20x slower seen on 2 cores).
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
+
+# Snakemake's SLURM executor plugin runs `scontrol show config` every time Snakemake starts,
+# wherever `sinfo` is on the PATH: importing snakemake_executor_plugin_slurm builds the help
+# text of its `status_command` setting (__init__.py, `_get_status_command_help`), which asks
+# job_status_query.should_recommend_squeue_status_command -> get_min_job_age, with a 10 s
+# timeout. Where SLURM is configured but no controller answers (tools/install-test-packages,
+# then tools/slurm-one-node start and stop, as the SLURM test does), scontrol waits those
+# ~10 s: every Snakemake start of every later test paid them (29 instead of 18 minutes for the
+# suite on 2 cores). Local runs read an empty SLURM configuration, which scontrol refuses at
+# once; only the SLURM test's processes see the machine's own (test_workflow.env).
+NO_SLURM = {"SLURM_CONF": os.devnull}
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -154,6 +154,28 @@ def test_run_summary_keeps_runs_that_were_not_expected():
     assert sorted(zip(s["seed"], s["status"])) == [(0, "missing"), (7, "ok")]
 
 
+def test_runs_that_learned_nothing_keep_their_status_and_get_a_note():
+    """lr 10 on a plain net: the loss climbs from 4.9 to 66 and the net ends at chance. The
+    status still says what the recipe did (ok: no loss was non-finite); the note says that
+    the numbers mean nothing was learned."""
+    blew_up = make_run("plain20", 0, [90.0, 90.0, 90.0], train_errors=[89.0, 90.5, 90.1])
+    blew_up["train_loss"] = [4.9, 30.0, 66.0]
+    stuck = make_run("plain56", 0, [88.0, 87.0], train_errors=[89.0, 86.0])  # loss falls
+    learned = make_run("resnet20", 0, [40.0, 10.0], train_errors=[45.0, 8.0])
+    s = runs.run_summary(make_metrics(blew_up, stuck, learned), [("resnet56", 0)])
+    assert set(s["status"]) == {"ok", "missing"}
+    note = row(s, model="plain20")["note"]
+    assert note.startswith("at chance: final training error 90.1%")
+    assert "loss rose: training loss 4.9 in the first epoch, 66 in the last" in note
+    assert row(s, model="plain56")["note"] == "at chance: final training error 86.0% (chance 90%)"
+    assert row(s, model="resnet20")["note"] == "" and row(s, model="resnet56")["note"] == ""
+    # A loss that rose but stays below a uniform guess's (ln 10) is no alarm, nor is one
+    # that rose from a high start to below it.
+    assert runs.run_note(20.0, 0.5, 0.9) == ""
+    assert runs.run_note(20.0, 3.0, 2.0) == ""
+    assert runs.run_note(20.0, 2.0, 2.5).startswith("loss rose")
+
+
 def test_best_val_epoch_is_the_lowest_val_error_and_ties_go_to_the_earliest_epoch():
     m = make_metrics(
         make_run(

@@ -103,7 +103,7 @@ def test_smoke_study_on_slurm_equals_the_local_run(cluster, smoke_study, tmp_pat
         cwd=cwd,
         capture_output=True,
         text=True,
-        env=env(cwd),
+        env=env(cwd, slurm=True),
         timeout=1200,
     )
     log = r.stdout + r.stderr

@@ -1,5 +1,6 @@
 """The trainer: schedule, determinism, warm-up, divergence, checkpoints and real resume."""
 
+import errno
 import math
 import signal
 import subprocess
@@ -326,6 +327,25 @@ def test_checkpoint_of_another_config_is_not_resumed(tmp_path):
     assert result.resumed_at_iteration == 0
 
 
+def test_a_batch_larger_than_the_training_set_is_refused_in_one_line(tmp_path):
+    """Else every step would be one batch of all 96 images while run.json said 128."""
+    from resnet_repro.data import DataError
+
+    with pytest.raises(DataError) as caught:
+        run(tmp_path, tiny(train={"batch_size": 128}))
+    assert "train.batch_size = 128" in str(caught.value)
+    assert "96 training images" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "ckpt.pt").exists()
+    # The command says it in one line, before training; a real CIFAR-10 folder holding fewer
+    # images than data.train_subset asks for is caught there too.
+    cfg = write_config(tmp_path / "c.yaml", tiny(train={"batch_size": 128}))
+    r = cli(["train", "--config", cfg, "--model", "plain8", "--seed", 0, "--out", tmp_path / "r"])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith("resnet-repro: error: train.batch_size = 128 is larger than the 96")
+    assert not (tmp_path / "r" / "metrics.parquet").exists()
+
+
 def test_finished_checkpoint_resumes_to_the_same_rows(tmp_path):
     first, _ = run(tmp_path, tiny())
     again, logs = run(tmp_path, tiny())
@@ -362,8 +382,34 @@ def test_train_command_writes_the_run_files(tmp_path):
     assert info["device"].startswith("CPU")
     weights = torch.load(out / "model.pt", weights_only=True)
     assert weights["identity"]["model"] == "plain8"
-    assert not (out / "checkpoint").exists()
+    assert not (out / "checkpoint" / "state.pt").exists()
     assert "epoch 3" in r.stdout and "test error" in r.stdout
+
+
+def test_a_finished_run_whose_outputs_were_removed_is_put_back_without_training(tmp_path):
+    """What snakemake --rerun-incomplete does to a run that finished after Snakemake itself
+    was killed: delete its outputs and start the job again. The job puts the finished run's
+    outputs back (same identity) instead of training from iteration 0."""
+    cfg = write_config(tmp_path / "c.yaml", tiny())
+    out = tmp_path / "run"
+    args = ["train", "--config", cfg, "--model", "plain8", "--seed", 0, "--out", out]
+    assert cli(args).returncode == 0
+    names = ("metrics.parquet", "model.pt", "run.json")
+    before = {n: (out / n).read_bytes() for n in names}
+    for n in names:
+        (out / n).unlink()
+    r = cli(args)
+    assert r.returncode == 0, r.stderr
+    assert "| epoch" not in r.stdout and "without training" in r.stdout
+    assert {n: (out / n).read_bytes() for n in names} == before
+    # Another recipe is another run: it trains, and its outputs are the ones kept after.
+    other = write_config(tmp_path / "o.yaml", tiny(train={"lr": 0.05}))
+    r = cli(["train", "--config", other, *args[3:]])
+    assert r.returncode == 0 and "| epoch 3 |" in r.stdout
+    assert (out / "metrics.parquet").read_bytes() != before["metrics.parquet"]
+    (out / "metrics.parquet").unlink()
+    r = cli(args)  # the first recipe again: nothing of it is kept any more, so it trains
+    assert r.returncode == 0 and "| epoch 3 |" in r.stdout
 
 
 def test_train_command_help_explains_every_option():
@@ -541,3 +587,138 @@ def test_run_json_records_the_warmup_and_each_session(tmp_path):
     assert [s["from_iteration"] for s in info["sessions"]] == [0]
     assert info["sessions"][0]["device"] == "cpu"
     assert "device: CPU" in r.stdout and "device.device is cpu" in r.stdout
+
+
+# ------------------------------------------------------------------ a full disk
+
+NO_SPACE = OSError(errno.ENOSPC, "No space left on device")
+# What torch.save raises on a full disk: nothing in it says "space".
+TORCH_FULL = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+
+
+def _fill_then(error):
+    """A writer that puts a few bytes into the file it was given, then fails with `error`,
+    as a write does when the disk fills up under it."""
+
+    def write(*args, **kwargs):
+        target = next(a for a in (*args, *kwargs.values()) if isinstance(a, (str, Path)))
+        Path(target).write_bytes(b"partial")
+        raise error
+
+    return write
+
+
+def _writers(monkeypatch):
+    """(name, patch that makes this writer fail as on a full disk, the write) per writer."""
+    import json as json_mod
+
+    import matplotlib.figure
+    import matplotlib.pyplot as plt
+    import pyarrow.parquet as pq
+
+    from resnet_repro import results
+    from resnet_repro.figures.style import save_figure
+
+    rows = [
+        T._row(
+            {"model": "resnet8", "arch": "resnet", "depth": 8, "shortcut": "A", "seed": 0},
+            epoch=1,
+            iteration=1,
+            lr=0.1,
+            train_loss=1.0,
+            train_error_pct=1.0,
+            val_loss=None,
+            val_error_pct=None,
+            test_loss=1.0,
+            test_error_pct=1.0,
+            epoch_seconds=1.0,
+            images_per_second=1.0,
+            status="ok",
+        )
+    ]
+
+    def json_full(obj, f, **kw):
+        f.write("{")
+        raise NO_SPACE
+
+    real_write_text = Path.write_text
+
+    def text_full(self, *a, **kw):
+        real_write_text(self, "part")
+        raise NO_SPACE
+
+    return {
+        "metrics.parquet": (
+            lambda: monkeypatch.setattr(pq, "write_table", _fill_then(NO_SPACE)),
+            lambda p: results.write_metrics(rows, p),
+        ),
+        "run.json": (
+            lambda: monkeypatch.setattr(json_mod, "dump", json_full),
+            lambda p: results.write_json({"a": 1}, p),
+        ),
+        "table.md": (
+            lambda: monkeypatch.setattr(Path, "write_text", text_full),
+            lambda p: results.write_text("| a |", p),
+        ),
+        "model.pt": (
+            lambda: monkeypatch.setattr(torch, "save", _fill_then(TORCH_FULL)),
+            lambda p: results.save_torch({"w": torch.zeros(3)}, p),
+        ),
+        "figure.png": (
+            lambda: monkeypatch.setattr(matplotlib.figure.Figure, "savefig", _fill_then(NO_SPACE)),
+            lambda p: save_figure(plt.figure(), p),
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["metrics.parquet", "run.json", "table.md", "model.pt", "figure.png"]
+)
+def test_a_full_disk_turns_every_result_write_into_one_line(tmp_path, monkeypatch, name):
+    from resnet_repro.results import ResultError
+
+    patch, write = _writers(monkeypatch)[name]
+    target = tmp_path / "out" / name
+    write(target)  # a good earlier version
+    before = target.read_bytes()
+    patch()
+    with pytest.raises(ResultError) as caught:
+        write(target)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot write {target}: ")
+    assert "no space left on device" in message or "a full disk" in message
+    assert f"free in {target.parent}" in message and "free some space" in message
+    assert target.read_bytes() == before  # the earlier version is intact
+    assert not list(target.parent.glob(".*.tmp"))  # the temporary file is gone
+
+
+def test_a_full_disk_during_training_ends_in_one_line_and_the_rerun_resumes(
+    tmp_path, monkeypatch, capsys
+):
+    from resnet_repro.cli.main import main
+
+    cfg = write_config(tmp_path / "c.yaml", tiny())
+    out = tmp_path / "run"
+    real_save, saves = torch.save, []
+
+    def full_after_the_first_checkpoint(obj, f, *args, **kwargs):
+        saves.append(f)
+        if len(saves) == 1:
+            return real_save(obj, f, *args, **kwargs)
+        return _fill_then(TORCH_FULL)(f)
+
+    monkeypatch.setattr(torch, "save", full_after_the_first_checkpoint)
+    argv = ["train", "--config", str(cfg), "--model", "resnet8", "--seed", "0", "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = [x for x in err.splitlines() if x.startswith("resnet-repro: error")]
+    state = out / "checkpoint" / "state.pt"
+    assert line.startswith(f"resnet-repro: error: cannot write {state}: ")
+    assert "free in" in line and "run the same command again" in line
+    assert not list(state.parent.glob(".*.tmp"))
+    monkeypatch.undo()
+    again = cli(argv)
+    assert again.returncode == 0, again.stderr
+    assert "resuming resnet8 seed 0 from iteration 3" in again.stdout

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import NO_SLURM, need_system_tools
 
 import resnet_repro
 from resnet_repro.results import read_metrics
@@ -55,8 +56,11 @@ def make_project(path: Path, study: dict = TINY) -> Path:
     return path
 
 
-def env(cwd: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(cwd)}
+def env(cwd: Path, slurm: bool = False) -> dict[str, str]:
+    """The environment of a test's Snakemake and resnet-repro processes: the project copy's
+    package first on the path; SLURM's own configuration for the SLURM test only (`slurm`),
+    an empty one for local runs (conftest.NO_SLURM: no Snakemake start waits on scontrol)."""
+    return {**os.environ, "PYTHONPATH": str(cwd), **({} if slurm else NO_SLURM)}
 
 
 def smk(
@@ -96,7 +100,9 @@ def study(tmp_path_factory):
     """A tiny study that was first run for one target, then completed."""
     cwd = make_project(tmp_path_factory.mktemp("study"))
     smk(cwd, "results/runs/resnet8/seed0/metrics.parquet")
-    single = sorted(p.relative_to(cwd).as_posix() for p in cwd.glob("results/runs/*/*/*"))
+    single = sorted(
+        p.relative_to(cwd).as_posix() for p in cwd.glob("results/runs/*/*/*") if p.is_file()
+    )
     first = mtimes(cwd, "results/runs/resnet8/seed0/*")
     smk(cwd)
     return cwd, single, first
@@ -118,7 +124,14 @@ def test_complete_study_writes_every_result_and_reuses_the_finished_run(study):
         df = read_metrics(run / "metrics.parquet")
         assert df.iteration.max() == 4 and (df.status == "ok").all()
         assert (run / "model.pt").is_file() and (run / "run.json").is_file()
-        assert not (run / "checkpoint").exists()
+        # no resume state; the outputs kept where Snakemake never deletes them (engine.resume)
+        assert not (run / "checkpoint" / "state.pt").exists()
+        assert sorted(p.name for p in (run / "checkpoint" / "finished").iterdir()) == [
+            "identity_hash",
+            "metrics.parquet",
+            "model.pt",
+            "run.json",
+        ]
         assert (cwd / f"results/analysis/layer_std/{model}_seed0.parquet").is_file()
     for name in ("table6", "plain_vs_residual", "runs"):
         assert (cwd / f"results/tables/{name}.csv").is_file()
@@ -204,7 +217,8 @@ def test_changing_the_recipe_retrains(study):
 def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
     cwd, _, _ = study
     other = mtimes(cwd, "results/runs/resnet8/seed0/*")
-    (cwd / "results/runs/plain8/seed0/metrics.parquet").unlink()
+    # The run's folder: its outputs alone would be put back from checkpoint/finished/.
+    shutil.rmtree(cwd / "results/runs/plain8/seed0")
     probes = {f"probe:kind={k},model=plain8,seed=0": 1 for k in PROBES if k != "paths"}
     figures = {f"figure_{k}": 1 for k in PROBES if k != "paths"}
     assert planned(cwd) == Counter(
@@ -222,6 +236,7 @@ def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
     )
     smk(cwd)
     assert (cwd / "results/runs/plain8/seed0/metrics.parquet").is_file()
+    assert "| epoch 1 |" in (cwd / "logs/train/plain8_seed0.log").read_text()  # trained
     assert mtimes(cwd, "results/runs/resnet8/seed0/*") == other
     assert planned(cwd) == Counter()
 
@@ -341,8 +356,26 @@ def test_editing_a_probe_reruns_that_probe_and_its_figure_only(study):
     assert planned(cwd) == Counter()
 
 
+def test_a_local_snakemake_start_never_waits_for_a_slurm_controller(tmp_path, monkeypatch):
+    """A SLURM configuration whose controller does not answer (as after tools/slurm-one-node
+    stop) costs local runs nothing: the `scontrol show config` that Snakemake's SLURM plugin
+    runs at every start (conftest.NO_SLURM) returns at once in their environment, where it
+    would wait about 10 s."""
+    need_system_tools(("scontrol", "sinfo"), "the SLURM start-up test")
+    gone = tmp_path / "slurm.conf"
+    gone.write_text("ClusterName=gone\nSlurmctldHost=localhost\n")
+    monkeypatch.setenv("SLURM_CONF", str(gone))
+    started = time.monotonic()
+    subprocess.run(
+        ["scontrol", "show", "config"], env=env(tmp_path), capture_output=True, timeout=8
+    )
+    assert time.monotonic() - started < 3
+
+
 def test_lint_is_clean():
-    r = subprocess.run(["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        ["snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, env=env(ROOT)
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Lints for" not in r.stdout + r.stderr
 
@@ -354,6 +387,8 @@ def test_lint_is_clean():
         ({"train": {"lrr": 0.1}}, ["train.lrr", "allowed keys"]),
         ({"train": {"lr_milestones": [5]}}, ["train.lr_milestones", "5"]),
         ({"study": {"archs": ["vgg"]}}, ["study.archs", "plain", "resnet"]),
+        # a batch larger than the training set (64 images in the tiny study)
+        ({"train": {"batch_size": 128}}, ["train.batch_size = 128", "64 training images"]),
     ],
 )
 def test_bad_config_fails_before_any_job(tmp_path, bad, words):
@@ -395,6 +430,54 @@ def test_slurm_profile_asks_one_gpu_per_training_job(tmp_path):
     assert others and all("gpu=" not in b for b in others)
 
 
+def sigint_at_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def sigint_ignored() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_ctrl_c_stops_resnet_repro_even_while_importing_and_when_started_ignoring_it(tmp_path):
+    """A job started with SIGINT ignored (a parent's `&`, nohup) still stops on Ctrl-C, and a
+    SIGINT while it is still importing its libraries ends in one line, not a traceback."""
+    cwd = make_project(tmp_path / "p")
+    importing = tmp_path / "importing"
+    # An import that takes long enough to be interrupted (the training commands' module).
+    slow = cwd / "resnet_repro" / "cli" / "train.py"
+    head = "from __future__ import annotations\n"
+    slow.write_text(
+        slow.read_text().replace(
+            head,
+            head + f"import pathlib, time\npathlib.Path({str(importing)!r}).touch()\n"
+            "time.sleep(60)\n",
+            1,
+        )
+    )
+    proc = subprocess.Popen(
+        [shutil.which("resnet-repro"), "check-config", "--config", "tiny.yaml"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(cwd),
+        preexec_fn=sigint_ignored,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not importing.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert err.strip() == "resnet-repro: interrupted", err
+
+
 def test_interrupted_study_resumes_and_retrains_nothing_finished(tmp_path):
     # One job at a time; the second training job is long enough to be caught mid-run.
     long = {
@@ -421,6 +504,9 @@ def test_interrupted_study_resumes_and_retrains_nothing_finished(tmp_path):
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         env=env(cwd),
+        # Snakemake as a terminal starts it, whatever started this test (a shell's `&` or
+        # nohup pass SIGINT on ignored, and Python then installs no KeyboardInterrupt).
+        preexec_fn=sigint_at_default,
     )
     try:
         deadline = time.monotonic() + 300
@@ -456,6 +542,57 @@ def test_interrupted_study_resumes_and_retrains_nothing_finished(tmp_path):
     assert "resuming" in log
     assert mtimes(cwd, f"{finished.relative_to(cwd)}/*") == kept
     assert read_metrics(interrupted / "metrics.parquet").iteration.max() == 200
+
+
+def test_a_run_that_finished_after_snakemake_was_killed_is_not_trained_again(tmp_path):
+    """Only Snakemake is killed (kill -9): its training job trains to the end on its own, but
+    Snakemake never hears of it and calls the outputs incomplete. `--rerun-incomplete` then
+    deletes them and starts the job again, which puts the finished run back as it was
+    (checkpoint/finished/, same identity) instead of training it from iteration 0."""
+    long = {
+        **TINY,
+        "data": {**TINY["data"], "train_subset": 640},
+        "train": {**TINY["train"], "iterations": 100, "lr_milestones": [50]},
+    }
+    cwd = make_project(tmp_path / "p", long)
+    target = "results/runs/resnet8/seed0/metrics.parquet"
+    run = cwd / "results/runs/resnet8/seed0"
+    log = cwd / "logs/train/resnet8_seed0.log"
+    proc = subprocess.Popen(
+        ["snakemake", "--cores", "1", target, "--configfile", "tiny.yaml"],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env(cwd),
+        preexec_fn=sigint_at_default,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoint" / "state.pt").exists():  # training, past epoch 1
+            assert proc.poll() is None, "the run ended before Snakemake could be killed"
+            assert time.monotonic() < deadline, "the training job did not start"
+            time.sleep(0.05)
+        proc.kill()  # Snakemake alone; its job goes on
+        proc.wait()
+        while f"-> {run.relative_to(cwd)}" not in log.read_text():  # the job's last line
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    trained = read_metrics(run / "metrics.parquet")
+    assert trained.iteration.max() == 100
+    weights = (run / "model.pt").read_bytes()
+
+    smk(cwd, "--unlock", target)
+    r = smk(cwd, "--rerun-incomplete", target)
+    assert "incomplete" in (r.stdout + r.stderr).lower()  # Snakemake did rerun the job...
+    again = log.read_text()
+    assert "without training" in again and "| epoch" not in again  # ...which trained nothing
+    pd.testing.assert_frame_equal(read_metrics(run / "metrics.parquet"), trained)
+    assert (run / "model.pt").read_bytes() == weights
+    assert planned(cwd, target) == Counter()
 
 
 def test_smoke_study_runs_on_real_cifar_batches(tmp_path, make_cifar_root):

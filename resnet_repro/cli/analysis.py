@@ -28,7 +28,7 @@ def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     from ..results import write_layer_std
 
     study = load(args)
-    model, identity, norm = load_model_file(args.model_file)
+    model, identity, norm = load_model_file(args.model_file, warn=warn)
     arrays = data.load_arrays(study.data)
     # The per-pixel training mean of the data at hand, for records that ask for it; other
     # records carry their own statistics.

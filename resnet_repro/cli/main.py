@@ -1,13 +1,19 @@
 """The `resnet-repro` command line: read files, call the package's functions, write files.
 
 Every Snakemake rule calls one of these subcommands. Bad input ends with one line on stderr
-(`resnet-repro: error: ...`) and exit status 2, never a traceback.
+(`resnet-repro: error: ...`) and exit status 2, never a traceback; Ctrl-C (SIGINT) ends with
+`resnet-repro: interrupted` and exit status 130, also while the command is still importing.
+
+This module imports nothing heavy at its top: the console script imports it before `main`
+runs, and a SIGINT during torch's import must reach `main`'s handler, not Python's.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from .. import __version__
@@ -83,14 +89,27 @@ def bad_input() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    # Ctrl-C must stop a job whatever started it: a process started with SIGINT ignored (a
+    # shell's `&`, nohup, some CI runners, a Snakemake that was started so) passes that on,
+    # and Python then installs no KeyboardInterrupt handler, so the job would train to the end.
+    main_thread = threading.current_thread() is threading.main_thread()  # signal's rule
+    before = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
+    try:
+        return _run(sys.argv[1:] if argv is None else list(argv))
+    except KeyboardInterrupt:
+        print("resnet-repro: interrupted", file=sys.stderr, flush=True)
+        return 130
+    finally:  # for callers in the same process (tests)
+        if main_thread:
+            signal.signal(signal.SIGINT, before)
+
+
+def _run(argv: list[str]) -> int:
+    # The heavy modules (torch, pandas, pyarrow) are imported in here, inside main's handler.
     light = bool(argv) and argv[0] in status.COMMANDS
     args = build_parser(light).parse_args(argv)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
-        print("resnet-repro: interrupted", file=sys.stderr)
-        return 130
     except Exception as e:
         if not isinstance(e, bad_input()):
             raise

@@ -24,7 +24,7 @@ def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
     one loader every reader of model files uses."""
     from ..nets.modelfile import load_model_file
 
-    return load_model_file(path)
+    return load_model_file(path, warn=warn)
 
 
 def test_batches(

@@ -24,12 +24,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     from ..nets.modelfile import payload
     from ..published.checkpoints import import_checkpoint
     from ..results import save_torch
+    from .common import load_config
 
-    net, identity, norm = import_checkpoint(args.file, args.format, args.name, args.model)
+    def train_mean():
+        """The per-pixel mean of every training image of the study's data (never a subset):
+        what a wooyeolbaek net is fed."""
+        from .. import data
+
+        cfg = load_config(args).data
+        mean, n = data.source_train_mean(cfg)
+        where = f"{cfg.source} at {cfg.root}" if cfg.source == "cifar10" else cfg.source
+        return mean, f"all {n} training images of {where}"
+
+    net, identity, norm = import_checkpoint(
+        args.file, args.format, args.name, args.model, train_mean=train_mean
+    )
     save_torch(payload(net, identity, norm), args.out)
     print(
         f"{args.name}: {args.format} {identity['model']} from {args.file} -> {args.out} "
-        f"(inputs: {normalization.describe(norm)})",
+        f"(inputs: {normalization.describe(norm)}; {norm['note']})",
         flush=True,
     )
     return 0
@@ -44,10 +57,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..nets.modelfile import load_model_file
     from ..progressbar import Bar
     from ..results import write_json
-    from .common import load_config
+    from .common import load_config, warn
 
     study = load_config(args)
-    model, identity, norm = load_model_file(args.model_file)
+    model, identity, norm = load_model_file(args.model_file, warn=warn)
     arrays = data.load_arrays(study.data)
     test = data.to_device(arrays, torch.device("cpu"))
     with Bar(f"evaluating {args.name or identity['model']}", "batches") as bar:
@@ -130,8 +143,11 @@ def add_parsers(sub, add_config) -> None:
         help="turn a published checkpoint into our model.pt layout",
         description=f"Read a foreign checkpoint ({FORMAT_HELP}) with weights_only=True and "
         "write our model.pt: the same function in our layout, with the input "
-        "normalisation the net was trained with.",
+        "normalisation the net was trained with. A wooyeolbaek net subtracts the per-pixel "
+        "mean of its training images: the study's data (--config) gives it, from all its "
+        "training images (never a subset).",
     )
+    add_config(c)
     c.add_argument("--format", required=True, choices=FORMATS)
     c.add_argument("--file", required=True, help="the checkpoint file")
     c.add_argument("--name", required=True, help="a name for the imported net")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -94,11 +93,13 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from ..config import identity_hash
     from ..engine.devices import place
-    from ..engine.train import train_run
+    from ..engine.resume import finished_dir, keep_finished, restore_finished
+    from ..engine.train import run_data, train_run
     from ..progressbar import Bar
     from ..results import save_torch, write_json, write_metrics
-    from ..runstate import checkpoint_path
+    from ..runstate import checkpoint_path, progress_path
 
     study = load_config(args)
     parse_model_name(args.model)
@@ -110,6 +111,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     check_writable_folder(out, "--out")
     checkpoint = checkpoint_path(out)  # progress.json beside it says how far the run is
+    data = run_data(study, args.model, args.seed)
+    ident_hash = identity_hash(data[1])
+    if restore_finished(out, checkpoint, ident_hash):
+        say(
+            f"{args.model} seed {args.seed} finished earlier with this config and data: its "
+            f"outputs were put back from {finished_dir(checkpoint)} without training (they "
+            "had been removed, e.g. by snakemake --rerun-incomplete after Snakemake itself "
+            f"was stopped); to train it again, delete {out}"
+        )
+        return 0
     placement, slot = place(
         study.device,
         log=say,
@@ -126,8 +137,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         # A bar on a terminal; in a log file, the line after each epoch says the time left.
         with Bar(f"{args.model} seed {args.seed}", "iterations") as bar:
             result = train_run(
-                study, args.model, args.seed, checkpoint, placement, log=bar.say, warn=warn, bar=bar
+                study,
+                args.model,
+                args.seed,
+                checkpoint,
+                placement,
+                log=bar.say,
+                warn=warn,
+                bar=bar,
+                data=data,
             )
+        del data
         write_metrics(result.rows, out / "metrics.parquet")
         save_torch(
             {
@@ -167,9 +187,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             },
             out / "run.json",
         )
-        # The outputs are complete: the resume state has served its purpose, and keeping it
-        # would turn a deliberate rerun (metrics deleted) into a no-op copy of the old numbers.
-        shutil.rmtree(checkpoint.parent, ignore_errors=True)
+        # The outputs are complete: keep them (hard links) where Snakemake never deletes
+        # them, so that a run whose Snakemake was killed is never trained again from
+        # scratch (engine.resume), and drop the resume state.
+        keep_finished(out, checkpoint, ident_hash)
+        progress_path(out).unlink(missing_ok=True)  # run.json's "progress" says it now
         status = result.status
         del result
         free_device_memory(placement)

@@ -273,6 +273,29 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
     )
 
 
+def batch_size_error(batch_size: int, n_train: int) -> str | None:
+    """Why a recipe cannot train on `n_train` images at `batch_size`, or None when it can:
+    a batch larger than the training set would make every step one batch of all the images,
+    while run.json and the tables still said `batch_size`."""
+    if batch_size <= n_train:
+        return None
+    return (
+        f"train.batch_size = {batch_size} is larger than the {n_train} training images of "
+        f"this data (every step would be one batch of all {n_train}); lower train.batch_size "
+        f"to at most {n_train}, or train on more images (data.train_subset)"
+    )
+
+
+def check_trainable(study: Study) -> None:
+    """ConfigError when the config itself says the recipe cannot train on its data (a batch
+    larger than data.train_subset). For the workflow, before any job starts; the training
+    command checks the same against the images it actually reads."""
+    if study.data.train_subset is not None:
+        error = batch_size_error(study.train.batch_size, study.data.train_subset)
+        if error:
+            raise ConfigError(error)
+
+
 def _check_schedule(t: Mapping[str, Any]) -> tuple[int, ...]:
     """The schedule checks a schema cannot express; returns the milestones. Exactly one of
     train.iterations / train.epochs sets the length, milestones count in that unit and come

@@ -46,7 +46,15 @@ from .device import (
     per_pixel_mean,
     to_device,
 )
-from .load import describe, fingerprint, load_arrays, prepare, split_train_val
+from .load import (
+    describe,
+    fingerprint,
+    load_arrays,
+    prepare,
+    source_arrays,
+    source_train_mean,
+    split_train_val,
+)
 from .synthetic import synthetic_cifar
 
 __all__ = [
@@ -78,6 +86,8 @@ __all__ = [
     "per_pixel_mean",
     "prepare",
     "read_cifar10",
+    "source_arrays",
+    "source_train_mean",
     "split_train_val",
     "synthetic_cifar",
     "to_device",

@@ -36,20 +36,38 @@ def split_train_val(
     return x[~held], y[~held], x[held], y[held]
 
 
-def load_arrays(cfg: DataConfig) -> CifarArrays:
-    """The data a run trains and tests on: the source, then the validation split, then the
-    subsets (the first N images). For synthetic data, train_subset/test_subset set how many
-    images are made (train_subset + val_size for training, so that both sources give the
-    same split sizes); without them the sizes are CIFAR-10's 50k/10k."""
+def source_arrays(cfg: DataConfig) -> CifarArrays:
+    """Every image of the source, before the validation split and the subsets: CIFAR-10's
+    files, or the synthetic images made for this config (train_subset + val_size training
+    images, so that both sources give the same split sizes; CIFAR-10's 50k/10k without
+    subsets)."""
     if cfg.source == "cifar10":
         ensure_cifar10(cfg.root, cfg.download)
-        arrays = read_cifar10(cfg.root)
-    elif cfg.source == "synthetic":
+        return read_cifar10(cfg.root)
+    if cfg.source == "synthetic":
         n_train = cfg.train_subset + cfg.val_size if cfg.train_subset is not None else CIFAR10_TRAIN
         n_test = cfg.test_subset if cfg.test_subset is not None else CIFAR10_TEST
-        arrays = synthetic_cifar(n_train, n_test, cfg.seed)
-    else:
-        raise DataError(f"data.source = {cfg.source!r} is not known; use 'cifar10' or 'synthetic'")
+        return synthetic_cifar(n_train, n_test, cfg.seed)
+    raise DataError(f"data.source = {cfg.source!r} is not known; use 'cifar10' or 'synthetic'")
+
+
+def source_train_mean(cfg: DataConfig):
+    """The per-pixel mean (float32 torch tensor [3, 32, 32], 0..1 scale) of every training
+    image of the source (`source_arrays`: never a split or a subset), and how many images it
+    averages. What an imported net that was trained on all of a data set's training images
+    is fed, whatever subsets the study that imports it uses."""
+    import torch
+
+    from .device import per_pixel_mean
+
+    train_x = source_arrays(cfg).train_x
+    return per_pixel_mean(torch.from_numpy(np.ascontiguousarray(train_x))), len(train_x)
+
+
+def load_arrays(cfg: DataConfig) -> CifarArrays:
+    """The data a run trains and tests on: the source (`source_arrays`), then the validation
+    split, then the subsets (the first N images)."""
+    arrays = source_arrays(cfg)
     train_x, train_y, val_x, val_y = split_train_val(
         arrays.train_x, arrays.train_y, cfg.val_size, cfg.seed
     )

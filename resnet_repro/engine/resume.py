@@ -1,21 +1,33 @@
-"""Resume state of a training run: the checkpoint file, and the record of where each part of
-a run was computed.
+"""Resume state of a training run: the checkpoint file, the record of where each part of a
+run was computed, and the finished run's outputs kept beside it.
 
 A checkpoint is written atomically after every epoch and resumed only when it was written
 for the same run identity. Resuming under other numeric settings (device, precision, CPU
 threads, ...) is allowed, since a run may move to another machine, but it is logged and every
 start or resume is recorded, so run.json says which iterations ran where.
+
+Once a run is complete its checkpoint goes, and hard links to its outputs (metrics.parquet,
+model.pt, run.json) stay in checkpoint/finished/ (`keep_finished`: no second copy on disk).
+When Snakemake itself is killed while a training job runs, the job trains to the end on its
+own, but Snakemake never learns that it finished: it calls the outputs incomplete and
+`--rerun-incomplete` deletes them and runs the job again. The job then puts the finished
+run's outputs back as they were (`restore_finished`, same run identity), instead of training
+it again from iteration 0.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..results import save_torch
+from ..results import save_torch, write_failure
 from .devices import Placement
 
 CHECKPOINT_VERSION = 2
@@ -133,3 +145,72 @@ def save_checkpoint(
         },
         path,
     )
+
+
+# ---------------------------------------------------------------- a finished run's outputs
+
+OUTPUTS = ("metrics.parquet", "model.pt", "run.json")
+FINISHED = "finished"
+IDENTITY_FILE = "identity_hash"
+
+
+def finished_dir(checkpoint_path: Path) -> Path:
+    """Where a finished run's outputs are kept: checkpoint/finished/ beside state.pt."""
+    return checkpoint_path.parent / FINISHED
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # a file system without hard links
+        shutil.copy2(src, dst)
+
+
+def keep_finished(run_dir: Path, checkpoint_path: Path, identity_hash: str) -> None:
+    """Keep the complete run's outputs (hard links, else copies) and its identity in
+    checkpoint/finished/, replacing what was kept before; then drop the resume state."""
+    kept = finished_dir(checkpoint_path)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{FINISHED}.", dir=kept.parent))
+    try:
+        for name in OUTPUTS:
+            _link_or_copy(run_dir / name, tmp / name)
+        (tmp / IDENTITY_FILE).write_text(identity_hash + "\n")
+        shutil.rmtree(kept, ignore_errors=True)
+        os.replace(tmp, kept)
+    except OSError as e:
+        raise write_failure(kept, e) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    # The outputs are complete and kept: the resume state has served its purpose.
+    with contextlib.suppress(FileNotFoundError):
+        checkpoint_path.unlink()
+
+
+def restore_finished(run_dir: Path, checkpoint_path: Path, identity_hash: str) -> bool:
+    """Put back the outputs of a run that finished with this identity (`keep_finished`) and
+    return True; False, touching nothing, when none was kept or it was another run's. The
+    outputs are new files (fresh modification times: Snakemake sees them written now) with
+    the finished run's content."""
+    kept = finished_dir(checkpoint_path)
+    try:
+        if (kept / IDENTITY_FILE).read_text().strip() != identity_hash:
+            return False
+    except OSError:
+        return False
+    if not all((kept / name).is_file() for name in OUTPUTS):
+        return False
+    for name in OUTPUTS:
+        target = run_dir / name
+        tmp = run_dir / f".{name}.restoring"
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            shutil.copy2(kept / name, tmp)  # a copy, so that the kept file is never touched
+            os.utime(tmp)
+            os.replace(tmp, target)
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise write_failure(target, e) from None
+    return True

@@ -22,7 +22,7 @@ import torch
 
 from .. import data as data_mod
 from .. import progressbar
-from ..config import Study, TrainConfig, identity_hash, run_identity
+from ..config import Study, TrainConfig, batch_size_error, identity_hash, run_identity
 from ..nets import normalization
 from ..nets.cifar_nets import build_model, count_parameters
 from .devices import Placement, numerics
@@ -127,6 +127,17 @@ def setup_model(
     return model, optimizer
 
 
+def run_data(study: Study, model_name: str, seed: int) -> tuple[data_mod.CifarArrays, dict]:
+    """The run's data on the host and its identity (`config.run_identity`), or DataError in
+    one line when the recipe cannot train on it (a batch larger than the training set, where
+    every step would see all images while run.json said otherwise)."""
+    arrays = data_mod.load_arrays(study.data)  # refuses an empty training or test set
+    too_big = batch_size_error(study.train.batch_size, len(arrays.train_y))
+    if too_big:
+        raise data_mod.DataError(too_big)
+    return arrays, run_identity(study, model_name, seed, data_mod.fingerprint(arrays))
+
+
 def train_run(
     study: Study,
     model_name: str,
@@ -136,16 +147,17 @@ def train_run(
     log: Callable[[str], None] = print,
     warn: Callable[[str], None] | None = None,
     bar: progressbar.Bar = progressbar.NULL,
+    data: tuple[data_mod.CifarArrays, dict] | None = None,
 ) -> RunResult:
     """Train one (model, seed) to the end of the schedule, resuming from the checkpoint;
-    progress.json beside it says how far it is (engine/progress.py), `bar` shows it."""
+    progress.json beside it says how far it is (engine/progress.py), `bar` shows it.
+    `data`: what `run_data` returned, when the caller has read it already."""
     warn = warn or (lambda m: warnings.warn(m, stacklevel=2))
     started = time.perf_counter()
     train = study.train
     device = placement.device
 
-    arrays = data_mod.load_arrays(study.data)  # refuses an empty training or test set
-    identity = run_identity(study, model_name, seed, data_mod.fingerprint(arrays))
+    arrays, identity = data if data is not None else run_data(study, model_name, seed)
     ident_hash = identity_hash(identity)
     dd = data_mod.to_device(arrays, device, study.data.normalization)
 
@@ -280,7 +292,11 @@ def train_run(
 def input_normalization(dd: data_mod.DeviceData) -> dict[str, Any]:
     """The record, stored with the weights, of how this run's inputs were normalised."""
     if dd.std is None:
-        return normalization.per_pixel_mean()
+        return normalization.per_pixel_mean(
+            dd.mean,
+            f"per-pixel mean of this run's {len(dd.train_y)} training images, 0..1 scale "
+            "(He et al. 2015, section 4.2)",
+        )
     return normalization.per_channel(
         tuple(dd.mean.flatten().tolist()),
         tuple(dd.std.flatten().tolist()),

@@ -4,16 +4,19 @@ Our runs subtract the per-pixel mean of the training images on a 0..1 scale (He 
 section 4.2: "the per-pixel mean subtracted"). Imported nets were trained with their own:
 akamaster/pytorch_resnet_cifar10 divides by 255 and standardises each channel with the
 ImageNet mean and std; wooyeolBaek/deep-residual-learning subtracts the per-pixel mean of its
-45k training split. A net fed inputs normalised another way scores worse for no reason of its
+training images. A net fed inputs normalised another way scores worse for no reason of its
 own, so every place that feeds a model applies the record saved with it.
 
 A record is a plain dict (it loads with `torch.load(weights_only=True)`):
 
-    {"kind": "per_pixel_mean", "mean": None | [3][32][32] floats, "note": str}
+    {"kind": "per_pixel_mean", "mean": float32 tensor [3, 32, 32] | None, "note": str}
     {"kind": "per_channel", "mean": [r, g, b], "std": [r, g, b], "note": str}
 
-For "per_pixel_mean" a mean of None stands for the per-pixel mean of the training images of
-the data at hand (what our runs use, and the closest we can get to an imported net's own).
+The per-pixel mean is the tensor itself: our runs store the mean they trained with, an import
+the mean its authors used, so a model file is evaluated the same way by every study that
+reads it, whatever that study's data subsets. A mean of None is found only in model files
+written before the mean was stored: it stands for the per-pixel training mean of the data at
+hand, as it did then (`needs_data_mean`; the model-file reader warns about it).
 """
 
 from __future__ import annotations
@@ -32,10 +35,21 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def per_pixel_mean(
+    mean: torch.Tensor | None,
     note: str = "per-pixel mean of the training images, 0..1 scale (He et al. 2015, section 4.2)",
 ) -> dict[str, Any]:
-    """The record of our runs: mean of the data at hand's training images, subtracted."""
-    return {"kind": "per_pixel_mean", "mean": None, "note": note}
+    """The record of a net fed its training images' per-pixel mean subtracted: `mean` is that
+    mean ([3, 32, 32], 0..1 scale), stored with the net as a float32 CPU tensor. None only
+    for what model files without a stored mean stand for (`needs_data_mean`)."""
+    if mean is not None:
+        mean = torch.as_tensor(mean).detach().to("cpu", torch.float32).contiguous().clone()
+    return {"kind": "per_pixel_mean", "mean": mean, "note": note}
+
+
+def needs_data_mean(record: Mapping[str, Any]) -> bool:
+    """True for a per-pixel record without its mean (a model file from before the mean was
+    stored): its inputs depend on the training images of whatever data reads it."""
+    return record["kind"] == "per_pixel_mean" and record.get("mean") is None
 
 
 def per_channel(mean: tuple[float, ...], std: tuple[float, ...], note: str) -> dict[str, Any]:
@@ -96,5 +110,9 @@ def describe(record: Mapping[str, Any]) -> str:
         return (
             f"0..1 scale, per-channel mean {tuple(record['mean'])} and std {tuple(record['std'])}"
         )
-    source = "stored with the net" if record.get("mean") is not None else "of the data at hand"
-    return f"0..1 scale minus the per-pixel training mean ({source})"
+    if needs_data_mean(record):
+        return (
+            "0..1 scale minus the per-pixel training mean of the data at hand (an old model "
+            "file that stores no mean)"
+        )
+    return "0..1 scale minus the per-pixel training mean stored with the net"

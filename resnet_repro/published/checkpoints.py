@@ -10,8 +10,10 @@ CIFAR-10 nets:
 - wooyeolBaek/deep-residual-learning (`last.pth`): a plain state dict; `conv1.conv1` + `conv1.bn1`,
   `conv{2,3,4}_x.conv{2,3,4}_x.{j}.f.{0,1,3,4}` (conv, BN, -, conv, BN), `fc.fc`; every conv
   has a bias. Plain nets and ResNets have the same keys (told apart by the run's config.json
-  or folder name). Inputs: 0..1 scale minus the per-pixel mean of its 45k training split; we
-  use the mean of the data at hand instead (the only one we have).
+  or folder name). Inputs: 0..1 scale minus the per-pixel mean of its training images (its
+  45k training split); the import stores the mean of every training image of the data at hand
+  (all 50k of CIFAR-10, never a subset: the closest we have), so that the model file is
+  evaluated the same way by every study that reads it.
 
 Both use option-A shortcuts (section 3.3) that put the zero channels on both sides of the
 identity: when the width doubles from C to 2C, the identity sits in channels C/2 .. 3C/2-1.
@@ -27,7 +29,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +182,19 @@ def read_wooyeolbaek(sd: Mapping[str, torch.Tensor]):
     return stem, stages, (sd["fc.fc.weight"], sd["fc.fc.bias"]), n
 
 
+def load_tensors(path: Path) -> Any:
+    """What a checkpoint file holds, read with weights_only=True (no code runs from it), or
+    None when torch cannot read it so: not a PyTorch file, or a pickle of other objects.
+    torch's own warnings (about pickle protocols) are not shown: the caller says what is
+    wrong in one line."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # UnpicklingError, EOFError, RuntimeError of the zip reader, ...
+        return None
+
+
 def wooyeolbaek_model_name(path: Path) -> str | None:
     """'plain20'/'resnet56' from the run's config.json beside the file (model_name
     'plainnet20'), else from its folder name ('plainnet20_A_230623_001026'); None if neither."""
@@ -198,18 +214,37 @@ def wooyeolbaek_model_name(path: Path) -> str | None:
 
 
 def import_checkpoint(
-    path: str | Path, fmt: str, name: str, model: str | None = None
+    path: str | Path,
+    fmt: str,
+    name: str,
+    model: str | None = None,
+    train_mean: Callable[[], tuple[torch.Tensor, str]] | None = None,
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """(our net, identity, normalisation record) of a foreign checkpoint file; ResultError in
-    one line naming the file and the formats we read when it is not one."""
+    one line naming the file and the formats we read when it is not one.
+
+    `train_mean` gives the per-pixel training mean that a wooyeolbaek net is fed and a few
+    words on which images it averages (`data.source_train_mean`); it is called once the file
+    has been read, and only for that format, which cannot do without it."""
     path = Path(path)
     if fmt not in FORMATS:
         raise ResultError(f"checkpoint format {fmt!r} is unknown; formats we read: {FORMAT_HELP}")
     if not path.is_file():
         raise ResultError(f"checkpoint file {path} does not exist")
+
+    def not_this_format(why: str) -> ResultError:
+        return ResultError(
+            f"{path} is not a checkpoint in the {fmt} format ({why}); formats we read: "
+            f"{FORMAT_HELP}"
+        )
+
+    raw = load_tensors(path)
+    if raw is None:
+        raise not_this_format("it is not a PyTorch state dict")
     try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
         if fmt == "akamaster":
+            if not isinstance(raw, Mapping) or "state_dict" not in raw:
+                raise not_this_format("it has no 'state_dict' entry")
             stem, stages, fc, n = read_akamaster(raw["state_dict"])
             arch = "resnet"
             norm = normalization.per_channel(
@@ -219,6 +254,8 @@ def import_checkpoint(
                 "per-channel mean and std",
             )
         else:
+            if not isinstance(raw, Mapping):
+                raise not_this_format("it holds no state dict")
             stem, stages, fc, n = read_wooyeolbaek(raw)
             named = model or wooyeolbaek_model_name(path)
             if named is None:
@@ -228,10 +265,7 @@ def import_checkpoint(
                     f"resnet20, ...)"
                 )
             arch = parse_model_name(named)[0]
-            norm = normalization.per_pixel_mean(
-                "wooyeolBaek/deep-residual-learning subtracted the per-pixel mean of its 45k "
-                "training split; the training mean of the data at hand is used instead"
-            )
+            norm = None  # the data's mean, once the file is known to be good
         depth = 6 * n + 2
         if model is not None and parse_model_name(model) != (arch, depth):
             raise ResultError(f"{path} holds a {arch}{depth}, not the {model} asked for")
@@ -239,12 +273,24 @@ def import_checkpoint(
         net.load_state_dict(to_our_state(stem, stages, fc, arch == "resnet", net.state_dict()))
     except ResultError:
         raise
-    except Exception as e:  # unpickling, missing keys, wrong shapes: not this format
-        raise ResultError(
-            f"{path} is not a {fmt} checkpoint ({type(e).__name__}: "
-            f"{str(e).splitlines()[0][:80] if str(e) else ''}); formats we read: "
-            f"{FORMAT_HELP}"
+    except KeyError as e:
+        raise not_this_format(f"its state dict has no {e.args[0]!r} entry") from None
+    except Exception:  # wrong types or shapes: tensors of another net
+        raise not_this_format(
+            "its tensors are not those of a CIFAR-10 net of that layout"
         ) from None
+    if norm is None:
+        if train_mean is None:
+            raise ResultError(
+                f"{path}: a wooyeolbaek net is fed its training images' per-pixel mean, "
+                "and no data was given to compute it from (pass --config)"
+            )
+        mean, images = train_mean()
+        norm = normalization.per_pixel_mean(
+            mean,
+            "wooyeolBaek/deep-residual-learning subtracted the per-pixel mean of its 45k "
+            f"training split; stored here: the mean of {images}",
+        )
     identity = {
         "model": f"{arch}{depth}",
         "arch": arch,

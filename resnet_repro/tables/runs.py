@@ -23,6 +23,17 @@ model status (`table6`, `plain_vs_residual`)
 Diverged and missing runs never enter a mean, a std or a minimum; they are only counted.
 
 "Final" errors are those of the row with the largest iteration of a run (the end of training).
+
+run note (`runs` table)
+    What a reader should know about an ok run that learned nothing. The status says what the
+    recipe did (a plain net stuck near chance is one of the paper's findings, not an error);
+    the note says what the numbers mean:
+    "at chance"   the final training error is within AT_CHANCE_MARGIN_PCT points of chance
+                  (CHANCE_ERROR_PCT: guessing one of 10 classes is wrong 90% of the time);
+    "loss rose"   the last epoch's mean training loss is above both the first epoch's and
+                  UNIFORM_GUESS_LOSS (ln 10, the loss of a uniform guess over 10 classes):
+                  training made the net worse than guessing (a learning rate too high).
+    Both, joined by "; ", each with its numbers; empty when neither holds.
 """
 
 from __future__ import annotations
@@ -38,6 +49,11 @@ from ..results import STATUSES
 
 RUN_KEYS = ["model", "seed"]
 MISSING = "missing"
+
+CLASSES = 10  # CIFAR-10
+CHANCE_ERROR_PCT = 100.0 * (1 - 1 / CLASSES)  # 90%
+AT_CHANCE_MARGIN_PCT = 5.0  # "at chance": final training error >= 85%
+UNIFORM_GUESS_LOSS = math.log(CLASSES)  # 2.30: cross-entropy of a uniform guess
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,7 +157,30 @@ RUN_SUMMARY_COLUMNS = [
     "final_test_error_pct",
     "best_val_epoch",
     "test_error_at_best_val_pct",
+    "note",
 ]
+
+
+def run_note(final_train_error_pct, first_train_loss, final_train_loss) -> str:
+    """The `note` of a run (module docstring: run note): "" for a run that learned."""
+    notes = []
+    if final_train_error_pct is not None and (
+        final_train_error_pct >= CHANCE_ERROR_PCT - AT_CHANCE_MARGIN_PCT
+    ):
+        notes.append(
+            f"at chance: final training error {final_train_error_pct:.1f}% "
+            f"(chance {CHANCE_ERROR_PCT:.0f}%)"
+        )
+    if (
+        first_train_loss is not None
+        and final_train_loss is not None
+        and final_train_loss > max(first_train_loss, UNIFORM_GUESS_LOSS)
+    ):
+        notes.append(
+            f"loss rose: training loss {first_train_loss:.3g} in the first epoch, "
+            f"{final_train_loss:.3g} in the last (a uniform guess: {UNIFORM_GUESS_LOSS:.2f})"
+        )
+    return "; ".join(notes)
 
 
 def run_summary(
@@ -152,10 +191,18 @@ def run_summary(
 
     Columns: RUN_SUMMARY_COLUMNS. `best_val_epoch` / `test_error_at_best_val_pct` are the epoch
     with the lowest val error (ties: the earliest) and the test error of that epoch; null for a
-    run without val errors (no validation split) and for missing runs.
+    run without val errors (no validation split) and for missing runs. `note` marks a run
+    that learned nothing (at chance, or its training loss rose: `run_note`); "" otherwise.
     """
     last = final_rows(metrics)
     best = _best_val(metrics).set_index(RUN_KEYS)
+    first_loss = (
+        metrics.sort_values(RUN_KEYS + ["iteration", "epoch"], kind="stable")
+        .groupby(RUN_KEYS, sort=False)["train_loss"]
+        .first()
+        if len(metrics) and "train_loss" in metrics.columns
+        else pd.Series(dtype="float64")
+    )
     rows = []
     seen = set()
     for r in last.itertuples(index=False):
@@ -177,6 +224,11 @@ def run_summary(
                 "test_error_at_best_val_pct": (
                     None if b is None else _nullable(b["test_error_at_best_val_pct"])
                 ),
+                "note": run_note(
+                    _nullable(r.train_error_pct),
+                    _nullable(first_loss.get(key)),
+                    _nullable(getattr(r, "train_loss", None)),
+                ),
             }
         )
     for model, seed in expected_runs or ():
@@ -186,7 +238,14 @@ def run_summary(
         seen.add(key)
         arch, depth = parse_model_name(key[0])
         rows.append(
-            {"model": key[0], "arch": arch, "depth": depth, "seed": key[1], "status": MISSING}
+            {
+                "model": key[0],
+                "arch": arch,
+                "depth": depth,
+                "seed": key[1],
+                "status": MISSING,
+                "note": "",
+            }
         )
     out = pd.DataFrame(rows, columns=RUN_SUMMARY_COLUMNS)
     out = out.astype(
@@ -194,6 +253,7 @@ def run_summary(
             "model": "object",
             "arch": "object",
             "status": "object",
+            "note": "object",
             "depth": "Int64",
             "seed": "Int64",
             "iterations": "Int64",

@@ -10,6 +10,7 @@ from resnet_repro.data import DataError, data_is_present, fingerprint, load_arra
 from resnet_repro.published.checkpoints import wooyeolbaek_model_name
 from resnet_repro.config import (
     ConfigError,
+    check_trainable,
     identity_hash,
     load_study,
     missing_published_files,
@@ -37,6 +38,7 @@ try:
     # The package validates the same schema (with its defaults) plus what a schema cannot
     # say (depths 6n+2, milestones before the end); its message names the key.
     STUDY = study_from_dict(config)
+    check_trainable(STUDY)
     # The jobs read the config files themselves, so values given with --config would not
     # reach them; refuse those rather than train with something else than was asked.
     if load_study(CONFIG_FILES) != STUDY:
@@ -283,6 +285,14 @@ def published_file(wildcards):
 def published_model_option(wildcards):
     model = PUBLISHED[wildcards.name].model
     return f"--model {model}" if model else ""
+
+
+def published_data(wildcards):
+    """What an import's normalisation depends on: the data's content for a wooyeolbaek net
+    (fed the mean of its training images), nothing for akamaster's fixed statistics."""
+    if PUBLISHED[wildcards.name].format == "wooyeolbaek":
+        return data_fingerprint()
+    return None
 
 
 def published_evals():

@@ -5,8 +5,11 @@
 
 rule import_published:
     """A foreign checkpoint as our model.pt (same function, our channel layout, with the input
-    normalisation it was trained with)."""
+    normalisation it was trained with). A wooyeolbaek net's is the per-pixel mean of every
+    training image of the study's data, stored in the file: it is imported again when the
+    data changes (params.data), and evaluated alike by every study that reads it."""
     input:
+        ancient(rules.prepare_data.output),
         checkpoint=published_file,
         code=PACKAGE / "published" / "checkpoints.py",
     output:
@@ -20,6 +23,7 @@ rule import_published:
     params:
         format=lambda wildcards: PUBLISHED[wildcards.name].format,
         model=published_model_option,
+        data=published_data,
     shell:
         "resnet-repro import --format {params.format} --file {input.checkpoint}"
         " --name {wildcards.name} {params.model} --out {output} > {log} 2>&1"
