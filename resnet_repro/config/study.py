@@ -81,6 +81,8 @@ class TrainConfig:
     warmup: WarmupConfig
     augment: AugmentConfig
     eval_batch_size: int
+    # Training loss/error logged per window of this many iterations (engine/windows.py).
+    window_iterations: int = 100
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class AnalysisConfig:
     path_batch_size: int
     probe_seed: int
     probe_figure_models: tuple[str, ...]
+    figure7_statistic: str = "pooled"  # or "per_channel" (results.LAYER_STD_STATISTICS)
+    path_split: str = "train"  # the images of the path experiment (Veit et al.: training)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,11 @@
 atomic checkpoints with exact resume, and divergence handling.
 
 The data lives on the training device and is augmented there; the loss and error of each
-step are accumulated in device tensors and read once per epoch, so a step never waits for
-the host (the warm-up phase of the deepest nets is the one exception: it reads the running
-error every `warmup.check_every` iterations until the warm-up ends).
+step are accumulated in device tensors and read once per epoch and once per training window
+(`windows.TrainingWindows`, every `train.window_iterations` iterations, for Figure 6's
+curves), so a step never waits for the host (the warm-up phase of the deepest nets is the one
+exception: it reads the running error every `warmup.check_every` iterations until the
+warm-up ends).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from .schedule import (
     total_iterations,
     warmup_applies,
 )  # noqa: F401 (the schedule is part of the trainer's interface)
+from .windows import TrainingWindows
 
 # ---------------------------------------------------------------- evaluation
 
@@ -273,6 +276,9 @@ def train_run(
     per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
     total = total_iterations(train, len(dd.train_y))
     status = rows[-1]["status"] if rows else "ok"
+    windows = TrainingWindows(
+        train.window_iterations, device, iteration, state.get("window") if state else None
+    )
 
     while iteration < total and status == "ok":
         epoch += 1
@@ -288,6 +294,9 @@ def train_run(
             loss, batch_wrong = train_step(step_model, optimizer, x, y, placement)
             meter.add(loss, batch_wrong, len(y))
             iteration += 1
+            window = windows.add(loss, batch_wrong, len(y), iteration, total)
+            if window is not None:  # Figure 6's training curve: one host read per window
+                rows.append(_row(identity, epoch=epoch, lr=lr, **window))
             if warm.active:
                 # Section 4.2: "0.01 to warm up the training until the training error is
                 # below 80% (about 400 iterations), and then go back to 0.1".
@@ -324,6 +333,8 @@ def train_run(
             epoch_seconds=epoch_seconds,
             images_per_second=seen / train_seconds,
             status=status,
+            kind="epoch",
+            window_iterations=steps,
         )
         rows.append(row)
         left = (total - iteration) * epoch_seconds / steps
@@ -343,6 +354,7 @@ def train_run(
             rows=rows,
             warmup=warm.to_state(),
             sessions=sessions,
+            window=windows.to_state(),
         )
 
     return RunResult(
