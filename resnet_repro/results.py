@@ -42,8 +42,18 @@ METRICS_SCHEMA = pa.schema(
         ("epoch_seconds", pa.float64()),  # training + evaluation wall time of the epoch
         ("images_per_second", pa.float64()),  # training images per second of training time
         ("status", pa.string()),  # "ok" or "diverged"
+        # "epoch": the row of an epoch's end (evaluation included); "window": the training
+        # loss and error over one fixed window of `train.window_iterations` iterations (test,
+        # val, seconds and throughput null). Files written before windows existed hold epoch
+        # rows only and lack both columns: they read as kind "epoch".
+        ("kind", pa.string()),
+        # iterations the row's train_loss / train_error_pct average over (the window's length;
+        # on epoch rows the epoch's steps); null in older files
+        ("window_iterations", pa.int64()),
     ]
 )
+
+ROW_KINDS = ("epoch", "window")
 
 LAYER_STD_SCHEMA = pa.schema(
     [
@@ -53,10 +63,17 @@ LAYER_STD_SCHEMA = pa.schema(
         ("seed", pa.int32()),
         ("layer", pa.int32()),  # 1-based index of the 3x3 conv layer in network order
         ("name", pa.string()),  # module name of the BN whose output is measured
-        ("std", pa.float64()),  # std of the BN output over images, positions, channels
+        # Two statistics of the BN output (Figure 7; the paper does not say which it drew):
+        ("std", pa.float64()),  # pooled: one std over all images, positions and channels
+        # the std of each channel over images and positions, averaged over the channels (the
+        # spread of the per-channel means, mostly BN's beta, left out); null in older files
+        ("channel_std_mean", pa.float64()),
         ("images", pa.int32()),
     ]
 )
+
+# Figure 7's statistic (analysis.figure7_statistic) -> its LAYER_STD_SCHEMA column.
+LAYER_STD_STATISTICS = {"pooled": "std", "per_channel": "channel_std_mean"}
 
 # Probes of trained nets (Veit et al. 2016, arXiv:1605.06431, and the branch magnitudes): one
 # file per (model, seed) under results/analysis/<kind>/. Every file starts with the run keys.
@@ -101,23 +118,37 @@ PATHS_SCHEMA = pa.schema(
         ("length", pa.int32()),  # k: blocks whose residual branch the path goes through
         ("paths", pa.float64()),  # C(n, k), the number of paths of length k
         ("path_fraction", pa.float64()),  # C(n, k) / 2^n (Veit et al. Fig. 6a)
-        ("grad_norm_mean", pa.float64()),  # gradient norm at the first block's input (Fig. 6b)
-        ("grad_norm_std", pa.float64()),  # over sampled paths x batches
+        # per-image norm of d loss / d image at the network's input (the normalised image),
+        # through one random path of this length per (image, draw) (Fig. 6b): mean, std and
+        # standard error of the mean over the `samples` (image, path) pairs
+        ("grad_norm_mean", pa.float64()),
+        ("grad_norm_std", pa.float64()),
+        ("grad_norm_sem", pa.float64()),
         ("weighted_grad", pa.float64()),  # path_fraction * grad_norm_mean (Fig. 6c, normalised)
-        ("samples", pa.int32()),  # sampled paths x batches averaged
-        ("images", pa.int32()),  # images per batch x batches
+        ("samples", pa.int32()),  # (image, path) pairs averaged: images x draws
+        ("images", pa.int32()),  # distinct images
+        ("image_split", pa.string()),  # "train" (original training images) or "test"
     ]
 )
 
+# Residual nets only (a plain block's output channels need not match its input's, so
+# ||y - x|| means nothing there). Per image, x the block's input, y its output (after the final
+# ReLU), F(x) its residual branch (before the addition), norms over all channels and positions.
 BRANCH_SCHEMA = pa.schema(
     _RUN_COLUMNS
     + [
         ("block", pa.int32()),
         ("name", pa.string()),
         ("stage", pa.int32()),
-        ("measure", pa.string()),  # "branch" ||F(x)||/||s(x)||, "change" ||y-x||/||x||, "none"
-        ("ratio_mean", pa.float64()),  # mean over test images; null for "none"
-        ("ratio_std", pa.float64()),  # population std over test images
+        ("blocks", pa.int32()),  # blocks of the net: relative position (block - 0.5) / blocks
+        ("changes_shape", pa.bool_()),  # downsampling block (stride 2, width doubled)
+        # False where y and x differ in shape (downsampling blocks: option A zero-pads half of
+        # the output channels), so neither ratio is a distance from the identity: values null
+        ("measurable", pa.bool_()),
+        ("change_mean", pa.float64()),  # ||y - x|| / ||x||: what the block changes
+        ("change_std", pa.float64()),  # population std over the images
+        ("branch_mean", pa.float64()),  # ||F(x)|| / ||x||: what the residual branch adds
+        ("branch_std", pa.float64()),
         ("images", pa.int32()),
     ]
 )
@@ -160,6 +191,26 @@ PROBE_SCHEMAS = {
 }
 
 STATUSES = ("ok", "diverged")
+
+# Columns added to a schema after files of it were written, and the value an older file gets.
+_OPTIONAL_COLUMNS = {
+    "metrics": {"kind": "epoch", "window_iterations": None},
+    "layer_std": {"channel_std_mean": None},
+}
+
+# How to rebuild a result file of an older layout, per schema (the readers' one-line refusal).
+_REBUILD = {
+    "metrics": "retrain that run: delete its metrics.parquet and rerun snakemake",
+    "layer_std": "delete it and rerun snakemake (or resnet-repro layer-std --model-file "
+    "MODEL.pt --out FILE)",
+    "lesions": "delete it and rerun snakemake (or resnet-repro probe lesions ...)",
+    "lesions_k": "delete it and rerun snakemake (or resnet-repro probe lesions_k ...)",
+    "paths": "delete it and rerun snakemake (or resnet-repro probe paths --model-file "
+    "MODEL.pt --out FILE); the older layout measured the gradient at the first block's "
+    "input, not at the image",
+    "branches": "delete it and rerun snakemake (or resnet-repro probe branches "
+    "--model-file MODEL.pt --out FILE); the older layout measured ||F(x)|| / ||s(x)||",
+}
 
 
 class ResultError(ValueError):
@@ -257,7 +308,15 @@ def write_parquet(
         pq.write_table(table, tmp)
 
 
+def _schema_name(schema: pa.Schema) -> str | None:
+    named = {"metrics": METRICS_SCHEMA, "layer_std": LAYER_STD_SCHEMA, **PROBE_SCHEMAS}
+    return next((k for k, v in named.items() if v.equals(schema)), None)
+
+
 def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
+    """A result file as a DataFrame with every column of `schema`. Columns added to the schema
+    after older files were written (`_OPTIONAL_COLUMNS`) get their older meaning; a file that
+    lacks any other column is refused with one line that names it and how to rebuild it."""
     path = Path(path)
     if not path.is_file():
         raise ResultError(f"result file {path} does not exist")
@@ -265,17 +324,73 @@ def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise ResultError(f"result file {path} is not a readable Parquet file ({e})") from None
-    missing = [c for c in schema.names if c not in table.column_names]
+    name = _schema_name(schema)
+    optional = _OPTIONAL_COLUMNS.get(name, {})
+    missing = [c for c in schema.names if c not in table.column_names and c not in optional]
     if missing:
-        raise ResultError(f"result file {path} lacks the columns {missing}")
-    return table.to_pandas()
+        how = _REBUILD.get(name)
+        raise ResultError(
+            f"result file {path} lacks the columns {missing}"
+            + (f" (an older layout); rebuild it: {how}" if how else "")
+        )
+    df = table.to_pandas()
+    for column, value in optional.items():
+        if column not in df.columns:
+            df[column] = value
+        elif value is not None:
+            df[column] = df[column].astype("object").where(df[column].notna(), value)
+    return df
+
+
+def _kinds(kind: pd.Series) -> pd.Series:
+    """Row kinds, "epoch" where null (rows written before windows existed)."""
+    kind = kind.astype("object")
+    return kind.where(kind.notna(), "epoch")
+
+
+def _fill_metrics(rows) -> pd.DataFrame:
+    """Metrics rows with `kind` ("epoch" where absent: rows of checkpoints written before
+    windows existed) and `window_iterations` (null where absent)."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    df = df.copy()
+    if "kind" not in df.columns:
+        df["kind"] = "epoch"
+    df["kind"] = _kinds(df["kind"])
+    bad = sorted(set(df["kind"]) - set(ROW_KINDS))
+    if bad:
+        raise ResultError(f"metrics rows of kind {bad}; allowed: {list(ROW_KINDS)}")
+    if "window_iterations" not in df.columns:
+        df["window_iterations"] = None
+    df["window_iterations"] = df["window_iterations"].astype("Int64")
+    return df
 
 
 def write_metrics(rows, path: str | Path) -> None:
-    write_parquet(rows, path, METRICS_SCHEMA)
+    """One run's rows, epoch rows and training-window rows together (`kind`)."""
+    write_parquet(_fill_metrics(rows), path, METRICS_SCHEMA)
+
+
+def epoch_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The epoch rows of metrics (all rows of a frame without a `kind` column)."""
+    if "kind" not in metrics.columns:
+        return metrics
+    return metrics[_kinds(metrics["kind"]) == "epoch"].reset_index(drop=True)
+
+
+def window_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The training-window rows of metrics (none in a frame without a `kind` column)."""
+    if "kind" not in metrics.columns:
+        return metrics.iloc[0:0]
+    return metrics[metrics["kind"] == "window"].reset_index(drop=True)
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
+    """The epoch rows of a metrics file (one per epoch, as every table reads them)."""
+    return epoch_rows(read_parquet(path, METRICS_SCHEMA))
+
+
+def read_metrics_and_windows(path: str | Path) -> pd.DataFrame:
+    """Every row of a metrics file, epoch and window rows (`kind`)."""
     return read_parquet(path, METRICS_SCHEMA)
 
 
@@ -287,8 +402,10 @@ def read_all(paths: Sequence[str | Path], schema: pa.Schema) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def read_all_metrics(paths: Sequence[str | Path]) -> pd.DataFrame:
-    return read_all(paths, METRICS_SCHEMA)
+def read_all_metrics(paths: Sequence[str | Path], windows: bool = False) -> pd.DataFrame:
+    """The epoch rows of several metrics files; with `windows`, their window rows too."""
+    df = read_all(paths, METRICS_SCHEMA)
+    return df if windows else epoch_rows(df)
 
 
 def write_layer_std(rows, path: str | Path) -> None:

@@ -105,7 +105,10 @@ def summarize_rows(
     """Where a run stands after its metrics `rows` (one per evaluation, as in
     metrics.parquet): iteration, epoch, the last errors, lr and rate, the seconds per
     iteration of its last epoch (evaluation included) and the seconds all its epochs took.
-    JSON-ready (NaN and infinities become None). progress.json and run.json's "progress"."""
+    JSON-ready (NaN and infinities become None). progress.json and run.json's "progress".
+    Only the epoch rows count: the training-window rows (kind "window", engine/windows.py)
+    carry no evaluation."""
+    rows = [r for r in rows if (r.get("kind") or "epoch") == "epoch"]
     last = rows[-1] if rows else {}
     before = int(rows[-2]["iteration"]) if len(rows) > 1 else 0
     iteration = int(last.get("iteration") or 0)

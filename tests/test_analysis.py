@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from resnet_repro.config import parse_model_name
 from resnet_repro.figures import paper_figures
@@ -199,8 +200,8 @@ def test_best_val_fields_are_null_without_a_validation_split():
 # table6
 
 
-def _t6(metrics, expected, tolerance=1.0, params=None):
-    return comparison.table6(metrics, expected, params or {}, tolerance)
+def _t6(metrics, expected, tolerance=1.0, params=None, test_images=None):
+    return comparison.table6(metrics, expected, params or {}, tolerance, test_images)
 
 
 def test_table6_mean_sample_std_and_min_over_seeds():
@@ -217,6 +218,43 @@ def test_table6_mean_sample_std_and_min_over_seeds():
     assert r["test_error_min_pct"] == pytest.approx(10.0)
     assert (r["seeds"], r["runs"], r["diverged"], r["missing"]) == (3, 3, 0, 0)
     assert r["status"] == "ok"
+
+
+def test_table6_confidence_interval_over_seeds_and_whether_the_paper_lies_in_it():
+    # 10, 12, 14: mean 12, sd 2; t(0.975, 2 df) = 4.302653 -> 12 +- 4.302653 * 2 / sqrt(3)
+    m = make_metrics(*(make_run("resnet20", s, [e]) for s, e in enumerate([10.0, 12.0, 14.0])))
+    t = _t6(m, [("resnet20", s) for s in range(3)], test_images={"resnet20": 10_000})
+    r = row(t, model="resnet20")
+    half = 4.302652729911275 * 2.0 / math.sqrt(3)
+    assert (r["ci95_low_pct"], r["ci95_high_pct"]) == pytest.approx((12 - half, 12 + half))
+    assert r["ci95_method"] == comparison.CI_T
+    assert r["paper_in_ci95"]  # 8.75
+    # tight seeds far from the paper: the paper's number is outside
+    m = make_metrics(*(make_run("resnet20", s, [e]) for s, e in enumerate([8.0, 8.1, 8.2])))
+    r = row(_t6(m, [("resnet20", s) for s in range(3)]), model="resnet20")
+    assert r["ci95_high_pct"] < 8.75 and not r["paper_in_ci95"]
+
+
+def test_table6_one_seed_gets_the_binomial_noise_of_its_test_set():
+    m = make_metrics(make_run("resnet20", 0, [8.0]))
+    r = row(_t6(m, [("resnet20", 0)], test_images={"resnet20": 10_000}), model="resnet20")
+    assert r["test_images"] == 10_000
+    assert r["binomial_se_pct"] == pytest.approx(100 * math.sqrt(0.08 * 0.92 / 10_000))  # 0.27
+    assert r["binomial_se_pct"] == pytest.approx(0.2713, abs=1e-4)
+    # Wilson interval of 800 wrong out of 10,000
+    z, n, p = 1.959963984540054, 10_000, 0.08
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert (r["ci95_low_pct"], r["ci95_high_pct"]) == pytest.approx(
+        (100 * (centre - half), 100 * (centre + half))
+    )
+    assert r["ci95_method"] == comparison.CI_BINOMIAL
+    assert not r["paper_in_ci95"]  # 8.75 is outside 7.48-8.55
+    assert pd.isna(r["test_error_std_pct"])
+    # without the test set's size: no binomial numbers, never a made-up one
+    r = row(_t6(m, [("resnet20", 0)]), model="resnet20")
+    assert pd.isna(r["binomial_se_pct"]) and pd.isna(r["ci95_low_pct"])
+    assert pd.isna(r["paper_in_ci95"])
 
 
 def test_table6_plain_rows_have_no_paper_number_and_null_tolerance():
@@ -372,6 +410,31 @@ def test_plain_vs_residual_means_and_gaps_per_depth():
     r = row(t, depth=110)
     assert r["plain_status"] == "missing" and pd.isna(r["resnet_status"])
     assert pd.isna(r["test_gap_pct"])
+    # one seed on a side: no interval of the gap
+    assert t[[c for c in t.columns if "ci95" in c]].isna().all().all()
+
+
+def test_plain_vs_residual_welch_interval_of_the_gap():
+    m = make_metrics(
+        make_run("plain20", 0, [9.0], train_errors=[5.0]),
+        make_run("plain20", 1, [11.0], train_errors=[7.0]),
+        make_run("resnet20", 0, [7.0], train_errors=[3.0]),
+        make_run("resnet20", 1, [8.0], train_errors=[3.0]),
+    )
+    r = row(comparison.plain_vs_residual(m), depth=20)
+    # Welch: gap 2.5, se^2 = 2/2 + 0.5/2, Welch-Satterthwaite degrees of freedom
+    v1, v2 = 2.0 / 2, 0.5 / 2
+    df = (v1 + v2) ** 2 / (v1**2 + v2**2)
+    half = stats.t.ppf(0.975, df) * math.sqrt(v1 + v2)
+    assert r["test_gap_pct"] == pytest.approx(2.5)
+    assert (r["test_gap_ci95_low_pct"], r["test_gap_ci95_high_pct"]) == pytest.approx(
+        (2.5 - half, 2.5 + half)
+    )
+    # the residual train errors do not vary: Welch with one side's variance zero
+    half = stats.t.ppf(0.975, 1) * math.sqrt(2.0 / 2)
+    assert (r["train_gap_ci95_low_pct"], r["train_gap_ci95_high_pct"]) == pytest.approx(
+        (3.0 - half, 3.0 + half)
+    )
 
 
 # --------------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_figure6_without_resnet1202_has_two_panels_with_dashed_train_and_bold_te
         assert all(line.get_linestyle() == "-" for line in test)
         assert all(t.get_linewidth() > d.get_linewidth() for t, d in zip(test, train))
         assert ax.get_ylim() == pytest.approx((0.0, 20.0))
-        assert "1e4" in ax.get_xlabel()
+        assert ax.get_xlabel() == "iterations"  # 600 iterations: plain counts
         assert ax.get_ylabel() == "error (%)"
         assert [style.model_label(m) for m in models] == legend_labels(ax)[: len(models)]
         assert ax.get_title()
@@ -103,11 +103,76 @@ def test_figure6_draws_the_resnet110_vs_1202_panel_when_1202_exists(figs):
     assert len(axes[1].get_lines()) == 2 * len(RES)  # 1202 is not in the middle panel
 
 
-def test_figure6_x_is_iterations_in_units_of_1e4(figs):
+def test_figure6_x_is_iterations_in_a_unit_that_reads_for_any_study_length(figs):
     fig = paper_figures.figure6(study_metrics())
     figs.append(fig)
     x = fig.get_axes()[0].get_lines()[1].get_xdata()
-    assert list(x) == pytest.approx([e * ITERS_PER_EPOCH / 1e4 for e in range(1, 7)])
+    assert list(x) == pytest.approx([e * ITERS_PER_EPOCH for e in range(1, 7)])
+    assert paper_figures.iteration_unit(64_000) == (1e4, "iterations (1e4)")  # the paper's
+    assert paper_figures.iteration_unit(5_000) == (1e3, "iterations (1e3)")
+    assert paper_figures.iteration_unit(1_200) == (1.0, "iterations")  # never "0.12 (1e4)"
+    long = study_metrics().assign(iteration=lambda d: d["iteration"] * 100)  # 60,000
+    fig = paper_figures.figure6(long)
+    figs.append(fig)
+    ax = fig.get_axes()[0]
+    assert ax.get_xlabel() == "iterations (1e4)"
+    assert list(ax.get_lines()[1].get_xdata()) == pytest.approx([1, 2, 3, 4, 5, 6])
+
+
+def _with_windows(metrics: pd.DataFrame, window: int = 25) -> pd.DataFrame:
+    """The epoch rows plus training windows of `window` iterations (error = iteration / 100)."""
+    rows = [metrics.assign(kind="epoch", window_iterations=ITERS_PER_EPOCH)]
+    for (model, seed), run in metrics.groupby(["model", "seed"]):
+        end = int(run["iteration"].max())
+        its = list(range(window, end + 1, window))
+        w = pd.DataFrame(
+            {
+                "model": model,
+                "arch": run["arch"].iloc[0],
+                "depth": run["depth"].iloc[0],
+                "shortcut": "A",
+                "seed": seed,
+                "epoch": [(i - 1) // ITERS_PER_EPOCH + 1 for i in its],
+                "iteration": its,
+                "lr": 0.1,
+                "train_loss": 1.0,
+                "train_error_pct": [i / 100 for i in its],
+                "status": "ok",
+                "kind": "window",
+                "window_iterations": window,
+            }
+        )
+        rows.append(w)
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_figure6_draws_training_windows_at_their_centres_and_tests_at_epoch_ends(figs):
+    m = _with_windows(study_metrics())
+    fig = paper_figures.figure6(m)
+    figs.append(fig)
+    ax = fig.get_axes()[1]
+    train, test = ax.get_lines()[0], ax.get_lines()[1]
+    assert list(train.get_xdata()) == pytest.approx([i - 12.5 for i in range(25, 601, 25)])
+    assert list(train.get_ydata()) == pytest.approx([i / 100 for i in range(25, 601, 25)])
+    assert list(test.get_xdata()) == pytest.approx([100, 200, 300, 400, 500, 600])
+    assert "windows of 25 iterations" in fig.get_suptitle()
+    # the tables read the same file's epoch rows only
+    assert "epoch means" not in fig.get_suptitle()
+    fig = paper_figures.figure6(study_metrics())  # older files: epoch means, said so
+    figs.append(fig)
+    assert "mean over each epoch" in fig.get_suptitle()
+
+
+def test_figure6_legend_sits_below_the_curves(figs):
+    fig = paper_figures.figure6(study_metrics())
+    figs.append(fig)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    for ax in fig.get_axes():
+        legend = ax.get_legend().get_window_extent(renderer)
+        panel = ax.get_window_extent(renderer)
+        assert legend.y1 <= panel.y0, "the legend must not cover the plotting area"
 
 
 def test_figure6_notes_a_curve_above_the_chart(figs):

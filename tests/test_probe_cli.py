@@ -44,7 +44,7 @@ def probed(tmp_path_factory):
         r = cli("train", "--config", cfg, "--model", model, "--seed", 0, "--out", d / model)
         assert r.returncode == 0, r.stderr
         for kind in KINDS:
-            if kind == "paths" and model.startswith("plain"):
+            if kind in ("paths", "branches") and model.startswith("plain"):
                 continue
             out = d / kind / f"{model}_seed0.parquet"
             r = cli(
@@ -60,7 +60,8 @@ def probed(tmp_path_factory):
                 out,
             )
             assert r.returncode == 0, r.stderr
-            assert "24 test images" in r.stdout or kind == "paths", r.stdout
+            images = "8 train images" if kind == "paths" else "24 test images"
+            assert images in r.stdout, r.stdout
             files[kind].append(out)
     return d, cfg, files
 
@@ -77,9 +78,13 @@ def test_probe_files_hold_every_block_and_the_configured_images(probed):
     assert k.groupby("model")["k"].max().to_dict() == {"plain14": 4, "resnet14": 6}
     p = read_all_probe("paths", files["paths"])
     assert list(p["length"]) == list(range(7)) and (p["images"] == 8).all()
-    assert (p["samples"] == 4).all()  # 2 paths x 2 batches per length
+    assert (p["samples"] == 16).all()  # 2 paths per image x 2 batches of 4 images
+    assert (p["image_split"] == "train").all()  # analysis.path_split's default
+    assert (p["grad_norm_sem"] > 0).all()
     b = read_all_probe("branches", files["branches"])
-    assert list(b[b["model"] == "resnet14"]["measure"]) == ["branch"] * 6
+    assert set(b["model"]) == {"resnet14"} and (b["images"] == 24).all()
+    assert list(b["measurable"]) == [True, True, False, True, False, True]
+    assert b.loc[b["measurable"], ["change_mean", "branch_mean"]].notna().all().all()
 
 
 def test_probe_figures_from_the_files(probed):
@@ -113,6 +118,17 @@ def test_paths_of_a_plain_net_and_a_damaged_model_are_one_line_errors(probed, tm
         d / "plain14/model.pt",
         "--out",
         tmp_path / "p.parquet",
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "residual net" in r.stderr
+    r = cli(
+        "probe",
+        "branches",
+        "--config",
+        cfg,
+        "--model-file",
+        d / "plain14/model.pt",
+        "--out",
+        tmp_path / "b.parquet",
     )
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "residual net" in r.stderr
     bad = tmp_path / "model.pt"
@@ -250,3 +266,91 @@ def test_landscape_of_a_diverged_run_is_a_row_that_says_so(probed, tmp_path):
     rows = pd.read_parquet(out)
     assert len(rows) == 1 and rows["status"].iloc[0] == "diverged"
     assert rows["loss"].isna().all()
+
+
+def _branch_rows(model: str, blocks: int, value: float) -> pd.DataFrame:
+    """Branch rows of a net of `blocks` blocks (3 stages), downsampling blocks unmeasured."""
+    n = blocks // 3
+    block = np.arange(1, blocks + 1)
+    down = np.isin(block, [n + 1, 2 * n + 1])
+    return pd.DataFrame(
+        {
+            "model": model,
+            "arch": "resnet",
+            "depth": 6 * n + 2,
+            "seed": 0,
+            "block": block,
+            "name": [f"stage{(b - 1) // n + 1}.{(b - 1) % n}" for b in block],
+            "stage": (block - 1) // n + 1,
+            "blocks": blocks,
+            "changes_shape": down,
+            "measurable": ~down,
+            "change_mean": np.where(down, np.nan, value),
+            "change_std": np.where(down, np.nan, 0.1),
+            "branch_mean": np.where(down, np.nan, 2 * value),
+            "branch_std": np.where(down, np.nan, 0.1),
+            "images": 50,
+        }
+    )
+
+
+def test_branch_figure_puts_every_resnet_depth_on_one_relative_axis_and_marks_downsampling():
+    df = pd.concat(
+        [
+            _branch_rows("resnet8", 3, 0.5),
+            _branch_rows("resnet20", 9, 0.2),
+            _branch_rows("plain20", 9, 1.2).assign(arch="plain"),  # e.g. an older file
+        ]
+    )
+    fig = plots.figure_branches(df)
+    change, branch = fig.axes
+    lines = {ln.get_label(): ln for ln in change.get_lines()}
+    assert set(lines) >= {"ResNet-8", "ResNet-20"}
+    x = lines["ResNet-20"].get_xdata()
+    assert list(x) == pytest.approx([(b - 0.5) / 9 for b in range(1, 10)])  # 0..1 for all depths
+    y = lines["ResNet-20"].get_ydata()
+    assert np.isnan(y[3]) and np.isnan(y[6]) and y[0] == pytest.approx(0.2)  # no number drawn
+    crosses = [ln for ln in change.get_lines() if ln.get_marker() == "x" and len(ln.get_xdata())]
+    assert sorted(np.concatenate([c.get_xdata() for c in crosses])) == pytest.approx(
+        sorted([1.5 / 3, 2.5 / 3, 3.5 / 9, 6.5 / 9])
+    )
+    keys = [t.get_text() for t in fig.legends[0].texts]  # one legend, under the panels
+    assert keys == ["ResNet-8", "ResNet-20", "downsampling block: not measured"]
+    assert {ln.get_label(): ln for ln in branch.get_lines()}["ResNet-8"].get_ydata()[
+        0
+    ] == pytest.approx(1.0)
+    assert "||y - x||" in change.get_ylabel() and "||F(x)||" in branch.get_ylabel()
+    # plain rows (files of another study) are never drawn
+    assert not any("plain" in k for k in keys)
+
+
+def test_paths_figure_says_where_the_gradient_is_taken_and_on_which_images():
+    rows = pd.DataFrame(
+        {
+            "model": "resnet8",
+            "arch": "resnet",
+            "depth": 8,
+            "seed": 0,
+            "blocks": 3,
+            "length": [0, 1, 2, 3],
+            "paths": [1.0, 3.0, 3.0, 1.0],
+            "path_fraction": [0.125, 0.375, 0.375, 0.125],
+            "grad_norm_mean": [1.0, 0.5, 0.25, 0.125],
+            "grad_norm_std": 0.1,
+            "grad_norm_sem": 0.01,
+            "weighted_grad": [0.125, 0.1875, 0.09375, 0.015625],
+            "samples": 256,
+            "images": 128,
+            "image_split": "train",
+        }
+    )
+    fig = plots.figure_paths(rows)
+    assert "input image" in fig.axes[1].get_ylabel()
+    title = fig._suptitle.get_text()
+    assert "128 training images x 2 random path(s)" in title and "standard error" in title
+    assert len(fig.axes[1].collections) == 1  # the band of +-1 standard error
+    share = fig.axes[2].get_lines()[0].get_ydata()  # (c): a distribution over the lengths
+    assert sum(share) == pytest.approx(1.0)
+    assert list(share) == pytest.approx(
+        [0.125 / 0.421875, 0.1875 / 0.421875, 0.09375 / 0.421875, 0.015625 / 0.421875]
+    )

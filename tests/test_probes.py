@@ -3,12 +3,16 @@ nets/cifar_nets.py, on constructed nets whose answers are known."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from resnet_repro.nets.cifar_nets import (
@@ -20,7 +24,7 @@ from resnet_repro.nets.cifar_nets import (
     run_block,
 )
 from resnet_repro.probes import block_table, branches, label_run, lesions, paths
-from resnet_repro.results import PROBE_SCHEMAS, read_all_probe, write_probe
+from resnet_repro.results import PROBE_SCHEMAS, ResultError, read_all_probe, write_probe
 
 
 def _randomise_bn(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -220,25 +224,78 @@ def test_path_length_distribution_is_binomial():
     assert d["path_fraction"].iloc[3] == pytest.approx(math.comb(54, 3) / 2**54)
 
 
+def _input_gradient(net: nn.Module, x: torch.Tensor, y: torch.Tensor, masks=None) -> torch.Tensor:
+    """d (summed cross-entropy) / d x of the net as trained, or routed along `masks`."""
+    x = x.clone().requires_grad_(True)
+    if masks is None:
+        logits = net(x)
+    else:
+        logits = net.head(paths.routed_forward(net, net.stem(x), masks))
+    (g,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x)
+    return g
+
+
 def test_zero_branches_pass_gradient_only_along_the_length_zero_path():
     net = _zero_branches(_net("resnet", 14))
-    t = paths.path_table(net, _batches(1, 8), samples=2, seed=0)
+    x, y = _batches(1, 8)[0]
+    t = paths.path_table(net, [(x, y)], samples=2, seed=0)
     assert list(t["length"]) == list(range(7)) and (t["blocks"] == 6).all()
-    assert t["grad_norm_mean"].iloc[0] > 0
-    assert (t["grad_norm_mean"].iloc[1:] == 0).all()  # bn2 scale 0: no gradient via F
-    assert (t["samples"] == 2).all() and (t["images"] == 8).all()
+    # bn2 scale 0: no gradient through any branch, so every path of length >= 1 carries none,
+    # and the length-0 path (all shortcuts) carries the whole gradient of the net at its input
+    assert (t["grad_norm_mean"].iloc[1:] == 0).all()
+    full = _input_gradient(net, x, y).flatten(1).norm(dim=1).double()
+    assert t["grad_norm_mean"].iloc[0] == pytest.approx(float(full.mean()), rel=1e-5)
+    assert (t["samples"] == 16).all() and (t["images"] == 8).all()
+    assert (t["image_split"] == "test").all()
     assert t["weighted_grad"].iloc[0] == pytest.approx(t["grad_norm_mean"].iloc[0] / 2**6)
 
 
-def test_all_branch_or_all_shortcut_paths_are_one_path_each():
+def test_the_gradients_of_all_paths_add_up_to_the_gradient_at_the_input():
+    # Unrolled, the net is the sum of its 2^n paths: with the ReLU masks of the forward pass
+    # fixed, the backward pass is linear, so the input gradients of the 2^3 paths of a
+    # 3-block net add up to the net's own input gradient, image by image.
     net = _net("resnet", 8)
     x, y = _batches(1, 4)[0]
-    t = paths.gradient_per_path_length(net, [(x, y)], samples=3, seed=0)
-    # k = 0 and k = n have one path each: every sample gives the same value
-    assert t["grad_norm_std"].iloc[0] == pytest.approx(0.0, abs=1e-7)
-    assert t["grad_norm_std"].iloc[-1] == pytest.approx(0.0, abs=1e-7)
-    expected = paths.input_gradient_norm(net.eval(), x, y, ["shortcut"] * 3).mean()
-    assert t["grad_norm_mean"].iloc[0] == pytest.approx(float(expected))
+    total = torch.zeros_like(x)
+    for bits in itertools.product([False, True], repeat=3):
+        total += _input_gradient(net, x, y, torch.tensor([bits] * 4))
+    assert torch.allclose(total, _input_gradient(net, x, y), atol=1e-5, rtol=1e-4)
+
+
+def test_each_image_takes_its_own_path():
+    # In eval mode the images of a batch do not interact: image i's gradient through its own
+    # path in a batch equals its gradient alone through that path.
+    net = _net("resnet", 14)
+    x, y = _batches(1, 5)[0]
+    masks = paths.random_paths(6, 3, 5, np.random.default_rng(0))
+    assert (masks.sum(1) == 3).all() and len({tuple(m.tolist()) for m in masks}) > 1
+    together = _input_gradient(net, x, y, masks)
+    for i in range(5):
+        alone = _input_gradient(net, x[i : i + 1], y[i : i + 1], masks[i : i + 1])
+        assert torch.allclose(together[i : i + 1], alone, atol=1e-6, rtol=1e-5)
+    norms = paths.input_gradient_norm(net, x, y, masks)
+    assert torch.allclose(norms, together.flatten(1).norm(dim=1).double(), rtol=1e-6)
+
+
+def test_path_statistics_are_over_image_path_pairs():
+    net = _net("resnet", 8)
+    batches = _batches(2, 4)
+    t = paths.gradient_per_path_length(net, batches, samples=3, seed=0, split="train")
+    assert (t["samples"] == 24).all() and (t["images"] == 8).all()
+    assert (t["image_split"] == "train").all()
+    # k = 0 and k = n are one path each: their means are those of every image's gradient
+    # through it (each image counted `samples` times)
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    for k, through in ((0, False), (3, True)):
+        expected = paths.input_gradient_norm(net.eval(), x, y, torch.full((8, 3), through))
+        assert t["grad_norm_mean"].iloc[k] == pytest.approx(float(expected.mean()), rel=1e-5)
+        # the standard error is over the 8 images (an image's 3 pairs are not independent)
+        sem = float(expected.std(unbiased=True)) / math.sqrt(8)
+        assert t["grad_norm_sem"].iloc[k] == pytest.approx(sem, rel=1e-4)
+    # seeded: the same paths again
+    again = paths.gradient_per_path_length(net, batches, samples=3, seed=0, split="train")
+    pd.testing.assert_frame_equal(t, again)
 
 
 def test_paths_refuse_a_plain_net():
@@ -250,37 +307,68 @@ def test_paths_refuse_a_plain_net():
 # branch magnitudes
 
 
-def test_zero_branches_have_magnitude_zero():
+def _scaled_branches(net: nn.Module, a: float) -> nn.Module:
+    """F(x) = a x for every block whose shape does not change (x >= 0, a ReLU output)."""
+    net = _identity_branches(net)
+    for _, block in named_blocks(net):
+        block.bn2.weight.data.fill_(a)
+    return net
+
+
+def test_zero_branches_change_nothing():
     t = branches.branch_magnitudes(_zero_branches(_net("resnet", 14)), _batches())
-    assert (t["measure"] == "branch").all()
-    assert (t["ratio_mean"] == 0).all() and (t["ratio_std"] == 0).all()
-    assert (t["images"] == 32).all()
+    measured = t[t["measurable"]]
+    assert list(t["measurable"]) == [True, True, False, True, False, True]
+    assert (measured[["change_mean", "change_std", "branch_mean", "branch_std"]] == 0).all().all()
+    assert t.loc[~t["measurable"], ["change_mean", "branch_mean"]].isna().all().all()
+    assert (t["images"] == 32).all() and (t["blocks"] == 6).all()
 
 
-def test_a_branch_equal_to_its_input_has_ratio_one():
-    t = branches.branch_magnitudes(_identity_branches(_net("resnet", 14)), _batches())
-    assert np.allclose(t["ratio_mean"], 1.0, atol=1e-5)
-    assert np.allclose(t["ratio_std"], 0.0, atol=1e-5)
+@pytest.mark.parametrize(
+    ("a", "change", "branch"),
+    [
+        (1.0, 1.0, 1.0),  # y = 2x: the block doubles its input
+        (-0.5, 0.5, 0.5),  # y = x / 2
+        (-2.0, 1.0, 2.0),  # y = relu(-x) = 0: the change is x itself, the branch twice that
+    ],
+)
+def test_a_branch_proportional_to_its_input_gives_the_known_ratios(a, change, branch):
+    t = branches.branch_magnitudes(_scaled_branches(_net("resnet", 14), a), _batches())
+    # with a < -1 the first block outputs 0, and the blocks after it see no input at all
+    measured = t[t["measurable"]].iloc[: 1 if a < -1 else None]
+    assert np.allclose(measured["change_mean"], change, atol=1e-5)
+    assert np.allclose(measured["branch_mean"], branch, atol=1e-5)
+    assert np.allclose(measured["change_std"], 0.0, atol=1e-5)
 
 
-def test_plain_identity_blocks_change_nothing_and_shape_changers_are_not_measured():
-    t = branches.branch_magnitudes(_identity_branches(_net("plain", 14)), _batches())
-    assert list(t["measure"]) == ["change", "change", "none", "change", "none", "change"]
-    measured = t[t["measure"] == "change"]
-    assert np.allclose(measured["ratio_mean"], 0.0, atol=1e-6)
-    assert t.loc[t["measure"] == "none", "ratio_mean"].isna().all()
+def test_a_block_never_changes_its_input_more_than_its_branch_adds():
+    # x >= 0 (a ReLU output), so |relu(F + x) - x| <= |F| element by element
+    t = branches.branch_magnitudes(_net("resnet", 20, seed=3), _batches())
+    measured = t[t["measurable"]]
+    assert (measured["change_mean"] <= measured["branch_mean"] + 1e-12).all()
+    assert (measured["change_mean"] > 0).all()
 
 
-def test_branch_ratio_matches_a_hand_computation():
+def test_branch_magnitudes_refuse_a_plain_net():
+    with pytest.raises(ValueError, match="residual net"):
+        branches.branch_magnitudes(_net("plain", 14), _batches())
+
+
+def test_block_ratios_match_a_hand_computation():
     net = _net("resnet", 8)
     x, _ = _batches(1, 4)[0]
     t = branches.branch_magnitudes(net, [(x, None)])
     with torch.no_grad():
         h = net.stem(x)
         block = named_blocks(net)[0][1]
-        r = block.branch(h).flatten(1).norm(dim=1) / h.flatten(1).norm(dim=1)
-    assert t["ratio_mean"].iloc[0] == pytest.approx(float(r.mean()), rel=1e-5)
-    assert t["ratio_std"].iloc[0] == pytest.approx(float(r.std(unbiased=False)), rel=1e-4)
+        y = block(h)
+        size = h.flatten(1).norm(dim=1)
+        change = (y - h).flatten(1).norm(dim=1) / size
+        branch = block.branch(h).flatten(1).norm(dim=1) / size
+    assert t["change_mean"].iloc[0] == pytest.approx(float(change.mean()), rel=1e-5)
+    assert t["change_std"].iloc[0] == pytest.approx(float(change.std(unbiased=False)), rel=1e-4)
+    assert t["branch_mean"].iloc[0] == pytest.approx(float(branch.mean()), rel=1e-5)
+    assert t["branch_std"].iloc[0] == pytest.approx(float(branch.std(unbiased=False)), rel=1e-4)
 
 
 # --------------------------------------------------------------------------------------------
@@ -304,3 +392,20 @@ def test_every_probe_table_fits_its_result_schema(tmp_path):
         assert (back["model"] == "resnet8").all() and (back["seed"] == 2).all()
         shared = df.columns.intersection(back.columns)
         pd.testing.assert_frame_equal(back[shared], labelled[shared], check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    ("kind", "old_columns"),
+    [
+        ("branches", ["measure", "ratio_mean", "ratio_std"]),
+        ("paths", ["grad_norm_mean", "grad_norm_std"]),
+    ],
+)
+def test_probe_files_of_the_older_layout_are_refused_in_one_line(tmp_path, kind, old_columns):
+    path = tmp_path / f"{kind}.parquet"
+    old = {c: [1.0] for c in ["model", "seed", "block", "length", *old_columns]}
+    pq.write_table(pa.table(old), path)
+    with pytest.raises(ResultError) as e:
+        read_all_probe(kind, [path])
+    message = str(e.value)
+    assert str(path) in message and "rebuild it" in message and "\n" not in message

@@ -310,6 +310,10 @@ def test_published_table_compares_with_the_reported_errors():
         == paper.reported_error("wooyeolbaek", "plain56").test_error_pct
     )
     assert df.loc["wy-plain56", "reported_source"].startswith("wooyeolBaek")
+    # akamaster's numbers are its best epoch, chosen on the test set; wooyeolBaek's the last
+    assert df.loc["aka20", "reported_selection"] == paper.SELECTED_ON_TEST
+    assert "91.78" in df.loc["aka20", "reported_note"]  # what the file itself stores
+    assert df.loc["wy-plain56", "reported_selection"] == "last epoch"
     assert pd.isna(df.loc["wy-resnet110", "reported_error_pct"])
     assert pd.isna(df.loc["wy-resnet110", "difference_pct"])
 

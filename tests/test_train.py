@@ -8,15 +8,18 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
 
-from resnet_repro.config import study_from_dict
+from resnet_repro.config import run_identity, study_from_dict
 from resnet_repro.engine import schedule as S
 from resnet_repro.engine import train as T
 from resnet_repro.engine.devices import Placement
-from resnet_repro.results import METRICS_SCHEMA, read_metrics
+from resnet_repro.engine.windows import TrainingWindows
+from resnet_repro.results import METRICS_SCHEMA, read_all_metrics, read_metrics, write_metrics
 
 TIMING = ["epoch_seconds", "images_per_second"]
 CPU = Placement(
@@ -46,6 +49,11 @@ def tiny(**overrides):
 def write_config(path: Path, cfg: dict) -> Path:
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def epochs(result) -> list[dict]:
+    """A run's epoch rows (its training-window rows left out)."""
+    return [r for r in result.rows if r.get("kind", "epoch") == "epoch"]
 
 
 def numbers(df: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +133,7 @@ def run(tmp_path, cfg, model="resnet8", seed=0, name="ckpt.pt", warn=None):
 
 def test_rows_per_epoch_plus_final_partial_epoch(tmp_path):
     result, logs = run(tmp_path, tiny())
-    df = pd.DataFrame(result.rows)
+    df = pd.DataFrame(epochs(result))
     assert list(df.columns) == [c for c in METRICS_SCHEMA.names if c in df.columns]
     assert set(METRICS_SCHEMA.names) <= set(df.columns)
     # 8 iterations of 3 per epoch: epochs end at 3, 6 and (partially) 8.
@@ -154,14 +162,14 @@ def test_training_learns_the_synthetic_task(tmp_path):
         data={"train_subset": 256, "test_subset": 200},
     )
     result, _ = run(tmp_path, cfg)
-    df = pd.DataFrame(result.rows)
+    df = pd.DataFrame(epochs(result))
     assert df.train_loss.iloc[-1] < df.train_loss.iloc[0]
     assert df.test_error_pct.iloc[-1] < 60.0  # chance is 90%
 
 
 def test_validation_split_gives_val_error(tmp_path):
     result, _ = run(tmp_path, tiny(data={"val_size": 32}))
-    df = pd.DataFrame(result.rows)
+    df = pd.DataFrame(epochs(result))
     assert df.val_error_pct.notna().all()
     assert df.val_loss.notna().all()
     assert result.data["n_val"] == 32
@@ -173,7 +181,7 @@ def test_warmup_holds_low_lr_until_error_below_threshold(tmp_path):
     )
     result, _ = run(tmp_path, never, name="never.pt")
     # Held until the first milestone (6), then the schedule's 0.01 anyway.
-    assert [r["lr"] for r in result.rows] == pytest.approx([0.01, 0.01, 0.01])
+    assert [r["lr"] for r in epochs(result)] == pytest.approx([0.01, 0.01, 0.01])
     assert result.warmup["ended_at_iteration"] == 6
     assert "milestone" in result.warmup["reason"]
     at_once = tiny(
@@ -183,14 +191,14 @@ def test_warmup_holds_low_lr_until_error_below_threshold(tmp_path):
     # The first check whose batch is not entirely wrong ends the warm-up; by epoch 2 the
     # rate is back to 0.1 until the milestone.
     assert any("warm-up ends at iteration" in m for m in logs)
-    assert [r["lr"] for r in result.rows][1:] == pytest.approx([0.1, 0.01])
+    assert [r["lr"] for r in epochs(result)][1:] == pytest.approx([0.1, 0.01])
     assert result.warmup["applied"] and result.warmup["ended_at_iteration"] <= 3
 
 
 def test_warmup_is_not_applied_to_plain_nets(tmp_path):
     cfg = tiny(train={"warmup": {"min_depth": 8, "until_train_error_pct": 0.001}})
     result, _ = run(tmp_path, cfg, model="plain8")
-    assert [r["lr"] for r in result.rows] == pytest.approx([0.1, 0.1, 0.01])
+    assert [r["lr"] for r in epochs(result)] == pytest.approx([0.1, 0.1, 0.01])
     assert result.warmup == {"applied": False, "ended_at_iteration": None, "reason": None}
 
 
@@ -211,7 +219,7 @@ def test_warmup_cap_ends_it_and_says_so(tmp_path):
     assert result.warmup["ended_at_iteration"] == 4
     assert any("warm-up ends at iteration 4" in m and "max_iterations" in m for m in logs)
     # Epoch 1 (iterations 1-3) warms up; epoch 2 ends at lr 0.1.
-    assert [r["lr"] for r in result.rows][:2] == pytest.approx([0.01, 0.1])
+    assert [r["lr"] for r in epochs(result)][:2] == pytest.approx([0.01, 0.1])
 
 
 def test_warmup_window_runs_across_epoch_boundaries(tmp_path, monkeypatch):
@@ -285,11 +293,94 @@ def test_resumed_warmup_matches_an_uninterrupted_one(tmp_path):
     assert numbers(pd.DataFrame(resumed.rows)).equals(numbers(pd.DataFrame(full.rows)))
 
 
+# ------------------------------------------------------------------ training windows
+
+
+def test_training_windows_sum_steps_over_fixed_iterations_and_resume_exactly():
+    def feed(windows, iterations):
+        out = []
+        for i in iterations:  # step i: loss i, 1 wrong of 2 images on even steps
+            row = windows.add(torch.tensor(float(i)), torch.tensor(i % 2 == 0), 2, i, end=8)
+            out += [row] if row else []
+        return out
+
+    rows = feed(TrainingWindows(3, torch.device("cpu"), 0), range(1, 9))
+    assert [r["iteration"] for r in rows] == [3, 6, 8]  # the last window ends with the run
+    assert [r["window_iterations"] for r in rows] == [3, 3, 2]
+    assert [r["train_loss"] for r in rows] == pytest.approx([2.0, 5.0, 7.5])
+    assert [r["train_error_pct"] for r in rows] == pytest.approx([100 / 6, 200 / 6, 25.0])
+    assert all(r["kind"] == "window" and r["status"] == "ok" for r in rows)
+    # a checkpoint in the middle of a window carries it on
+    first = TrainingWindows(3, torch.device("cpu"), 0)
+    part = feed(first, range(1, 5))
+    resumed = TrainingWindows(3, torch.device("cpu"), 4, state=first.to_state())
+    assert part + feed(resumed, range(5, 9)) == rows
+    # an older checkpoint without window state: a shorter first window from the resume
+    old = feed(TrainingWindows(3, torch.device("cpu"), 4, state=None), range(5, 9))
+    assert [(r["iteration"], r["window_iterations"]) for r in old] == [(6, 2), (8, 2)]
+    with pytest.raises(ValueError, match="at least 1"):
+        TrainingWindows(0, torch.device("cpu"), 0)
+
+
+def test_the_trainer_logs_windows_across_epochs_and_resumes_them(tmp_path):
+    cfg = tiny(train={"iterations": 12, "lr_milestones": [11], "window_iterations": 2})
+    full, _ = run(tmp_path, cfg, name="full.pt")
+    df = pd.DataFrame(full.rows)
+    w = df[df["kind"] == "window"]
+    assert w["iteration"].tolist() == [2, 4, 6, 8, 10, 12]  # 3 iterations per epoch
+    assert (w["window_iterations"] == 2).all() and w["test_error_pct"].isna().all()
+    assert w["epoch"].tolist() == [1, 2, 2, 3, 4, 4]
+    e = df[df["kind"] == "epoch"]
+    assert (e["window_iterations"] == 3).all()
+    # both kinds cover every step once: their step-weighted mean errors agree
+    mean = lambda r: (r["train_error_pct"] * r["window_iterations"]).sum() / 12  # noqa: E731
+    assert mean(w) == pytest.approx(mean(e))
+
+    def stop_in_epoch_3(msg):  # epoch 2's checkpoint (iteration 6) is saved
+        if "| epoch 3 |" in msg:
+            raise Stop
+
+    cfg5 = tiny(train={"iterations": 12, "lr_milestones": [11], "window_iterations": 5})
+    full5, _ = run(tmp_path, cfg5, name="full5.pt")
+    with pytest.raises(Stop):
+        T.train_run(
+            study_from_dict(cfg5), "resnet8", 0, tmp_path / "p.pt", CPU, log=stop_in_epoch_3
+        )
+    state = torch.load(tmp_path / "p.pt", weights_only=True)
+    assert state["iteration"] == 6 and state["window"]["start"] == 5  # mid-window
+    resumed, _ = run(tmp_path, cfg5, name="p.pt")
+    assert numbers(pd.DataFrame(resumed.rows)).equals(numbers(pd.DataFrame(full5.rows)))
+    assert [r["iteration"] for r in resumed.rows if r["kind"] == "window"] == [5, 10, 12]
+
+
+def test_metrics_files_hold_both_kinds_and_older_files_read_as_epochs(tmp_path):
+    result, _ = run(tmp_path, tiny(train={"window_iterations": 4}))
+    write_metrics(result.rows, tmp_path / "m.parquet")
+    assert read_metrics(tmp_path / "m.parquet")["iteration"].tolist() == [3, 6, 8]
+    both = read_all_metrics([tmp_path / "m.parquet"], windows=True)
+    assert sorted(both["kind"]) == ["epoch"] * 3 + ["window"] * 2
+    # a file written before windows existed: no kind, no window_iterations
+    old = pd.DataFrame(epochs(result)).drop(columns=["kind", "window_iterations"])
+    pq.write_table(pa.Table.from_pandas(old, preserve_index=False), tmp_path / "old.parquet")
+    back = read_all_metrics([tmp_path / "old.parquet"], windows=True)
+    assert (back["kind"] == "epoch").all() and back["window_iterations"].isna().all()
+    assert back["iteration"].tolist() == [3, 6, 8]
+    # rows of an older checkpoint (no kind) are written as epoch rows
+    write_metrics(old.to_dict("records"), tmp_path / "again.parquet")
+    assert (read_all_metrics([tmp_path / "again.parquet"])["kind"] == "epoch").all()
+
+
+def test_window_length_is_not_part_of_a_runs_identity():
+    a = run_identity(study_from_dict(tiny()), "resnet8", 0, "fp")
+    b = run_identity(study_from_dict(tiny(train={"window_iterations": 7})), "resnet8", 0, "fp")
+    assert a == b
+
+
 def test_non_finite_loss_stops_the_run_as_diverged(tmp_path):
     result, logs = run(tmp_path, tiny(train={"lr": 1e12, "iterations": 30, "lr_milestones": []}))
     assert result.status == "diverged"
-    assert result.rows[-1]["status"] == "diverged"
-    assert result.rows[-1]["iteration"] < 30
+    assert epochs(result)[-1]["status"] == "diverged"
+    assert epochs(result)[-1]["iteration"] < 30
     assert any("non-finite" in m for m in logs)
 
 
@@ -315,7 +406,7 @@ def test_truncated_checkpoint_warns_and_starts_afresh(tmp_path):
     result, logs = run(tmp_path, cfg, name="cut.pt", warn=warnings.append)
     assert any("unreadable" in w for w in warnings)
     assert not any("resuming" in m for m in logs)
-    assert len(result.rows) == 3
+    assert len(epochs(result)) == 3
 
 
 def test_checkpoint_of_another_config_is_not_resumed(tmp_path):

@@ -219,8 +219,9 @@ def test_deleting_one_run_retrains_it_and_rederives_its_dependents_only(study):
     other = mtimes(cwd, "results/runs/resnet8/seed0/*")
     # The run's folder: its outputs alone would be put back from checkpoint/finished/.
     shutil.rmtree(cwd / "results/runs/plain8/seed0")
-    probes = {f"probe:kind={k},model=plain8,seed=0": 1 for k in PROBES if k != "paths"}
-    figures = {f"figure_{k}": 1 for k in PROBES if k != "paths"}
+    residual_only = ("paths", "branches")
+    probes = {f"probe:kind={k},model=plain8,seed=0": 1 for k in PROBES if k not in residual_only}
+    figures = {f"figure_{k}": 1 for k in PROBES if k not in residual_only}
     assert planned(cwd) == Counter(
         {
             "train:model=plain8,seed=0": 1,
@@ -270,7 +271,8 @@ def test_report_holds_every_figure_and_table(study):
     # the captions say how many images: the config values are filled in
     # (a caption's line breaks are stored as the two characters backslash, n)
     assert "min(32, size of the test set)" in html
-    assert re.search(r"batch\(es\) of(\s|\\n)+8 test images", html)
+    assert re.search(r"batch\(es\) of(\s|\\n)+8 images", html)
+    assert "windows of" in html and "pooled std" in html  # Figure 6's and 7's statistics
     # the landscape's caption names the grid and the images
     assert re.search(r"3 x(\s|\\n)+3 grid", html)
     assert re.search(r"first(\s|\\n)+16(\s|\\n)+training(\s|\\n)+images", html)
@@ -281,7 +283,7 @@ def test_probes_write_every_result_and_figure(study):
     from resnet_repro.results import read_all_probe
 
     for kind in PROBES:
-        models = ["resnet8"] if kind == "paths" else ["plain8", "resnet8"]
+        models = ["resnet8"] if kind in ("paths", "branches") else ["plain8", "resnet8"]
         files = [cwd / f"results/analysis/{kind}/{m}_seed0.parquet" for m in models]
         df = read_all_probe(kind, files)
         assert sorted(set(df["model"])) == models and (df["images"] > 0).all()
@@ -335,7 +337,6 @@ def test_editing_a_probe_reruns_that_probe_and_its_figure_only(study):
     code.write_text(code.read_text() + "\n# an edit\n")
     assert planned(cwd) == Counter(
         {
-            "probe:kind=branches,model=plain8,seed=0": 1,
             "probe:kind=branches,model=resnet8,seed=0": 1,
             "figure_branches": 1,
         }

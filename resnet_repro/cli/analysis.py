@@ -13,7 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from ..config import Study
-from .common import say, warn
+from .common import add_statistic, say, warn
 
 
 def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
@@ -53,14 +53,18 @@ def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     return 0
 
 
-def _read_metrics_files(paths: Sequence[str], what: str = "that run is reported as missing"):
+def _read_metrics_files(
+    paths: Sequence[str], what: str = "that run is reported as missing", windows: bool = False
+):
+    """The epoch rows of the metrics files that exist (with `windows`, their training-window
+    rows too), warning about each absent one."""
     from ..results import read_all_metrics
 
     present = [p for p in paths if Path(p).is_file()]
     for p in paths:
         if p not in present:
             warn(f"{p} does not exist; {what}")
-    return read_all_metrics(present)
+    return read_all_metrics(present, windows=windows)
 
 
 def _run_info(paths: Sequence[str]) -> tuple[dict, dict]:
@@ -80,6 +84,9 @@ def _run_info(paths: Sequence[str]) -> tuple[dict, dict]:
             key = (str(r["model"]), int(r["seed"]))
             params[key[0]] = int(r["parameters"])
             info[key] = {"device": r.get("device"), "schedule": schedule_text(r["config"]["train"])}
+            n_test = (r.get("data") or {}).get("n_test")
+            if n_test is not None:
+                info[key]["test_images"] = int(n_test)
         except (ValueError, KeyError, TypeError):
             warn(f"{run} is not a resnet-repro run.json; its run shows no device/schedule")
     return params, info
@@ -122,10 +129,16 @@ def cmd_tables(args: argparse.Namespace, load: Callable[[argparse.Namespace], St
         if m not in study.models()
     ]
     both = pd.concat([metrics, compare], ignore_index=True) if len(compare) else metrics
+    # The test set's size per model (from its runs' run.json), for the binomial noise of
+    # a single run's error.
+    test_images = {}
+    for (model, _), record in sorted(info.items()):
+        if record.get("test_images") is not None:
+            test_images.setdefault(model, record["test_images"])
     out = Path(args.out_dir)
     tables = {
         "table6": comparison.table6(
-            paper_metrics, paper_runs, params, study.analysis.tolerance_pct
+            paper_metrics, paper_runs, params, study.analysis.tolerance_pct, test_images
         ),
         "plain_vs_residual": comparison.plain_vs_residual(paper_metrics, paper_runs),
         "runs": run_summary(metrics, runs),
@@ -160,9 +173,8 @@ def cmd_figure6(args: argparse.Namespace) -> int:
     from ..figures.paper_figures import figure6
     from ..figures.style import save_figure
 
-    png, pdf = save_figure(
-        figure6(_read_metrics_files(args.metrics), ylim=(0.0, args.ymax)), args.out
-    )
+    metrics = _read_metrics_files(args.metrics, windows=True)
+    png, pdf = save_figure(figure6(metrics, ylim=(0.0, args.ymax)), args.out)
     say(f"Figure 6 -> {png}, {pdf}")
     return 0
 
@@ -172,8 +184,9 @@ def cmd_figure7(args: argparse.Namespace) -> int:
     from ..figures.style import save_figure
     from ..results import read_all_layer_std
 
-    png, pdf = save_figure(figure7(read_all_layer_std(args.layer_std), args.models), args.out)
-    say(f"Figure 7 -> {png}, {pdf}")
+    fig = figure7(read_all_layer_std(args.layer_std), args.models, args.statistic)
+    png, pdf = save_figure(fig, args.out)
+    say(f"Figure 7 ({args.statistic} std) -> {png}, {pdf}")
     return 0
 
 
@@ -225,5 +238,6 @@ def add_parsers(
     c = sub.add_parser("figure7", help="the paper's Figure 7 (std of layer responses)")
     c.add_argument("--layer-std", nargs="*", default=[], help="layer-std Parquet files")
     c.add_argument("--models", nargs="*", default=None, help="models to draw, in this order")
+    add_statistic(c)
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_figure7)

@@ -42,3 +42,14 @@ def load_config(args: argparse.Namespace) -> Study:
     if not paths:
         raise ConfigError(f"no config: pass --config FILE (or set {CONFIG_ENV})")
     return load_study(paths)
+
+
+def add_statistic(c: argparse.ArgumentParser) -> None:
+    """--statistic: which std Figure 7 draws (analysis.figure7_statistic)."""
+    c.add_argument(
+        "--statistic",
+        choices=["pooled", "per_channel"],
+        default="pooled",
+        help="pooled: one std over images, positions and channels (default); per_channel: "
+        "each channel's std over images and positions, averaged over channels",
+    )

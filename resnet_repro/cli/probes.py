@@ -27,25 +27,39 @@ def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
     return load_model_file(path, warn=warn)
 
 
-def test_batches(
-    study: Study, device: torch.device, images: int, batch_size: int, norm: dict
+def image_batches(
+    study: Study,
+    device: torch.device,
+    images: int,
+    batch_size: int,
+    norm: dict,
+    split: str = "test",
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first `images` test images of the study, fed the way the net was trained (its
+    """The first `images` images of the study's test set (or, with split "train", of its
+    training set: the original images, no augmentation), fed the way the net was trained (its
     stored normalisation; for our runs the training set's per-pixel mean subtracted, section
     4.2), in fp32 batches on `device`."""
     from .. import data
     from ..nets import normalization
 
     arrays = data.load_arrays(study.data)
-    test = data.to_device(arrays, device)
-    n = min(images, len(test.test_y))
+    d = data.to_device(arrays, device)
+    x, y = (d.train_x, d.train_y) if split == "train" else (d.test_x, d.test_y)
+    n = min(images, len(y))
     return [
         (
-            normalization.normalize(test.test_x[i : min(i + batch_size, n)], norm, test.mean),
-            test.test_y[i : min(i + batch_size, n)],
+            normalization.normalize(x[i : min(i + batch_size, n)], norm, d.mean),
+            y[i : min(i + batch_size, n)],
         )
         for i in range(0, n, batch_size)
     ]
+
+
+def test_batches(
+    study: Study, device: torch.device, images: int, batch_size: int, norm: dict
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first `images` test images (`image_batches` on the test set)."""
+    return image_batches(study, device, images, batch_size, norm, "test")
 
 
 def _run_probe(
@@ -56,11 +70,13 @@ def _run_probe(
     if kind == "paths":
         from ..probes.paths import path_table
 
-        batches = test_batches(
-            study, device, a.path_batches * a.path_batch_size, a.path_batch_size, norm
+        batches = image_batches(
+            study, device, a.path_batches * a.path_batch_size, a.path_batch_size, norm, a.path_split
         )
-        return path_table(model, batches, a.path_samples, a.probe_seed, bar), (
-            f"gradient per path length, {a.path_samples} paths x {len(batches)} batches"
+        rows = path_table(model, batches, a.path_samples, a.probe_seed, a.path_split, bar)
+        return rows, (
+            f"gradient per path length at the input, {a.path_samples} random paths per image "
+            f"and length on {int(rows['images'].max())} {a.path_split} images"
         )
     batches = test_batches(study, device, a.probe_images, study.train.eval_batch_size, norm)
     if kind == "lesions":
@@ -75,7 +91,14 @@ def _run_probe(
     from ..probes.branches import branch_magnitudes
 
     bar.start(len(batches))
-    return branch_magnitudes(model, batches, bar), "branch magnitudes"
+    return branch_magnitudes(model, batches, bar), "block changes ||y-x||/||x|| and ||F(x)||/||x||"
+
+
+RESIDUAL_ONLY = {
+    "paths": "it has one path only",
+    "branches": "its output channels need not match its input's, so ||y - x|| / ||x|| is no "
+    "distance from the identity",
+}
 
 
 def warn_if_long_on_cpu(kind: str, study: Study, name: str, model: nn.Module) -> None:
@@ -99,10 +122,10 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
 
     study = load(args)
     model, identity, norm = load_trained(args.model_file)
-    if args.kind == "paths" and not identity["model"].startswith("resnet"):
+    if args.kind in RESIDUAL_ONLY and not identity["model"].startswith("resnet"):
         raise ConfigError(
-            f"the paths probe needs a residual net; {identity['model']} is plain "
-            "(it has one path only)"
+            f"the {args.kind} probe needs a residual net; {identity['model']} is plain "
+            f"({RESIDUAL_ONLY[args.kind]})"
         )
     placement, slot = place(study.device, log=say)
     if args.cpu_threads:
@@ -122,10 +145,9 @@ def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Stu
         if slot is not None:
             slot.release()
     write_probe(args.kind, label_run(rows, name, seed, PROBE_SCHEMAS[args.kind]), args.out)
-    images = int(rows["images"].max()) if len(rows) else 0
-    say(
-        f"{name} seed {seed}: {what} on {images} test images, {placement.name} (fp32) -> {args.out}"
-    )
+    if args.kind != "paths":  # the paths probe names its images (training or test) itself
+        what += f" on {int(rows['images'].max()) if len(rows) else 0} test images"
+    say(f"{name} seed {seed}: {what}, {placement.name} (fp32) -> {args.out}")
     return 0
 
 
@@ -258,12 +280,13 @@ def add_parsers(
     c = sub.add_parser(
         "probe",
         help="measure a trained model without training it: block lesions, paths, "
-        "branch magnitudes (Veit et al. 2016)",
-        description="Run one probe on a trained model.pt over the study's test images (eval "
-        "mode, fp32, on the study's device) and write one Parquet file. lesions: "
-        "test error with each block deleted (Veit et al. Fig. 3); lesions_k: with "
-        "k random blocks deleted (Fig. 5a); paths: gradient per path length "
-        "(Fig. 6; residual nets only); branches: ||F(x)||/||x|| per block.",
+        "block changes (Veit et al. 2016; He et al. 2015)",
+        description="Run one probe on a trained model.pt (eval mode, fp32, on the study's "
+        "device) and write one Parquet file. lesions: test error with each block deleted "
+        "(Veit et al. Fig. 3); lesions_k: with k random blocks deleted (Fig. 5a); paths: "
+        "gradient at the input per path length (Fig. 6; residual nets only; "
+        "analysis.path_split chooses training or test images); branches: ||y-x||/||x|| and "
+        "||F(x)||/||x|| per residual block (residual nets only).",
     )
     add_config(c)
     c.add_argument("kind", choices=KINDS, help="which probe")
@@ -325,6 +348,7 @@ __all__ = [
     "cmd_landscape_figure",
     "cmd_probe",
     "cmd_probe_figure",
+    "image_batches",
     "load_trained",
     "test_batches",
     "training_inputs",

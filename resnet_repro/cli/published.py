@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from ..results import ResultError
+from .common import add_statistic
 
 # Column titles of the published Figure 7: the repository behind each checkpoint format.
 REPOSITORIES = {
@@ -92,6 +93,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_published_table(args: argparse.Namespace) -> int:
     from ..published.table import published_table
     from ..results import write_text
+    from ..tables.paper import SELECTED_ON_TEST
     from ..tables.text import to_html, to_markdown
 
     evals = []
@@ -103,9 +105,18 @@ def cmd_published_table(args: argparse.Namespace) -> int:
     df = published_table(evals)
     out = Path(args.out_dir)
     write_text(df.to_csv(index=False), out / "published.csv")
-    shown = df.drop(columns=["reported_source"])
+    shown = df.drop(columns=["reported_source", "reported_note"])
     sources = sorted({s for s in df["reported_source"] if s})
     note = "".join(f"\nReported: {s}." for s in sources)
+    if (df["reported_selection"] == SELECTED_ON_TEST).any():
+        note += (
+            f"\nA reported number marked '{SELECTED_ON_TEST}' is the best test error over "
+            "the epochs, an epoch chosen on the test set: it is optimistic, so "
+            "difference_pct (ours - theirs) reads too high by that selection's gain."
+        )
+    note += "".join(
+        f"\n{name}: {text}." for name, text in zip(df["name"], df["reported_note"]) if text
+    )
     md = to_markdown(shown) + "\n" + note.lstrip("\n") + ("\n" if note else "")
     write_text(md, out / "published.md")
     write_text(
@@ -127,8 +138,9 @@ def cmd_figure7_published(args: argparse.Namespace) -> int:
     fig = figure7_groups(
         groups,
         "Figure 7 of He et al. 2015 redrawn from published "
-        "checkpoints: std of 3x3 layer responses (after BN, before "
+        "checkpoints: 3x3 layer responses (after BN, before "
         "ReLU/addition)",
+        args.statistic,
     )
     png, pdf = save_figure(fig, args.out)
     print(f"Figure 7 of published checkpoints -> {png}, {pdf}", flush=True)
@@ -193,5 +205,6 @@ def add_parsers(sub, add_config) -> None:
         metavar="LABEL FILE",
         help="a column title and its layer-std Parquet files; repeat per group",
     )
+    add_statistic(c)
     c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
     c.set_defaults(func=cmd_figure7_published)

@@ -260,7 +260,8 @@ def add_parsers(sub) -> None:
         "train",
         help="train one model with one seed",
         description="Train one (model, seed) of the study with the config's recipe. Writes "
-        "DIR/metrics.parquet (one row per epoch), DIR/model.pt and DIR/run.json; "
+        "DIR/metrics.parquet (one row per epoch, and one per window of "
+        "train.window_iterations iterations), DIR/model.pt and DIR/run.json; "
         "keeps resume state in DIR/checkpoint/ until the run is complete, so the "
         "same command after a kill continues where it stopped, and beside it "
         "progress.json, where the run stands (`resnet-repro status`). A progress bar on a "

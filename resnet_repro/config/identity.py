@@ -14,7 +14,8 @@ from .study import IMAGENET_ARCH, Study, parse_model_name
 # Config keys that do not change a run's numbers: where the data lives and whether it may be
 # fetched (the data's content is in the fingerprint instead), the keys that select that content
 # (also covered by the fingerprint, so that an equivalent selection is not a new run), and the
-# evaluation batch size (evaluation is in fp32 and per image).
+# evaluation batch size (evaluation is in fp32 and per image), and the length of the training
+# windows (it groups the logged training loss and error; the training itself is the same).
 _DATA_KEYS_NOT_IN_IDENTITY = (
     "root",
     "download",
@@ -24,7 +25,7 @@ _DATA_KEYS_NOT_IN_IDENTITY = (
     "test_subset",
     "seed",
 )
-_TRAIN_KEYS_NOT_IN_IDENTITY = ("eval_batch_size",)
+_TRAIN_KEYS_NOT_IN_IDENTITY = ("eval_batch_size", "window_iterations")
 
 
 def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> dict[str, Any]:

@@ -81,6 +81,8 @@ class TrainConfig:
     warmup: WarmupConfig
     augment: AugmentConfig
     eval_batch_size: int
+    # Training loss/error logged per window of this many iterations (engine/windows.py).
+    window_iterations: int = 100
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class AnalysisConfig:
     landscape_points: int = 51
     landscape_images: int = 10000
     landscape_seed: int = 0
+    figure7_statistic: str = "pooled"  # or "per_channel" (results.LAYER_STD_STATISTICS)
+    path_split: str = "train"  # the images of the path experiment (Veit et al.: training)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class RunProgress:
             "started_at": time.time(),
         }
         self.tensorboard = None
+        self.written = 0  # rows already in the TensorBoard folder
         if study.tracking.tensorboard:
             from .tensorboard import RunEvents
 
@@ -70,12 +71,15 @@ class RunProgress:
         """The run (re)starts after `rows` (those of its checkpoint)."""
         if self.tensorboard is not None:
             self.tensorboard.restart(rows)
+        self.written = len(rows)
         self._write(rows)
 
     def evaluated(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """An epoch ended with its evaluation (rows[-1]), and its checkpoint is saved."""
+        """An epoch ended with its evaluation (rows[-1], after the epoch's training-window
+        rows), and its checkpoint is saved."""
         if self.tensorboard is not None:
-            self.tensorboard.add(rows[-1])
+            self.tensorboard.add(rows[self.written :])
+        self.written = len(rows)
         self._write(rows)
 
     def close(self) -> None:

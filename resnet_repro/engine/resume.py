@@ -129,6 +129,7 @@ def save_checkpoint(
     rows: list[dict[str, Any]],
     warmup: dict[str, Any],
     sessions: list[dict[str, Any]],
+    window: dict[str, Any] | None = None,
 ) -> None:
     save_torch(
         {
@@ -142,6 +143,7 @@ def save_checkpoint(
             "rows": rows,
             "warmup": warmup,
             "sessions": sessions,
+            "window": window,  # the open training window (engine/windows.py)
         },
         path,
     )

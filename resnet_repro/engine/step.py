@@ -135,6 +135,7 @@ class TrainStep:
         # which reads it on the host at every call.
         self.loss_sum = torch.zeros(1, dtype=torch.float64, device=device)
         self.wrong = torch.zeros((), dtype=torch.int64, device=device)
+        self.meters = [(self.loss_sum, self.wrong)]  # every (loss sum, wrong) the step adds to
         self.seen = 0
         self.lr = torch.tensor(float(train.lr), dtype=torch.float32, device=device)
         self.params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -161,6 +162,12 @@ class TrainStep:
         self.loss_sum.zero_()
         self.wrong.zero_()
         self.seen = 0
+
+    def add_meter(self, loss_sum: torch.Tensor, wrong: torch.Tensor) -> None:
+        """Let every step also add its loss (times the batch size; float64, shape (1,)) and
+        wrong count (int64, 0-d) into these tensors, e.g. the training windows'. Before the
+        first step: a compiled step is traced with the meters it has then."""
+        self.meters.append((loss_sum, wrong))
 
     def set_lr(self, lr: float) -> None:
         self.lr.fill_(lr)  # the compiled update reads the tensor: no recompilation
@@ -213,8 +220,10 @@ class TrainStep:
             out = net(x)
             loss = F.cross_entropy(out.float(), y)
         wrong = (out.detach().argmax(1) != y).sum()
-        self.loss_sum.add_(loss.detach().double() * y.shape[0])
-        self.wrong.add_(wrong)
+        summed = loss.detach().double() * y.shape[0]
+        for loss_sum, wrong_sum in self.meters:
+            loss_sum.add_(summed)
+            wrong_sum.add_(wrong)
         return loss, wrong
 
     def _forward_loss(self, x, y) -> tuple[torch.Tensor, torch.Tensor]:

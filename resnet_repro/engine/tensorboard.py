@@ -30,6 +30,9 @@ SCALARS = {
     "lr": "lr",
     "images_per_second": "images_per_second",
 }
+# A training-window row (engine/windows.py) has only training values; its own tags keep the
+# finer curve apart from the epoch means, which end at the same iterations.
+WINDOW_SCALARS = {"train_loss": "loss/train_window", "train_error_pct": "error_pct/train_window"}
 EVENT_FILES = "events.out.tfevents.*"
 
 
@@ -49,7 +52,8 @@ def _summary_writer(logdir: Path):
 
 def _add_row(writer, row: Mapping[str, Any]) -> None:
     step = int(row["iteration"])
-    for column, tag in SCALARS.items():
+    scalars = WINDOW_SCALARS if row.get("kind") == "window" else SCALARS
+    for column, tag in scalars.items():
         value = row.get(column)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             continue  # no validation split; a diverged epoch's loss stays out of the chart
@@ -71,8 +75,9 @@ class RunEvents:
             _add_row(self.writer, row)
         self.writer.flush()
 
-    def add(self, row: Mapping[str, Any]) -> None:
-        _add_row(self.writer, row)
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        for row in rows:
+            _add_row(self.writer, row)
         self.writer.flush()
 
     def close(self) -> None:

@@ -3,8 +3,10 @@ atomic checkpoints with exact resume, and divergence handling.
 
 The data lives on the training device and is augmented there; the step (`step.TrainStep`,
 eager or compiled into graphs) accumulates the loss and error in device tensors that are read
-once per epoch, so a step never waits for the host (the warm-up phase of the deepest nets is
-the one exception: it reads the running error every `warmup.check_every` iterations until the
+once per epoch and once per training window (`windows.TrainingWindows`, every
+`train.window_iterations` iterations, for Figure 6's curves), so a step never waits for the
+host (the warm-up phase of the deepest nets is the one exception: it reads the running error
+every `warmup.check_every` iterations until the
 warm-up ends).
 """
 
@@ -43,6 +45,7 @@ from .schedule import (
     warmup_applies,
 )  # noqa: F401 (the schedule is part of the trainer's interface)
 from .step import TrainStep, make_optimizer
+from .windows import TrainingWindows
 
 # ---------------------------------------------------------------- evaluation
 
@@ -201,6 +204,10 @@ def train_run(
 
     with numerics(placement):
         step = TrainStep(model, optimizer, dd, train, placement, per_epoch)
+        windows = TrainingWindows(
+            train.window_iterations, device, iteration, state.get("window") if state else None
+        )
+        step.add_meter(windows.loss_sum, windows.wrong)  # summed inside the step's graph
         while iteration < total and status == "ok":
             epoch += 1
             t0 = time.perf_counter()
@@ -215,6 +222,9 @@ def train_run(
                 _, batch_wrong = step()
                 iteration += 1
                 bar.advance()
+                window = windows.advance(step.batch_size, iteration, total)
+                if window is not None:  # Figure 6's training curve: one host read per window
+                    rows.append(_row(identity, epoch=epoch, lr=lr, **window))
                 if warm.active:
                     # Section 4.2: "0.01 to warm up the training until the training error is
                     # below 80% (about 400 iterations), and then go back to 0.1".
@@ -250,6 +260,8 @@ def train_run(
                 epoch_seconds=epoch_seconds,
                 images_per_second=seen / train_seconds,
                 status=status,
+                kind="epoch",
+                window_iterations=steps,
             )
             rows.append(row)
             left = (total - iteration) * epoch_seconds / steps
@@ -269,6 +281,7 @@ def train_run(
                 rows=rows,
                 warmup=warm.to_state(),
                 sessions=sessions,
+                window=windows.to_state(),
             )
             progress.evaluated(rows)
         progress.close()

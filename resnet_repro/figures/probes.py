@@ -19,6 +19,7 @@ from ..tables.runs import sort_models
 from .style import ARCH_LINESTYLE, corner_note, depth_colors, empty_panel, figure_style, model_label
 
 ARCH_TITLE = {"resnet": "residual nets", "plain": "plain nets"}
+SPLIT_WORDS = {"train": "training", "test": "test"}
 
 
 def _models(df: pd.DataFrame, models: Sequence[str] | None) -> tuple[list[str], list[str]]:
@@ -76,12 +77,25 @@ def _mark_unmeasured(ax, rows: pd.DataFrame, color, first: bool) -> bool:
     return False
 
 
-def _finish(fig: Figure, axes, drawn: list[str], absent: list[str], title: str, note: str) -> None:
+def _finish(
+    fig: Figure,
+    axes,
+    drawn: list[str],
+    absent: list[str],
+    title: str,
+    note: str,
+    legend_below: bool = False,
+) -> None:
+    """Legends (in each panel, or with `legend_below` one for the figure under its panels,
+    off every curve), the absent models' note and the title."""
     for ax in axes:
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", fontsize=8)
-        else:
+        if not ax.get_legend_handles_labels()[0]:
             empty_panel(ax, "no results for the requested models")
+        elif not legend_below:
+            ax.legend(loc="best", fontsize=8)
+    if legend_below and axes[0].get_legend_handles_labels()[0]:
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)
     if absent:
         corner_note(
             axes[0], [f"not in the data: {', '.join(model_label(m) for m in absent)}"], top=False
@@ -181,23 +195,47 @@ def figure_lesions_k(df: pd.DataFrame, models: Sequence[str] | None = None) -> F
     return fig
 
 
+def _band(ax, x, mean, half, color, log: bool) -> None:
+    """A light band mean +- half; on a log axis its lower edge stays above a tenth of the
+    mean (a standard error near the mean itself would otherwise plunge to 0)."""
+    low = mean - half
+    if log:
+        low = np.maximum(low, mean / 10)
+    ax.fill_between(x, low, mean + half, color=color, alpha=0.2, linewidth=0)
+
+
 def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
     """Veit et al. Fig. 6: (a) the fraction of paths of each length, (b) the gradient norm at
-    the input through a path of that length, (c) their product: which lengths carry the
-    total gradient. Residual nets only (a plain net has one path): plain models are ignored."""
+    the network's input (the image) through a path of that length, mean over (image, path)
+    pairs with a band of +-1 standard error of the mean (over the images), (c) the share of
+    the total gradient magnitude that paths of each length carry, C(n,k) g_k / sum_j C(n,j)
+    g_j, a distribution over lengths that compares nets of any depth on one axis (Veit et al.
+    draw C(n,k) g_k, the same curve up to a constant per net). Residual nets only (a plain net
+    has one path): plain models are ignored."""
     if models is not None:
         models = [m for m in models if parse_model_name(m)[0] == "resnet"]
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
+    rows = df[df["model"].isin(drawn)]
+    log_b = bool(len(rows)) and bool((rows["grad_norm_mean"] > 0).all())
     with figure_style():
         fig = Figure(figsize=(14, 4.3), layout="constrained")
         axes = fig.subplots(1, 3)
         for model in drawn:
-            rows = _first_seed(df, model).sort_values("length")
+            r = _first_seed(df, model).sort_values("length")
             kw = _style_of(model, colors)
-            axes[0].plot(rows["length"], rows["path_fraction"], marker="o", markersize=2.5, **kw)
-            axes[1].plot(rows["length"], rows["grad_norm_mean"], marker="o", markersize=2.5, **kw)
-            axes[2].plot(rows["length"], rows["weighted_grad"], marker="o", markersize=2.5, **kw)
+            k = r["length"].to_numpy(dtype=float)
+            mean = r["grad_norm_mean"].to_numpy(dtype=float)
+            half = r["grad_norm_sem"].fillna(0).to_numpy(dtype=float)
+            frac = r["path_fraction"].to_numpy(dtype=float)
+            total = float(np.sum(frac * mean))
+            share = frac * mean / total if total > 0 else np.zeros_like(mean)
+            axes[0].plot(k, frac, marker="o", markersize=2.5, **kw)
+            axes[1].plot(k, mean, marker="o", markersize=2.5, **kw)
+            _band(axes[1], k, mean, half, kw["color"], log_b)
+            axes[2].plot(k, share, marker="o", markersize=2.5, **kw)
+            if total > 0:
+                _band(axes[2], k, share, frac * half / total, kw["color"], False)
         titles = [
             "(a) distribution of path length",
             "(b) gradient magnitude per path",
@@ -205,8 +243,8 @@ def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figur
         ]
         ylabels = [
             "fraction of paths  C(n,k) / 2^n",
-            "gradient norm at the input",
-            "fraction x gradient norm",
+            "gradient norm at the input image",
+            "share of the total  C(n,k) g_k / sum",
         ]
         for ax, title, ylabel in zip(axes, titles, ylabels):
             ax.set_title(title)
@@ -214,69 +252,108 @@ def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figur
             ax.set_ylabel(ylabel)
             ax.set_xlim(left=0)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        rows = df[df["model"].isin(drawn)]
-        if len(rows) and (rows["grad_norm_mean"] > 0).all():
+        if log_b:
             axes[1].set_yscale("log")
         note = ""
         if len(rows):
+            images = sorted(set(int(v) for v in rows["images"]))
+            draws = sorted(set((rows["samples"] // rows["images"].clip(lower=1)).astype(int)))
+            splits = sorted(set(SPLIT_WORDS.get(str(v), str(v)) for v in rows["image_split"]))
             note = (
-                f"{_images_note(rows)}; {int(rows['samples'].max())} sampled paths x "
-                f"batches per length"
+                f"{', '.join(map(str, images))} {' and '.join(splits)} images x "
+                f"{', '.join(map(str, draws))} random path(s) of each length per image; "
+                "band: +-1 standard error of the mean"
             )
         _finish(
             fig,
             list(axes),
             drawn,
             absent,
-            "Redraw of Veit et al. 2016, Figure 6: path lengths and gradient per length",
+            "Redraw of Veit et al. 2016, Figure 6: path lengths and the gradient at the input "
+            "per length",
             note,
         )
     return fig
 
 
+def _relative_position(rows: pd.DataFrame) -> np.ndarray:
+    """Block centres on 0..1: (block - 0.5) / blocks, so nets of every depth share one axis."""
+    return (rows["block"].to_numpy(dtype=float) - 0.5) / rows["blocks"].to_numpy(dtype=float)
+
+
 def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
-    """Per block: ||F(x)|| / ||s(x)|| of each residual branch (left) and the relative change
-    ||y - x|| / ||x|| of each plain block of equal input and output shapes (right), mean over
-    the test images with +-1 std bars."""
+    """How much each residual block changes its input, for every ResNet depth on one axis of
+    relative block position: (left) ||y - x|| / ||x||, the block's output against its input
+    (y after the final ReLU), (right) ||F(x)|| / ||x||, what the residual branch adds. Mean
+    over the test images, with a light band of +-1 std over the images. Downsampling blocks
+    are not measured (their output has another shape; option A zero-pads half of it) and are
+    marked with crosses on the x axis, as the lesion figure marks what it cannot delete.
+    Plain nets are not drawn (their rows, if any, are ignored)."""
+    if models is not None:
+        models = [m for m in models if parse_model_name(m)[0] == "resnet"]
+    else:
+        models = sort_models(m for m in set(df["model"]) if parse_model_name(m)[0] == "resnet")
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
+    panels = [
+        ("change", "what the block changes", "||y - x|| / ||x||  (y after the final ReLU)"),
+        ("branch", "what the residual branch adds", "||F(x)|| / ||x||  (F before the addition)"),
+    ]
     with figure_style():
-        fig = Figure(figsize=(11, 4.5), layout="constrained")
-        panels = _arch_panels(fig, drawn)
-        first = True
+        fig = Figure(figsize=(12, 4.6), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
+        crossed = False
         for model in drawn:
             rows = _first_seed(df, model).sort_values("block")
-            ax = panels[parse_model_name(model)[0]]
             kw = _style_of(model, colors)
-            ax.errorbar(
-                rows["block"],
-                rows["ratio_mean"],
-                yerr=rows["ratio_std"],
-                marker="o",
-                markersize=3,
-                linewidth=1.3,
-                elinewidth=0.7,
-                capsize=1.5,
-                **kw,
-            )
-            first = _mark_unmeasured(ax, rows[rows["measure"] == "none"], kw["color"], first)
-        labels = {
-            "resnet": ("residual nets: what the branch adds", "||F(x)|| / ||s(x)||"),
-            "plain": ("plain nets: how much a block changes its input", "||y - x|| / ||x||"),
-        }
-        for arch, ax in panels.items():
-            ax.set_title(labels[arch][0])
-            ax.set_ylabel(labels[arch][1])
-            ax.set_xlabel("block (network order)")
+            pos = _relative_position(rows)
+            for ax, (what, _, _) in zip(axes, panels):
+                mean = rows[f"{what}_mean"].to_numpy(dtype=float)  # NaN breaks the line
+                std = rows[f"{what}_std"].to_numpy(dtype=float)
+                ax.plot(pos, mean, marker="o", markersize=3, linewidth=1.4, **kw)
+                ax.fill_between(pos, mean - std, mean + std, color=kw["color"], alpha=0.12, lw=0)
+            gone = ~rows["measurable"].astype(bool).to_numpy()
+            for ax in axes:
+                ax.plot(
+                    pos[gone],
+                    np.zeros(int(gone.sum())),
+                    linestyle="none",
+                    marker="x",
+                    markersize=7,
+                    color=kw["color"],
+                    clip_on=False,
+                    zorder=5,
+                )
+            crossed = crossed or bool(gone.any())
+        if crossed:  # one grey key for the crosses of every depth, after the nets
+            for ax in axes:
+                ax.plot(
+                    [],
+                    [],
+                    linestyle="none",
+                    marker="x",
+                    markersize=7,
+                    color="0.4",
+                    label="downsampling block: not measured",
+                )
+        for ax, (_, title, ylabel) in zip(axes, panels):
+            ax.set_title(title)
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel("relative block position (block - 1/2) / blocks")
+            ax.set_xlim(0, 1)
             ax.set_ylim(bottom=0)
-            _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
+            for b in (1 / 3, 2 / 3):  # the three stages have n blocks each
+                ax.axvline(b, color="0.75", linewidth=0.8, linestyle=":")
+        axes[1].yaxis.set_tick_params(labelleft=True)
         _finish(
             fig,
-            list(panels.values()),
+            list(axes),
             drawn,
             absent,
-            "How close each block is to the identity (0: the block passes its input on)",
-            _images_note(df[df["model"].isin(drawn)]),
+            "How much each residual block changes its input (0: it passes its input on); "
+            "stages split at the dotted lines",
+            _images_note(df[df["model"].isin(drawn)]) + ("; band: +-1 std over the images"),
+            legend_below=True,
         )
     return fig
 

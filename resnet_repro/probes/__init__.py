@@ -3,8 +3,9 @@
 - `layer_responses`: std of every 3x3 layer's response (He et al. 2015, Figure 7);
 - `lesions`: test error with one or k blocks deleted (Veit et al. 2016, arXiv:1605.06431,
   Figs. 3 and 5a);
-- `paths`: path lengths and the gradient per path length (Veit et al., Fig. 6);
-- `branches`: how far each block is from the identity, ||F(x)|| / ||x||.
+- `paths`: path lengths and the gradient per path length at the input (Veit et al., Fig. 6);
+- `branches`: how much each residual block changes its input, ||y - x|| / ||x||, and what
+  its branch adds, ||F(x)|| / ||x||.
 
 Each takes a model and batches of test images and returns a DataFrame; `cli/probes.py` reads
 and writes the files, `figures/probes.py` draws them. The helpers below are shared by all of them.

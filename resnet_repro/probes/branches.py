@@ -1,12 +1,25 @@
-"""How close each block stays to the identity: the size of what its residual branch adds
-relative to what passes through, ||F(x)|| / ||s(x)||, over the test images.
+"""How much each residual block changes its input: ||y - x|| / ||x|| and ||F(x)|| / ||x|| per
+block and per image, over the test images.
 
-He et al. 2015 (section 4.2, Figure 7) argue from layer-response stds that residual
-functions are "generally closer to zero than the non-residual functions"; this measures it
-per block and per image. For a residual block y = relu(F(x) + s(x)) the ratio is
-||F(x)|| / ||s(x)|| (s the shortcut: x itself, or for a downsampling block x subsampled and
-zero-padded, option A). A plain block has no F: its relative change ||y - x|| / ||x|| is
-measured where its input and output shapes match ("change"); the others get "none".
+He et al. 2015 (section 4.2, Figure 7) read their layer-response stds as "residual functions
+might be generally closer to zero than the non-residual functions" and "when there are more
+layers, an individual layer of ResNets tends to modify the signal less". This measures that
+per block: for a residual block y = relu(F(x) + s(x)) with input x,
+
+- change = ||y - x|| / ||x||: how far the block's output is from its input, the distance
+  from the identity (y after the final ReLU, what the next block receives);
+- branch = ||F(x)|| / ||x||: the size of what the residual branch adds (F before the
+  addition).
+
+A block whose branch is zero has change = branch = 0 (its input is a ReLU output, so the
+final ReLU passes it on). Downsampling blocks are not measured (`measurable` False): their
+output has another shape than their input, and option A's shortcut zero-pads half of the
+output channels, so neither ratio is a distance from the identity there.
+
+Plain nets are refused: nothing makes channel i of a plain block's output correspond to
+channel i of its input, so ||y - x|| / ||x|| of two unrelated vectors of similar size (about
+sqrt(2)) would be read as a distance from the identity.
+
 Norms are per image over all channels and positions; the net runs in eval mode and fp32.
 """
 
@@ -28,19 +41,27 @@ def _norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).double().norm(dim=1)
 
 
-def block_ratios(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor | None]:
-    """Per block, the per-image ratio (float64, one value per image of `x`) or None where no
-    ratio is defined. `x` is a batch of normalised images."""
-    out: list[torch.Tensor | None] = []
+def block_ratios(
+    model: nn.Module, x: torch.Tensor
+) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
+    """Per block, the per-image (change, branch) ratios (float64, one value per image of `x`),
+    or None for a block that changes the shape. `x` is a batch of normalised images."""
+    blocks = named_blocks(model)
+    if not blocks or not all(is_residual(b) for _, b in blocks):
+        raise ValueError(
+            "branch magnitudes need a residual net: a plain block's output channels need not "
+            "match its input's, so ||y - x|| / ||x|| is no distance from the identity there"
+        )
+    out: list[tuple[torch.Tensor, torch.Tensor] | None] = []
     h = model.stem(x)
-    for _, block in named_blocks(model):
-        y = block(h)
-        if is_residual(block):
-            out.append(_norm(block.branch(h)) / _norm(block.shortcut(h)))
-        elif not changes_shape(block):
-            out.append(_norm(y - h) / _norm(h))
-        else:
+    for _, block in blocks:
+        f = block.branch(h)
+        y = torch.relu(f + block.shortcut(h))  # = block(h), with F(x) kept
+        if changes_shape(block):
             out.append(None)
+        else:
+            size = _norm(h)
+            out.append((_norm(y - h) / size, _norm(f) / size))
         h = y
     return out
 
@@ -50,35 +71,43 @@ def branch_magnitudes(
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
-    """One row per block: block, name, stage, measure ("branch", "change" or "none"),
-    ratio_mean and ratio_std (population std) over all images, images. Sums are kept in
-    float64 batch by batch, so memory does not grow with the number of images. `bar` counts
-    batches (started by the caller, who knows how many there are)."""
+    """One row per block: block, name, stage, blocks, changes_shape, measurable, change_mean,
+    change_std, branch_mean, branch_std (population stds over the images; NaN where not
+    measurable), images. Sums are kept in float64 batch by batch, so memory does not grow with
+    the number of images. `bar` counts batches (started by the caller, who knows how many
+    there are)."""
     blocks = block_table(model)
     n = len(blocks)
-    sums, sumsqs, count = [0.0] * n, [0.0] * n, 0
+    sums = [[0.0, 0.0] for _ in range(n)]
+    sumsqs = [[0.0, 0.0] for _ in range(n)]
+    count = 0
     with eval_mode(model), torch.no_grad():
         for x, _ in batches:
-            for i, r in enumerate(block_ratios(model, x)):
-                if r is not None:
-                    sums[i] += float(r.sum())
-                    sumsqs[i] += float(torch.square(r).sum())
+            for i, ratios in enumerate(block_ratios(model, x)):
+                if ratios is not None:
+                    for j, r in enumerate(ratios):
+                        sums[i][j] += float(r.sum())
+                        sumsqs[i][j] += float(torch.square(r).sum())
             count += int(x.shape[0])
             bar.advance()
     if count == 0:
         raise ValueError("branch_magnitudes got no images")
-    measure, means, stds = [], [], []
-    for i, row in blocks.iterrows():
-        if row["residual"]:
-            measure.append("branch")
-        elif not row["changes_shape"]:
-            measure.append("change")
-        else:
-            measure.append("none")
-        mean = sums[i] / count
-        var = max(sumsqs[i] / count - mean * mean, 0.0)
-        means.append(math.nan if measure[-1] == "none" else mean)
-        stds.append(math.nan if measure[-1] == "none" else math.sqrt(var))
-    return blocks[["block", "name", "stage"]].assign(
-        measure=measure, ratio_mean=means, ratio_std=stds, images=count
+    measurable = ~blocks["changes_shape"]
+    stats: dict[str, list[float]] = {c: [] for c in ("change", "branch")}
+    spreads: dict[str, list[float]] = {c: [] for c in ("change", "branch")}
+    for i in range(n):
+        for j, what in enumerate(("change", "branch")):
+            mean = sums[i][j] / count
+            var = max(sumsqs[i][j] / count - mean * mean, 0.0)
+            ok = bool(measurable.iloc[i])
+            stats[what].append(mean if ok else math.nan)
+            spreads[what].append(math.sqrt(var) if ok else math.nan)
+    return blocks[["block", "name", "stage", "changes_shape"]].assign(
+        blocks=n,
+        measurable=measurable.to_numpy(),
+        change_mean=stats["change"],
+        change_std=spreads["change"],
+        branch_mean=stats["branch"],
+        branch_std=spreads["branch"],
+        images=count,
     )

@@ -1,5 +1,5 @@
 """Figure 7's probe: the std of each 3x3 layer's response of a trained net (He et al. 2015,
-section 4.2), measured with forward hooks over the test images.
+section 4.2), pooled and per channel, measured with forward hooks over the test images.
 
 Torch in, DataFrame out; no file I/O (`cli/analysis.py` reads the model and writes the result).
 """
@@ -25,7 +25,7 @@ def layer_response_std(
     device: torch.device | str | None = None,
     bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
-    """Std of each given layer's output over all images, positions and channels (Figure 7).
+    """Two stds of each given layer's output over the images (Figure 7).
 
     `layers` are (name, module) pairs in network order (for Figure 7: the BN after each 3x3
     conv, whose output is the response "after BN and before other nonlinearity (ReLU/addition)",
@@ -33,15 +33,25 @@ def layer_response_std(
     float batches (N, 3, H, W); a (images, labels) tuple/list is accepted and its labels ignored.
 
     The model runs in eval mode (BN uses its running statistics) under `torch.no_grad()`. A
-    forward hook per module accumulates, in float64, the sum, the sum of squares and the count
-    of its output values batch by batch, so memory does not grow with the number of images;
-    std = sqrt(E[x^2] - E[x]^2), the population std (ddof=0) of all values pooled. The hooks
-    are removed and each module's train/eval mode restored afterwards, also on error.
+    forward hook per module accumulates, in float64, the sum and the sum of squares of its
+    output values per channel (dimension 1), batch by batch, so memory does not grow with the
+    number of images. Two statistics come out, both population stds (ddof=0):
+
+    - `std`, pooled: one std of all values (images, positions and channels together),
+      sqrt(E[x^2] - E[x]^2). The spread of the per-channel means (mostly BN's shift beta)
+      enters it;
+    - `channel_std_mean`: each channel's std over images and positions, averaged over the
+      channels (roughly BN's |gamma| times how the test images' spread compares with the
+      running variance).
+
+    The paper says neither; `analysis.figure7_statistic` chooses which one Figure 7 draws. The
+    hooks are removed and each module's train/eval mode restored afterwards, also on error.
 
     `bar` advances once per batch (started by the caller, who knows how many there are).
 
-    Returns columns layer (1-based, the order of `layers`), name, std, images. The caller adds
-    model/arch/depth/seed (`label_layer_std`) to get the LAYER_STD_SCHEMA layout.
+    Returns columns layer (1-based, the order of `layers`), name, std, channel_std_mean,
+    images. The caller adds model/arch/depth/seed (`label_layer_std`) to get the
+    LAYER_STD_SCHEMA layout.
     """
     layers = list(layers)
     if not layers:
@@ -54,15 +64,17 @@ def layer_response_std(
     acc_device = device if device.type in ("cpu", "cuda") else torch.device("cpu")
     sums: list[torch.Tensor | None] = [None] * len(layers)
     sumsqs: list[torch.Tensor | None] = [None] * len(layers)
-    counts = [0] * len(layers)
+    counts = [0] * len(layers)  # values per channel
 
     def make_hook(i: int):
         def hook(module, inputs, output):
             x = output.detach().to(device=acc_device, dtype=torch.float64)
-            s, sq = x.sum(), torch.square(x).sum()
+            x = x.unsqueeze(1) if x.dim() < 2 else x
+            dims = [d for d in range(x.dim()) if d != 1]
+            s, sq = x.sum(dim=dims), torch.square(x).sum(dim=dims)
             sums[i] = s if sums[i] is None else sums[i] + s
             sumsqs[i] = sq if sumsqs[i] is None else sumsqs[i] + sq
-            counts[i] += x.numel()
+            counts[i] += x.numel() // x.shape[1]
 
         return hook
 
@@ -91,10 +103,22 @@ def layer_response_std(
     for i, (name, _) in enumerate(layers):
         if counts[i] == 0:
             raise ValueError(f"layer {name!r} never ran in the model's forward pass")
-        mean = sums[i].item() / counts[i]
-        var = max(sumsqs[i].item() / counts[i] - mean * mean, 0.0)
-        rows.append({"layer": i + 1, "name": name, "std": math.sqrt(var), "images": n_images})
-    return pd.DataFrame(rows, columns=["layer", "name", "std", "images"])
+        s, sq = sums[i].cpu(), sumsqs[i].cpu()
+        channels = s.numel()
+        mean = s.sum().item() / (counts[i] * channels)
+        var = max(sq.sum().item() / (counts[i] * channels) - mean * mean, 0.0)
+        channel_mean = s / counts[i]
+        channel_var = (sq / counts[i] - channel_mean.square()).clamp_min(0.0)
+        rows.append(
+            {
+                "layer": i + 1,
+                "name": name,
+                "std": math.sqrt(var),
+                "channel_std_mean": channel_var.sqrt().mean().item(),
+                "images": n_images,
+            }
+        )
+    return pd.DataFrame(rows, columns=["layer", "name", "std", "channel_std_mean", "images"])
 
 
 def label_layer_std(layer_std: pd.DataFrame, model: str, seed: int) -> pd.DataFrame:

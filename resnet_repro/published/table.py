@@ -18,6 +18,8 @@ TABLE_COLUMNS = [
     "our_error_pct",
     "difference_pct",
     "test_images",
+    "reported_selection",
+    "reported_note",
     "reported_source",
 ]
 
@@ -25,7 +27,11 @@ TABLE_COLUMNS = [
 def published_table(evals: list[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per evaluated checkpoint: the authors' reported test error (paper.REPORTED,
     their official test set), ours on the study's test set, and ours minus theirs in
-    percentage points. `evals` are the JSON records `resnet-repro evaluate` writes."""
+    percentage points. `reported_selection` says which epoch the authors' number is: "best
+    epoch, selected on the test set" (akamaster: the difference then carries that selection's
+    optimism) or "last epoch"; `reported_note` what else to know (akamaster's files store
+    another best accuracy than its README). `evals` are the JSON records `resnet-repro
+    evaluate` writes."""
     rows = []
     for e in evals:
         fmt = e.get("format")
@@ -40,6 +46,8 @@ def published_table(evals: list[Mapping[str, Any]]) -> pd.DataFrame:
                 "our_error_pct": e["test_error_pct"],
                 "difference_pct": None if theirs is None else e["test_error_pct"] - theirs,
                 "test_images": int(e["test_images"]),
+                "reported_selection": reported.selection if reported else None,
+                "reported_note": reported.note if reported else None,
                 "reported_source": reported.source if reported else None,
             }
         )

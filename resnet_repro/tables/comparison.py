@@ -1,13 +1,29 @@
 """Model-level tables: Table 6 (our test error per model next to the paper's) and plain vs
 residual per depth; each model's status and statistics over its ok runs. Pure functions,
-DataFrame in, DataFrame out (vocabulary in `runs`)."""
+DataFrame in, DataFrame out (vocabulary in `runs`).
+
+Seed statistics, so that a reader can tell whether a number can be trusted (the
+distributions come from scipy.stats):
+
+- two or more seeds: the 95% confidence interval of the mean test error over the seeds
+  (Student's t with seeds - 1 degrees of freedom), and whether the paper's number lies in
+  it; per depth, the 95% interval of the plain - residual gap (Welch's t, unequal variances);
+- one seed: the binomial standard error of a test error measured on N test images,
+  sqrt(p (1 - p) / N) (0.27 points at 8% on 10,000 images), and the binomial (Wilson) 95%
+  interval of that one run's error. It covers the sampling of the test images only, not the
+  spread between seeds (which is larger: one public ResNet-56 reproduction's six runs
+  spanned 6.89-8.42%), so it is the least a single-run difference must exceed.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ..config import parse_model_name
 from . import paper
@@ -52,7 +68,63 @@ def _model_stats(runs: pd.DataFrame) -> dict:
         "test_std": test.std(ddof=1) if n_ok > 1 else math.nan,
         "test_min": test.min() if n_ok else math.nan,
         "train_mean": train.mean() if n_ok else math.nan,
+        "test_values": test.tolist(),
+        "train_values": train.tolist(),
     }
+
+
+CONFIDENCE = 0.95
+
+
+def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The confidence interval of the mean of `values` (Student's t, n - 1 degrees of
+    freedom); (nan, nan) with fewer than two values."""
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return math.nan, math.nan
+    sem = stats.sem(v)
+    if sem == 0:
+        return float(v.mean()), float(v.mean())
+    low, high = stats.t.interval(confidence, len(v) - 1, loc=v.mean(), scale=sem)
+    return float(low), float(high)
+
+
+def binomial_se_pct(error_pct: float, images: int | None) -> float:
+    """Standard error (percentage points) of a test error of `error_pct` measured on `images`
+    test images, each right or wrong: the binomial sqrt(p (1 - p) / N)."""
+    if images is None or images <= 0 or not math.isfinite(error_pct):
+        return math.nan
+    p = min(max(error_pct / 100.0, 0.0), 1.0)
+    return 100.0 * float(stats.binom.std(images, p)) / images
+
+
+def binomial_interval(
+    error_pct: float, images: int | None, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """The binomial (Wilson score) confidence interval, in %, of one run's test error of
+    `error_pct` on `images` test images."""
+    if images is None or images <= 0 or not math.isfinite(error_pct):
+        return math.nan, math.nan
+    wrong = int(round(error_pct / 100.0 * images))
+    ci = stats.binomtest(wrong, images).proportion_ci(confidence, method="wilson")
+    return 100.0 * float(ci.low), 100.0 * float(ci.high)
+
+
+def welch_interval(
+    a: Sequence[float], b: Sequence[float], confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """The confidence interval of mean(a) - mean(b) by Welch's t (unequal variances); (nan,
+    nan) unless both sides have at least two values."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 2 or len(b) < 2:
+        return math.nan, math.nan
+    if a.std() == 0 and b.std() == 0:  # no spread at all: the interval is the gap itself
+        gap = float(a.mean() - b.mean())
+        return gap, gap
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    return float(ci.low), float(ci.high)
 
 
 TABLE6_COLUMNS = [
@@ -65,15 +137,21 @@ TABLE6_COLUMNS = [
     "seeds",
     "diverged",
     "missing",
+    "test_images",
     "test_error_mean_pct",
     "test_error_std_pct",
     "test_error_min_pct",
+    "ci95_low_pct",
+    "ci95_high_pct",
+    "ci95_method",
+    "binomial_se_pct",
     "paper_test_error_pct",
     "paper_mean_error_pct",
     "paper_std_error_pct",
     "paper_runs",
     "paper_reference_pct",
     "diff_pct",
+    "paper_in_ci95",
     "within_tolerance",
     "status",
     "note",
@@ -88,14 +166,20 @@ TABLE6_DISPLAY_COLUMNS = [
     "runs",
     "test_error_mean_pct",
     "test_error_std_pct",
-    "test_error_min_pct",
-    "paper_test_error_pct",
+    "ci95_low_pct",
+    "ci95_high_pct",
+    "ci95_method",
+    "binomial_se_pct",
     "paper_reference_pct",
     "diff_pct",
+    "paper_in_ci95",
     "within_tolerance",
     "status",
     "note",
 ]
+
+CI_T = "t, seeds"  # Student's t interval of the mean over the seeds
+CI_BINOMIAL = "binomial, 1 run"  # test-image sampling of one run only
 
 
 def table6(
@@ -103,6 +187,7 @@ def table6(
     expected_runs: Sequence[tuple[str, int]] | None,
     params: dict[str, int],
     tolerance_pct: float,
+    test_images: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
     """Our Table 6: one row per model (plain before resnet, by depth), columns TABLE6_COLUMNS.
 
@@ -113,14 +198,23 @@ def table6(
       ok runs; `diverged` / `missing`: counts; `note` names their seeds.
     - `test_error_*_pct`: mean, sample std (ddof=1; NaN with fewer than two ok runs) and minimum
       of the final test error over the ok runs only.
+    - `test_images`: the size of the test set the model's runs were tested on
+      (`test_images[model]`, from the runs' run.json), null where unknown.
+    - `ci95_low_pct` / `ci95_high_pct`, `ci95_method`: with two or more ok runs, the 95%
+      confidence interval of the mean over the seeds (Student's t, "t, seeds"); with one,
+      the binomial (Wilson) 95% interval of that run's error on `test_images` images
+      ("binomial, 1 run": test-image sampling only, narrower than the spread between seeds).
+    - `binomial_se_pct`: the binomial standard error of a test error of our mean on
+      `test_images` images, the noise of any single run's number.
     - `paper_test_error_pct`: the Table 6 number (`paper.paper_error`), null for plain nets;
       `paper_mean_error_pct` / `paper_std_error_pct` / `paper_runs` where the paper gives them
       (ResNet-110, whose Table 6 number is the best of 5 runs).
     - `paper_reference_pct`: what our mean is compared with: the paper's mean where it gives
       one (ResNet-110: mean against mean, not against its best run), else the Table 6 number.
       `diff_pct` = our mean - paper_reference_pct (positive: our error is higher).
-      `within_tolerance` = |diff_pct| <= tolerance_pct; null without a paper number or
-      without an ok run.
+      `within_tolerance` = |diff_pct| <= tolerance_pct; `paper_in_ci95` whether the reference
+      lies in [ci95_low_pct, ci95_high_pct]; both null without a paper number or without an
+      ok run.
     - `status`: the model status (module docstring).
     """
     summary = run_summary(metrics, expected_runs)
@@ -136,10 +230,22 @@ def table6(
             p_std = _nullable(ref.at[model, "std_error_pct"])
             p_runs = _nullable(ref.at[model, "runs"])
         reference = p_mean if p_mean is not None else paper_err
-        diff = within = None
+        n_test = (test_images or {}).get(model)
+        if st["seeds"] >= 2:
+            low, high = t_interval(st["test_values"])
+            method = CI_T
+        elif st["seeds"] == 1:
+            low, high = binomial_interval(float(st["test_mean"]), n_test)
+            method = CI_BINOMIAL if math.isfinite(low) else None
+        else:
+            low = high = math.nan
+            method = None
+        diff = within = inside = None
         if reference is not None and st["seeds"] > 0:
             diff = float(st["test_mean"]) - reference
             within = bool(abs(diff) <= tolerance_pct + 1e-9)
+            if math.isfinite(low):
+                inside = bool(low - 1e-9 <= reference <= high + 1e-9)
         n_params = params.get(model)
         rows.append(
             {
@@ -152,15 +258,21 @@ def table6(
                 "seeds": st["seeds"],
                 "diverged": st["diverged"],
                 "missing": st["missing"],
+                "test_images": n_test,
                 "test_error_mean_pct": st["test_mean"],
                 "test_error_std_pct": st["test_std"],
                 "test_error_min_pct": st["test_min"],
+                "ci95_low_pct": low,
+                "ci95_high_pct": high,
+                "ci95_method": method,
+                "binomial_se_pct": binomial_se_pct(float(st["test_mean"]), n_test),
                 "paper_test_error_pct": paper_err,
                 "paper_mean_error_pct": p_mean,
                 "paper_std_error_pct": p_std,
                 "paper_runs": None if p_runs is None else int(p_runs),
                 "paper_reference_pct": reference,
                 "diff_pct": diff,
+                "paper_in_ci95": inside,
                 "within_tolerance": within,
                 "status": st["status"],
                 "note": st["note"],
@@ -173,18 +285,23 @@ def table6(
         "test_error_mean_pct",
         "test_error_std_pct",
         "test_error_min_pct",
+        "ci95_low_pct",
+        "ci95_high_pct",
+        "binomial_se_pct",
         "paper_test_error_pct",
         "paper_mean_error_pct",
         "paper_std_error_pct",
         "paper_reference_pct",
         "diff_pct",
     ]
-    ints = ["depth", "runs", "seeds", "diverged", "missing", "paper_runs"]
+    ints = ["depth", "runs", "seeds", "diverged", "missing", "paper_runs", "test_images"]
     return out.astype(
         {
             **{c: "float64" for c in floats},
             **{c: "Int64" for c in ints},
             "within_tolerance": "boolean",
+            "paper_in_ci95": "boolean",
+            "ci95_method": "object",
             "model": "object",
             "arch": "object",
             "status": "object",
@@ -202,9 +319,13 @@ PLAIN_VS_RESIDUAL_COLUMNS = [
     "plain_train_error_pct",
     "resnet_train_error_pct",
     "train_gap_pct",
+    "train_gap_ci95_low_pct",
+    "train_gap_ci95_high_pct",
     "plain_test_error_pct",
     "resnet_test_error_pct",
     "test_gap_pct",
+    "test_gap_ci95_low_pct",
+    "test_gap_ci95_high_pct",
 ]
 
 
@@ -214,25 +335,41 @@ def plain_vs_residual(
     """The degradation problem in numbers: one row per depth, columns PLAIN_VS_RESIDUAL_COLUMNS.
 
     Errors are final errors averaged over the ok runs of each model; gaps are plain - resnet
-    (positive: the plain net is worse). A model with runs but none ok has a status and null
-    errors; a model that is neither expected nor in `metrics` has null status and seeds.
+    (positive: the plain net is worse). `*_gap_ci95_*`: the 95% confidence interval of the gap
+    by Welch's t (unequal variances), where both nets have at least two ok runs; null
+    otherwise. A model with runs but none ok has a status and null errors; a model that is
+    neither expected nor in `metrics` has null status and seeds.
     """
     summary = run_summary(metrics, expected_runs)
     rows = []
     for depth in sorted(set(int(d) for d in summary["depth"])):
         row: dict = {"depth": depth}
+        values: dict = {}
         for arch in ("plain", "resnet"):
             runs = summary[(summary["arch"] == arch) & (summary["depth"] == depth)]
             if runs.empty:
-                st = {"status": None, "seeds": None, "train_mean": math.nan, "test_mean": math.nan}
+                st = {
+                    "status": None,
+                    "seeds": None,
+                    "train_mean": math.nan,
+                    "test_mean": math.nan,
+                    "train_values": [],
+                    "test_values": [],
+                }
             else:
                 st = _model_stats(runs)
+            values[arch] = st
             row[f"{arch}_status"] = st["status"]
             row[f"{arch}_seeds"] = st["seeds"]
             row[f"{arch}_train_error_pct"] = st["train_mean"]
             row[f"{arch}_test_error_pct"] = st["test_mean"]
         row["train_gap_pct"] = row["plain_train_error_pct"] - row["resnet_train_error_pct"]
         row["test_gap_pct"] = row["plain_test_error_pct"] - row["resnet_test_error_pct"]
+        for what in ("train", "test"):
+            low, high = welch_interval(
+                values["plain"][f"{what}_values"], values["resnet"][f"{what}_values"]
+            )
+            row[f"{what}_gap_ci95_low_pct"], row[f"{what}_gap_ci95_high_pct"] = low, high
         rows.append(row)
     out = pd.DataFrame(rows, columns=PLAIN_VS_RESIDUAL_COLUMNS)
     return out.astype(

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import ALL_ARCHS, parse_model_name
-from ..results import STATUSES
+from ..results import STATUSES, epoch_rows
 
 RUN_KEYS = ["model", "seed"]
 MISSING = "missing"
@@ -109,9 +109,11 @@ def final_rows(metrics: pd.DataFrame) -> pd.DataFrame:
 
     All metrics columns are kept; `status` is the status of the whole run: "diverged" when any
     row of the run says "diverged", else "ok". Sorted plain before resnet, by depth, by seed.
-    Raises ValueError on a status other than those in `results.STATUSES`.
+    Raises ValueError on a status other than those in `results.STATUSES`. Training-window
+    rows (`kind` "window") are left out: a run ends with its last epoch row.
     """
     _require(metrics, ["model", "seed", "epoch", "iteration", "status"], "metrics")
+    metrics = epoch_rows(metrics)
     bad = sorted(set(metrics["status"].dropna().astype(str)) - set(STATUSES))
     if bad or metrics["status"].isna().any():
         raise ValueError(

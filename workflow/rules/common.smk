@@ -135,14 +135,15 @@ PROBE_FIGURE_LABELS = {
     "lesions": "Veit Fig. 3: single-block lesions",
     "lesions_k": "Veit Fig. 5a: k-block lesions",
     "paths": "Veit Fig. 6: path lengths and gradients",
-    "branches": "branch magnitudes",
+    "branches": "block changes of residual nets",
 }
 
 
 def probe_models(kind):
     """Models a probe runs on: every trained net of the paper's family (the probes run its
-    blocks one by one); the path experiment needs residual nets."""
-    archs = ("resnet",) if kind == "paths" else ("plain", "resnet")
+    blocks one by one); the path experiment and the branch magnitudes need residual nets.
+    """
+    archs = ("resnet",) if kind in ("paths", "branches") else ("plain", "resnet")
     return [m for m in STUDY.models() if parse_model_name(m)[0] in archs]
 
 
@@ -155,7 +156,10 @@ def probe_files(kind):
 
 def probe_figure_models(kind):
     """The configured figure models that this probe has results for; all of those when the
-    study trains none of the configured ones."""
+    study trains none of the configured ones. The branch figure compares every ResNet depth
+    (He et al.'s reading of Figure 7), so it draws all of them."""
+    if kind == "branches":
+        return probe_models(kind)
     chosen = [m for m in STUDY.analysis.probe_figure_models if m in probe_models(kind)]
     return chosen or probe_models(kind)
 
@@ -167,7 +171,13 @@ def probe_settings(wildcards):
     keys = {
         "lesions": ("probe_images",),
         "lesions_k": ("probe_images", "lesion_draws", "lesion_k_points", "probe_seed"),
-        "paths": ("path_samples", "path_batches", "path_batch_size", "probe_seed"),
+        "paths": (
+            "path_samples",
+            "path_batches",
+            "path_batch_size",
+            "path_split",
+            "probe_seed",
+        ),
         "branches": ("probe_images",),
     }[wildcards.kind]
     out = {k: getattr(a, k) for k in keys}

@@ -1,5 +1,6 @@
 rule figure6:
-    """The paper's Figure 6: training (dashed) and test (bold) error against iterations."""
+    """The paper's Figure 6: training (dashed; means over fixed windows of iterations) and
+    test (bold) error against iterations."""
     input:
         metrics=all_metrics(),
         code=[
@@ -51,6 +52,7 @@ rule figure7:
         "../envs/resnet-repro.yaml"
     params:
         models=figure7_models(),
+        statistic=STUDY.analysis.figure7_statistic,
     shell:
         "resnet-repro figure7 --layer-std {input.layer_std} --models {params.models}"
-        " --out {output.png} > {log} 2>&1"
+        " --statistic {params.statistic} --out {output.png} > {log} 2>&1"

@@ -13,8 +13,9 @@ PROBE_CODE = {
 
 rule probe:
     """One probe of one trained model in eval mode and fp32 over the study's test images:
-    lesions (Veit et al. Fig. 3), lesions_k (Fig. 5a), paths (Fig. 6, residual nets only),
-    branches (||F(x)|| / ||x|| per block). Runs on the training device."""
+    lesions (Veit et al. Fig. 3), lesions_k (Fig. 5a), paths (Fig. 6, residual nets only; on
+    the training or test images, analysis.path_split), branches (||y - x|| / ||x|| and
+    ||F(x)|| / ||x|| per residual block). Runs on the training device."""
     input:
         model=f"{RUNS}/model.pt",
         code=lambda wc: PACKAGE / "probes" / PROBE_CODE[wc.kind],

@@ -126,8 +126,10 @@ rule figure7_published:
             f"--group {label} {' '.join(files)}"
             for label, files in published_layer_std_groups().items()
         ),
+        statistic=STUDY.analysis.figure7_statistic,
     shell:
-        "resnet-repro figure7-published {params.groups} --out {output.png} > {log} 2>&1"
+        "resnet-repro figure7-published {params.groups} --statistic {params.statistic}"
+        " --out {output.png} > {log} 2>&1"
 
 
 rule landscape_published:
