@@ -1,0 +1,79 @@
+"""What the benchmark subcommands share: the step and slot options, and the study they measure
+(a config, or synthetic data, with the command line's device overrides)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ...bench.run import DEFAULT_STEPS, DEFAULT_WARMUP_STEPS
+from ...config import Study, deep_merge, read_yaml, study_from_dict
+
+DEFAULT_TRAIN_IMAGES = 10_000
+
+
+def add_step_options(parser: argparse.ArgumentParser, unit: str) -> None:
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=DEFAULT_WARMUP_STEPS,
+        help=f"untimed steps first, per {unit} (default {DEFAULT_WARMUP_STEPS})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=DEFAULT_STEPS,
+        help=f"timed steps per {unit} (default {DEFAULT_STEPS})",
+    )
+
+
+def add_slot_and_json_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="give up waiting for a free GPU slot after this long",
+    )
+    parser.add_argument(
+        "--json", metavar="FILE", default=None, help="write the results as JSON here"
+    )
+
+
+def study_from_args(args: argparse.Namespace) -> Study:
+    """The study of --config (or synthetic data without one) with the command line's device
+    and data overrides applied, validated like any config."""
+    raw: dict[str, Any] = {}
+    for path in args.config or []:
+        raw = deep_merge(raw, read_yaml(path))
+    if not args.config:
+        raw = deep_merge(
+            raw,
+            {
+                "data": {
+                    "source": "synthetic",
+                    "download": False,
+                    "train_subset": DEFAULT_TRAIN_IMAGES,
+                }
+            },
+        )
+    if args.train_images is not None:
+        raw = deep_merge(raw, {"data": {"train_subset": args.train_images}})
+    device = {
+        key: getattr(args, attr)
+        for key, attr in (
+            ("device", "device"),
+            ("precision", "precision"),
+            ("channels_last", "channels_last"),
+            ("compile", "compile"),
+            ("compile_mode", "compile_mode"),
+            ("deterministic", "deterministic"),
+            ("fused_optimizer", "fused_optimizer"),
+            ("cudnn_benchmark", "cudnn_benchmark"),
+            ("cpu_threads", "cpu_threads"),
+        )
+        if getattr(args, attr, None) is not None
+    }
+    if device:
+        raw = deep_merge(raw, {"device": device})
+    return study_from_dict(raw)
