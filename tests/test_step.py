@@ -13,7 +13,7 @@ from torch._dynamo.utils import counters
 
 from resnet_repro import data as data_mod
 from resnet_repro.config import study_from_dict
-from resnet_repro.engine import devices
+from resnet_repro.engine import compile_policy, devices
 from resnet_repro.engine import train as T
 from resnet_repro.engine.devices import Placement, cuda_visible_ids, numerics
 from resnet_repro.engine.resume import restore_optimizer
@@ -192,13 +192,37 @@ def test_numerics_make_fp32_mean_fp32_and_restore_the_flags(
 def test_tf32_needs_cuda_and_compile_auto_follows_the_device():
     with pytest.raises(devices.ConfigError, match="tf32"):
         devices.resolve_precision("tf32", "cpu")
-    assert devices.resolve_compile("auto", "auto", "cuda") == ("step", "reduce-overhead")
-    assert devices.resolve_compile("auto", "auto", "cpu") == (
-        devices.AUTO_COMPILE["cpu"],
+    assert compile_policy.resolve_compile("auto", "auto", "cuda") == ("step", "reduce-overhead")
+    assert compile_policy.resolve_compile("auto", "auto", "cpu") == (
+        compile_policy.AUTO_COMPILE["cpu"],
         "default",
     )
     with pytest.raises(devices.ConfigError, match="reduce-overhead"):
-        devices.resolve_compile("step", "reduce-overhead", "cpu")
+        compile_policy.resolve_compile("step", "reduce-overhead", "cpu")
+
+
+def test_compile_auto_compiles_the_step_of_long_cpu_runs_only_where_a_compiler_is():
+    long = compile_policy.CPU_STEP_MIN_ITERATIONS
+    choose = compile_policy.compile_for_run
+    assert choose("auto", "eager", "cpu", long, "/usr/bin/g++")[0] == "step"
+    assert choose("auto", "eager", "cpu", long - 1, "/usr/bin/g++") == ("eager", None)
+    mode, why = choose("auto", "eager", "cpu", long, None)
+    assert mode == "eager" and "C++ compiler" in why
+    # an explicit setting is kept whatever the length; CUDA's auto is decided already
+    assert choose("eager", "eager", "cpu", 10 * long, "/usr/bin/g++") == ("eager", None)
+    assert choose("model", "model", "cpu", 10 * long, "/usr/bin/g++") == ("model", None)
+    assert choose("auto", "step", "cuda", 10, None) == ("step", None)
+
+
+def test_the_cxx_environment_variable_names_the_compiler(monkeypatch, tmp_path):
+    fake = tmp_path / "my-c++"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CXX", str(fake))
+    assert compile_policy.cxx_compiler() == str(fake)
+    monkeypatch.setenv("CXX", str(tmp_path / "absent"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert compile_policy.cxx_compiler() is None
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import subprocess
 import sys
@@ -94,8 +95,10 @@ def check_writable_folder(folder: Path, what: str) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..config import identity_hash
+    from ..engine.compile_policy import compile_for_run, cxx_compiler
     from ..engine.devices import place
     from ..engine.resume import finished_dir, keep_finished, restore_finished
+    from ..engine.schedule import total_iterations
     from ..engine.train import run_data, train_run
     from ..progressbar import Bar
     from ..results import save_torch, write_json, write_metrics
@@ -128,6 +131,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         warn=warn,
         cpu_threads=args.cpu_threads,
     )
+    compile_, why = compile_for_run(
+        study.device.compile,
+        placement.compile,
+        placement.device.type,
+        total_iterations(study.train, len(data[0].train_y)),
+        cxx_compiler(),
+    )
+    if why:
+        say(why)
+    placement = dataclasses.replace(placement, compile=compile_)
     # The slot is held until the outputs are written and the model's memory is freed, so
     # the next job never shares the GPU, not even for a moment; the kernel drops the lock
     # if this process dies instead.

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..config import ConfigError, DeviceConfig
+from .compile_policy import resolve_compile
 
 LOCK_DIR_NAME = "resnet-repro-gpu-locks"
 
@@ -215,26 +216,6 @@ def resolve_precision(requested: str, device_type: str) -> str:
             f"device.precision: {requested!r} needs a CUDA device; allowed on CPU: auto, fp32"
         )
     return requested
-
-
-# What `device.compile: auto` means on each device type, as the benchmark decided it (README,
-# Performance): the compiled step on CUDA, where eager steps leave the GPU idle between
-# kernel launches.
-AUTO_COMPILE = {"cuda": "step", "cpu": "eager"}
-
-
-def resolve_compile(requested: str, mode: str, device_type: str) -> tuple[str, str]:
-    """(device.compile, torch.compile mode): auto picks per device type; mode auto is CUDA
-    graphs ("reduce-overhead") on CUDA and inductor's default elsewhere."""
-    compile_ = AUTO_COMPILE[device_type] if requested == "auto" else requested
-    if mode == "auto":
-        mode = "reduce-overhead" if device_type == "cuda" else "default"
-    if mode == "reduce-overhead" and device_type != "cuda":
-        raise ConfigError(
-            "device.compile_mode: 'reduce-overhead' (CUDA graphs) needs a CUDA device; "
-            "allowed on CPU: auto, default, max-autotune-no-cudagraphs"
-        )
-    return compile_, mode
 
 
 def default_lock_dir() -> Path:
