@@ -18,7 +18,7 @@ from playwright import sync_api
 EXPECTED = {
     "Figures": ["Figure 6", "Figure 7"],
     "Probes of trained nets": [
-        "branch magnitudes",
+        "block changes of residual nets",
         "Veit Fig. 3: single-block lesions",
         "Veit Fig. 5a: k-block lesions",
         "Veit Fig. 6: path lengths and gradients",

@@ -409,13 +409,17 @@ def raw_steps(logdir: Path) -> list[tuple[str, int]]:
 
 
 def expected_scalars(metrics: pd.DataFrame) -> dict[str, list[tuple[int, float]]]:
-    from resnet_repro.engine.tensorboard import SCALARS
+    """Epoch rows under the usual tags, training-window rows under their own."""
+    from resnet_repro.engine.tensorboard import SCALARS, WINDOW_SCALARS
 
-    return {
-        tag: [(int(i), float(v)) for i, v in zip(metrics.iteration, metrics[col]) if v == v]
-        for col, tag in SCALARS.items()
-        if metrics[col].notna().any()
-    }
+    out = {}
+    for kind, tags in (("epoch", SCALARS), ("window", WINDOW_SCALARS)):
+        rows = metrics[metrics["kind"] == kind]
+        for col, tag in tags.items():
+            values = [(int(i), float(v)) for i, v in zip(rows.iteration, rows[col]) if v == v]
+            if values:
+                out[tag] = values
+    return out
 
 
 def assert_same_scalars(logdir: Path, metrics: pd.DataFrame) -> None:

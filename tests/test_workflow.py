@@ -96,8 +96,9 @@ def mtimes(cwd: Path, pattern: str) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """A tiny study that was first run for one target, then completed."""
+def completed(tmp_path_factory):
+    """A tiny study that was first run for one target, then completed; and a copy of the
+    complete project taken before any test changed it."""
     cwd = make_project(tmp_path_factory.mktemp("study"))
     smk(cwd, "results/runs/resnet8/seed0/metrics.parquet")
     single = sorted(
@@ -105,7 +106,22 @@ def study(tmp_path_factory):
     )
     first = mtimes(cwd, "results/runs/resnet8/seed0/*")
     smk(cwd)
-    return cwd, single, first
+    pristine = tmp_path_factory.mktemp("pristine") / "p"
+    shutil.copytree(cwd, pristine, symlinks=True)  # copy2: modification times kept
+    return cwd, single, first, pristine
+
+
+@pytest.fixture(scope="module")
+def study(completed):
+    """The tiny study's project (tests change it, in file order), the result files of its
+    first, single-target run, and that run's modification times."""
+    return completed[:3]
+
+
+@pytest.fixture
+def complete_project(completed, tmp_path):
+    """A complete tiny study of this test's own, copied (it takes a minute to compute)."""
+    return Path(shutil.copytree(completed[3], tmp_path / "p", symlinks=True))
 
 
 def test_single_target_trains_only_that_run(study):
@@ -623,9 +639,9 @@ def trains(jobs: Counter) -> set[str]:
     return {k for k in jobs if k.startswith("train:")}
 
 
-def test_a_data_change_retrains_in_the_same_run_and_nothing_after(tmp_path):
-    cwd = make_project(tmp_path / "p")
-    smk(cwd)
+def test_a_data_change_retrains_in_the_same_run_and_nothing_after(complete_project):
+    cwd = complete_project
+    assert planned(cwd) == Counter()  # the copy is as complete as the original
     before = read_metrics(cwd / "results/runs/resnet8/seed0/metrics.parquet")
     # Other data (a larger training subset) and a new seed, in the same folder: one run
     # retrains the runs whose numbers change, trains the missing ones, redraws the rest.
@@ -647,9 +663,8 @@ def test_a_data_change_retrains_in_the_same_run_and_nothing_after(tmp_path):
     assert planned(cwd, config="other.yaml") == Counter()
 
 
-def test_losing_the_data_record_retrains_nothing_finished(tmp_path):
-    cwd = make_project(tmp_path / "p")
-    smk(cwd)
+def test_losing_the_data_record_retrains_nothing_finished(complete_project):
+    cwd = complete_project
     (cwd / "results/data/prepared.json").unlink()
     (cwd / "results/runs/plain8/seed0/metrics.parquet").unlink()
     jobs = planned(cwd)

@@ -69,7 +69,7 @@ def run_landscape_from_args(
     configured grid's projected time per net."""
     import torch
 
-    from .... import data
+    from ... import data
     from ...bench.landscape import format_landscape_table, grid_seconds, measure_landscape
     from ...bench.timing import machine_info
     from ...engine.evaluation import evaluate, strict_fp32

@@ -56,7 +56,7 @@ def study_projection_text(result: dict[str, Any]) -> str:
 def run_study_from_args(args: argparse.Namespace, log: Callable[[str], None] | None = None) -> int:
     """`resnet-repro bench-study`: measure the trainer's rate for each model of the study on
     this device, then project the whole study's training time onto --devices devices."""
-    from ..engine.schedule import total_iterations
+    from ...engine.schedule import total_iterations
 
     log = log or (lambda msg: print(msg, flush=True))
     if args.devices < 1:
