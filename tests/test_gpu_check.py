@@ -49,7 +49,7 @@ def test_the_gpu_check_rehearses_every_step_on_the_cpu(tmp_path):
     assert results["bench"]["packed2"]["packed"]["jobs"] == 2
     assert results["bench-study"]["compiled"]["2_devices"]["makespan_seconds"] > 0
     assert results["resume"]["killed_and_resumed_equals_whole"] is True
-    assert results["resume"]["rows"] == 3
+    assert results["resume"]["epochs"] == 3
     assert results["determinism"]["weights_bit_identical"] is True
     assert "resnet8" in results["workflow"]["table6"]
     md = (out / "gpu-report.md").read_text()

@@ -289,7 +289,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_tensorboard(args: argparse.Namespace) -> int:
     from ..engine.tensorboard import write_run_events
-    from ..results import ResultError, read_metrics
+    from ..results import ResultError, read_metrics_and_windows
 
     out = Path(args.out)
     if args.config:
@@ -301,7 +301,7 @@ def cmd_tensorboard(args: argparse.Namespace) -> int:
     if not paths:
         raise ResultError(f"no finished run (metrics.parquet) under {args.runs}")
     for p in paths:
-        df = read_metrics(p)
+        df = read_metrics_and_windows(p)  # the training windows too, as written live
         model, seed = p.parent.parent.name, p.parent.name.removeprefix("seed")
         rows = [{k: (None if v != v else v) for k, v in r.items()} for r in df.to_dict("records")]
         write_run_events(rows, out / f"{model}_seed{seed}")

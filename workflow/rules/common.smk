@@ -61,7 +61,13 @@ validate(config, "../schemas/config.schema.yaml")
 # The jobs read the same files, named in the environment rather than in shell text or params:
 # which file holds the config is no reason to rerun anything (run_identity_hash is).
 os.environ[CONFIG_ENV] = os.pathsep.join(str(Path(f).resolve()) for f in CONFIG_FILES)
+# The package's code files are inputs of the rules that run them (an edit reruns exactly
+# those). Named relative to the working directory when the package lies inside it (a clone
+# run in place): Snakemake records each job's set of input paths, so absolute ones would make
+# a project moved or copied to another folder rerun every analysis.
 PACKAGE = Path(resnet_repro.__file__).resolve().parent
+if PACKAGE.is_relative_to(Path.cwd().resolve()):
+    PACKAGE = PACKAGE.relative_to(Path.cwd().resolve())
 RUNS = "results/runs/{model}/seed{seed}"
 # Runs of every study share results/runs (model names differ between families); tables,
 # figures and their logs of a named study (study.name, e.g. imagenet-style) go to a folder of
