@@ -100,6 +100,9 @@ def test_run_from_args_writes_json_and_prints_the_table(tmp_path, capsys):
             "--cpu-threads",
             "1",
             "--ablate",
+            # compiling takes a minute on the CPU; tests/test_step.py compiles the step
+            "--compile-table",
+            "eager",
             "--json",
             str(out),
         ]
