@@ -10,19 +10,15 @@ from collections.abc import Callable
 from ...config import ConfigError, parse_model_name
 from ...engine.devices import place
 from ...results import write_json
-from .options import add_slot_and_json_options, add_step_options, study_from_args
+from .options import add_config_files, add_slot_and_json_options, add_step_options, study_from_args
 
 
 def add_landscape_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `resnet-repro bench-landscape`."""
     parser.add_argument("--model", required=True, help="plain or resnet + depth, e.g. resnet56")
-    parser.add_argument(
-        "--config",
-        action="extend",
-        nargs="+",
-        metavar="YAML",
-        default=None,
-        help="study config file(s) for the data, the device and analysis.landscape_*; "
+    add_config_files(
+        parser,
+        "study config file(s) for the data, the device and analysis.landscape_*; "
         "without one, synthetic data",
     )
     parser.add_argument(

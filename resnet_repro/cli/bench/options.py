@@ -27,6 +27,19 @@ def add_step_options(parser: argparse.ArgumentParser, unit: str) -> None:
     )
 
 
+def add_config_files(parser: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    """--config YAML...: the study's config files, merged in order."""
+    parser.add_argument(
+        "--config",
+        action="extend",
+        nargs="+",
+        metavar="YAML",
+        default=None,
+        required=required,
+        help=help,
+    )
+
+
 def add_slot_and_json_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",

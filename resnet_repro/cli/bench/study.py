@@ -13,18 +13,15 @@ from ...bench.run import run_benchmark
 from ...config import ConfigError, load_study
 from ...engine.devices import place
 from ...results import write_json
-from .options import add_slot_and_json_options, add_step_options
+from .options import add_config_files, add_slot_and_json_options, add_step_options
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `resnet-repro bench-study`."""
-    parser.add_argument(
-        "--config",
-        action="extend",
-        nargs="+",
-        metavar="YAML",
+    add_config_files(
+        parser,
+        "the study config file(s): its models, seeds, recipe, data and device",
         required=True,
-        help="the study config file(s): its models, seeds, recipe, data and device",
     )
     parser.add_argument(
         "--devices",

@@ -16,6 +16,7 @@ from ...engine.step import COMPILE_MODES
 from ...results import write_json
 from .options import (
     DEFAULT_TRAIN_IMAGES,
+    add_config_files,
     add_slot_and_json_options,
     add_step_options,
     study_from_args,
@@ -30,13 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="plain or resnet followed by a depth 6n+2, e.g. resnet20, or an "
         "ImageNet-style net: imagenet-resnet18, 34 or 50",
     )
-    parser.add_argument(
-        "--config",
-        action="extend",
-        nargs="+",
-        metavar="YAML",
-        default=None,
-        help="study config file(s) for the data (e.g. real CIFAR-10), the "
+    add_config_files(
+        parser,
+        "study config file(s) for the data (e.g. real CIFAR-10), the "
         "recipe and the device switches; without one, synthetic data",
     )
     parser.add_argument(
