@@ -300,7 +300,9 @@ def test_training_windows_sum_steps_over_fixed_iterations_and_resume_exactly():
     def feed(windows, iterations):
         out = []
         for i in iterations:  # step i: loss i, 1 wrong of 2 images on even steps
-            row = windows.add(torch.tensor(float(i)), torch.tensor(i % 2 == 0), 2, i, end=8)
+            windows.loss_sum.add_(float(i) * 2)  # what TrainStep adds into its meters
+            windows.wrong.add_(int(i % 2 == 0))
+            row = windows.advance(2, i, end=8)
             out += [row] if row else []
         return out
 

@@ -4,10 +4,9 @@ The paper's Figure 6 draws the training error against iterations; an epoch mean 
 study only a handful of points. `TrainingWindows` holds each window's sums of the steps' loss
 and wrong predictions on the device and reads them once per window of `length` iterations
 (one host sync per window, none per step). The trainer lets the step add into them inside its
-graph (`step.TrainStep.add_meter`), so a window costs no launch per step; `add` sums
-given tensors instead. Windows are fixed in iterations, not epochs: window j covers the
-iterations j*length + 1 .. (j+1)*length of the run, across epoch boundaries; the last one ends
-with the run and may be shorter. An open window's sums travel in the checkpoint
+graph (`step.TrainStep.add_meter`), so a window costs no launch per step. Windows are fixed
+in iterations, not epochs: window j covers the iterations j*length + 1 .. (j+1)*length of the
+run, across epoch boundaries; the last one ends with the run and may be shorter. An open window's sums travel in the checkpoint
 (`to_state` / `state=`), so a resumed run writes the same windows as an uninterrupted one; a
 checkpoint without them (written before windows existed) starts a shorter window at the
 resume.
@@ -47,20 +46,11 @@ class TrainingWindows:
             self.wrong += int(state["wrong"])
             self.seen = int(state["seen"])
 
-    def add(
-        self, loss: torch.Tensor, wrong: torch.Tensor, n: int, iteration: int, end: int
-    ) -> dict[str, Any] | None:
-        """Add one step (mean `loss` and `wrong` count of `n` images, device tensors) done as
-        iteration number `iteration` (1-based) of a run of `end` iterations. Returns the
-        window's row values when this step closes it (at a multiple of the length, or at
-        `end`), else None."""
-        self.loss_sum += loss.double() * n
-        self.wrong += wrong
-        return self.advance(n, iteration, end)
-
     def advance(self, n: int, iteration: int, end: int) -> dict[str, Any] | None:
-        """As `add`, for a step that has already added its loss and wrong count into
-        `loss_sum` and `wrong` itself."""
+        """One step of `n` images, done as iteration number `iteration` (1-based) of a run of
+        `end` iterations, whose loss (times `n`) and wrong count the step has added into
+        `loss_sum` and `wrong` itself. Returns the window's row values when this step closes
+        it (at a multiple of the length, or at `end`), else None."""
         self.seen += n
         if iteration % self.length == 0 or iteration >= end:
             return self.close(iteration)
