@@ -40,6 +40,53 @@ def add_config_files(parser: argparse.ArgumentParser, help: str, required: bool 
     )
 
 
+# The device.* keys `resnet-repro bench` can override, each an option --key-with-dashes.
+DEVICE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "device": {
+        "choices": ("auto", "cpu", "cuda"),
+        "help": "overrides device.device (default: the config's, else auto)",
+    },
+    "precision": {
+        "choices": ("auto", "fp32", "tf32", "bf16"),
+        "help": "overrides device.precision",
+    },
+    "channels_last": {
+        "action": argparse.BooleanOptionalAction,
+        "help": "overrides device.channels_last",
+    },
+    "compile": {
+        "choices": ("auto", "eager", "model", "step"),
+        "help": "overrides device.compile",
+    },
+    "compile_mode": {
+        "choices": ("auto", "default", "reduce-overhead", "max-autotune-no-cudagraphs"),
+        "help": "overrides device.compile_mode (reduce-overhead: CUDA graphs)",
+    },
+    "deterministic": {
+        "action": argparse.BooleanOptionalAction,
+        "help": "overrides device.deterministic",
+    },
+    "fused_optimizer": {
+        "action": argparse.BooleanOptionalAction,
+        "help": "overrides device.fused_optimizer",
+    },
+    "cudnn_benchmark": {
+        "action": argparse.BooleanOptionalAction,
+        "help": "overrides device.cudnn_benchmark",
+    },
+    "cpu_threads": {
+        "type": int,
+        "metavar": "N",
+        "help": "torch CPU threads; overrides device.cpu_threads",
+    },
+}
+
+
+def add_device_overrides(parser: argparse.ArgumentParser) -> None:
+    for key, options in DEVICE_OVERRIDES.items():
+        parser.add_argument("--" + key.replace("_", "-"), default=None, **options)
+
+
 def add_slot_and_json_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lock-timeout",
@@ -73,19 +120,9 @@ def study_from_args(args: argparse.Namespace) -> Study:
     if args.train_images is not None:
         raw = deep_merge(raw, {"data": {"train_subset": args.train_images}})
     device = {
-        key: getattr(args, attr)
-        for key, attr in (
-            ("device", "device"),
-            ("precision", "precision"),
-            ("channels_last", "channels_last"),
-            ("compile", "compile"),
-            ("compile_mode", "compile_mode"),
-            ("deterministic", "deterministic"),
-            ("fused_optimizer", "fused_optimizer"),
-            ("cudnn_benchmark", "cudnn_benchmark"),
-            ("cpu_threads", "cpu_threads"),
-        )
-        if getattr(args, attr, None) is not None
+        key: getattr(args, key)
+        for key in DEVICE_OVERRIDES
+        if getattr(args, key, None) is not None  # bench-landscape takes only some
     }
     if device:
         raw = deep_merge(raw, {"device": device})

@@ -17,6 +17,7 @@ from ...results import write_json
 from .options import (
     DEFAULT_TRAIN_IMAGES,
     add_config_files,
+    add_device_overrides,
     add_slot_and_json_options,
     add_step_options,
     study_from_args,
@@ -36,61 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "study config file(s) for the data (e.g. real CIFAR-10), the "
         "recipe and the device switches; without one, synthetic data",
     )
-    parser.add_argument(
-        "--device",
-        choices=("auto", "cpu", "cuda"),
-        default=None,
-        help="overrides device.device (default: the config's, else auto)",
-    )
-    parser.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "tf32", "bf16"),
-        default=None,
-        help="overrides device.precision",
-    )
-    parser.add_argument(
-        "--channels-last",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="overrides device.channels_last",
-    )
-    parser.add_argument(
-        "--compile",
-        choices=("auto", "eager", "model", "step"),
-        default=None,
-        help="overrides device.compile",
-    )
-    parser.add_argument(
-        "--compile-mode",
-        choices=("auto", "default", "reduce-overhead", "max-autotune-no-cudagraphs"),
-        default=None,
-        help="overrides device.compile_mode (reduce-overhead: CUDA graphs)",
-    )
-    parser.add_argument(
-        "--deterministic",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="overrides device.deterministic",
-    )
-    parser.add_argument(
-        "--fused-optimizer",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="overrides device.fused_optimizer",
-    )
-    parser.add_argument(
-        "--cudnn-benchmark",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="overrides device.cudnn_benchmark",
-    )
-    parser.add_argument(
-        "--cpu-threads",
-        type=int,
-        default=None,
-        metavar="N",
-        help="torch CPU threads; overrides device.cpu_threads",
-    )
+    add_device_overrides(parser)
     parser.add_argument(
         "--batch-size",
         type=int,
