@@ -6,10 +6,10 @@ and wrong predictions on the device and reads them once per window of `length` i
 (one host sync per window, none per step). The trainer lets the step add into them inside its
 graph (`step.TrainStep.add_meter`), so a window costs no launch per step. Windows are fixed
 in iterations, not epochs: window j covers the iterations j*length + 1 .. (j+1)*length of the
-run, across epoch boundaries; the last one ends with the run and may be shorter. An open window's sums travel in the checkpoint
-(`to_state` / `state=`), so a resumed run writes the same windows as an uninterrupted one; a
-checkpoint without them (written before windows existed) starts a shorter window at the
-resume.
+run, across epoch boundaries; the last one ends with the run and may be shorter. An open
+window's sums travel in the checkpoint (`to_state` / `state=`), so a resumed run writes the
+same windows as an uninterrupted one; a checkpoint without them (written before windows
+existed) starts a shorter window at the resume.
 
 Each closed window becomes a metrics row of kind "window" (`results.METRICS_SCHEMA`).
 """
