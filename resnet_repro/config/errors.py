@@ -1,5 +1,6 @@
-"""The one error type of a bad config."""
+"""The one error type of a bad config (defined at the package's bottom, `resnet_repro.errors`,
+so that the net families below the config raise it too)."""
 
+from ..errors import ConfigError
 
-class ConfigError(ValueError):
-    """A config value that is not allowed; the message names the key."""
+__all__ = ["ConfigError"]
