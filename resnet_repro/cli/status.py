@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
-import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ..basics import gpus_from_driver, gpus_from_env, hms
 from ..config import ConfigError, Study, load_study
 from ..runstate import FINISHED, STATES, RunStatus, StudyStatus
 from .common import say
@@ -64,22 +64,12 @@ def config_files(args: argparse.Namespace) -> list[Path]:
     return ([base] if base.is_file() else []) + extra
 
 
-def gpus_here(env: dict[str, str] | None = None) -> int:
-    """GPUs on this machine, found without starting CUDA or importing torch:
-    CUDA_VISIBLE_DEVICES, the NVIDIA driver's /proc entries, or `nvidia-smi -L`."""
+def gpus_here(env: Mapping[str, str] | None = None) -> int:
+    """GPUs this process may use, found as the trainer finds them (`basics`: CUDA's reading
+    of CUDA_VISIBLE_DEVICES, else the NVIDIA driver), without importing torch."""
     env = os.environ if env is None else env
-    if "CUDA_VISIBLE_DEVICES" in env:
-        return len([g for g in env["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()])
-    proc = Path("/proc/driver/nvidia/gpus")
-    if proc.is_dir():
-        return sum(1 for _ in proc.iterdir())
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10)
-            return sum(1 for line in out.stdout.splitlines() if line.startswith("GPU "))
-        except (OSError, subprocess.SubprocessError):
-            return 0
-    return 0
+    found = gpus_from_env(env) or gpus_from_driver(timeout=10)
+    return len(found.ids) if found is not None else 0
 
 
 def default_parallel(study: Study) -> int:
@@ -113,13 +103,6 @@ def _read_data_check(study: Study, folder: Path):
 
 
 # ---------------------------------------------------------------- drawing
-
-
-def hms(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def _pct(x: float | None) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import basics
+from ..basics import steps_per_epoch  # noqa: F401 (part of the schedule's interface)
 from ..config import TrainConfig, WarmupConfig
 
 # ---------------------------------------------------------------- pure schedule functions
@@ -93,16 +95,9 @@ def scheduled_lr(iteration: int, train: TrainConfig, per_epoch: int = 1) -> floa
 
 
 def total_iterations(train: TrainConfig, n_train: int) -> int:
-    """Length of the run in iterations: train.iterations, or train.epochs full epochs."""
-    if train.epochs is not None:
-        return train.epochs * steps_per_epoch(n_train, train.batch_size)
-    return train.iterations
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Full batches per epoch; the few images left over are drawn in later epochs' shuffles.
-    A set smaller than one batch (tiny test studies) is one batch."""
-    return max(1, n_train // batch_size)
+    """Length of the run in iterations: train.iterations, or train.epochs full epochs
+    (`basics.total_iterations`, which `status` counts with too)."""
+    return basics.total_iterations(train.iterations, train.epochs, n_train, train.batch_size)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

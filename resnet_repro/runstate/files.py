@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import basics
+
 CHECKPOINT_DIR = "checkpoint"
 CHECKPOINT_FILE = "state.pt"
 PROGRESS_FILE = "progress.json"
@@ -57,13 +59,12 @@ def finite(x: Any) -> float | None:
 
 
 def schedule_length(train: Mapping[str, Any], n_train: int) -> tuple[int, int]:
-    """(total iterations, iterations per epoch) of a recipe's train section, as the trainer
-    counts them (engine.schedule): train.iterations, or train.epochs full epochs of
-    n_train // batch_size steps (at least one)."""
-    per_epoch = max(1, int(n_train) // int(train["batch_size"]))
-    if train.get("epochs") is not None:
-        return int(train["epochs"]) * per_epoch, per_epoch
-    return int(train["iterations"]), per_epoch
+    """(total iterations, iterations per epoch) of a recipe's train section (a mapping: a
+    run.json's identity, or the config's as a dict), counted as the trainer counts them."""
+    total = basics.total_iterations(
+        train.get("iterations"), train.get("epochs"), n_train, train["batch_size"]
+    )
+    return total, basics.steps_per_epoch(n_train, train["batch_size"])
 
 
 def summarize_rows(
