@@ -10,8 +10,13 @@ import textwrap
 import pytest
 import torch
 
+from resnet_repro import basics
 from resnet_repro.config import ConfigError, study_from_dict
-from resnet_repro.engine import devices
+from resnet_repro.engine import cpu_cost, devices, gpu_slots
+
+# The trainer's own progress.json writer, imported before any test patches
+# results.write_json: the slot test below counts the command's writes, not the trainer's.
+from resnet_repro.engine import progress as _progress  # noqa: F401
 
 
 def test_visible_gpu_ids_follow_cuda_visible_devices():
@@ -48,20 +53,20 @@ def test_place_on_cpu_takes_no_slot(tmp_path):
 
 
 def test_slots_spread_over_gpus_before_packing(tmp_path):
-    held = [devices.try_acquire_gpu_slot(["0", "1"], 2, tmp_path) for _ in range(4)]
+    held = [gpu_slots.try_acquire_gpu_slot(["0", "1"], 2, tmp_path) for _ in range(4)]
     assert [(s.gpu_id, s.slot) for s in held] == [("0", 0), ("1", 0), ("0", 1), ("1", 1)]
-    assert devices.try_acquire_gpu_slot(["0", "1"], 2, tmp_path) is None
+    assert gpu_slots.try_acquire_gpu_slot(["0", "1"], 2, tmp_path) is None
     held[1].release()
-    again = devices.try_acquire_gpu_slot(["0", "1"], 2, tmp_path)
+    again = gpu_slots.try_acquire_gpu_slot(["0", "1"], 2, tmp_path)
     assert (again.gpu_id, again.slot) == ("1", 0)
     for s in held + [again]:
         s.release()
 
 
 def test_acquire_times_out_when_all_slots_taken(tmp_path):
-    s = devices.try_acquire_gpu_slot(["0"], 1, tmp_path)
+    s = gpu_slots.try_acquire_gpu_slot(["0"], 1, tmp_path)
     with pytest.raises(TimeoutError, match="no free GPU slot"):
-        devices.acquire_gpu_slot(
+        gpu_slots.acquire_gpu_slot(
             ["0"], 1, tmp_path, timeout=0, poll_seconds=0.01, log=lambda m: None
         )
     s.release()
@@ -69,7 +74,7 @@ def test_acquire_times_out_when_all_slots_taken(tmp_path):
 
 HOLDER = textwrap.dedent("""
     import sys, time
-    from resnet_repro.engine.devices import acquire_gpu_slot
+    from resnet_repro.engine.gpu_slots import acquire_gpu_slot
     slot = acquire_gpu_slot(["0", "1"], 1, sys.argv[1], poll_seconds=0.05,
                             log=lambda m: print("waiting", flush=True))
     print("got", slot.gpu_id, flush=True)
@@ -109,7 +114,7 @@ def test_lock_folder_and_files_are_usable_by_every_user(tmp_path):
     lock_dir = tmp_path / "locks"
     old = os.umask(0o077)  # a user whose files are private by default
     try:
-        slot = devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
+        slot = gpu_slots.try_acquire_gpu_slot(["0"], 1, lock_dir)
     finally:
         os.umask(old)
     assert stat.S_IMODE(lock_dir.stat().st_mode) == 0o1777
@@ -121,9 +126,9 @@ def test_a_lock_folder_permission_problem_is_one_line_naming_the_folder(tmp_path
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(devices.os, "open", denied)
+    monkeypatch.setattr(gpu_slots.os, "open", denied)
     with pytest.raises(ConfigError) as e:
-        devices.try_acquire_gpu_slot(["0"], 1, tmp_path)
+        gpu_slots.try_acquire_gpu_slot(["0"], 1, tmp_path)
     msg = str(e.value)
     assert str(tmp_path) in msg and "device.lock_dir" in msg and "Permission denied" in msg
 
@@ -137,10 +142,10 @@ SLURM_ENV = {
 
 
 def test_slurm_assigned_gpus_are_recognised():
-    assert devices.scheduler_assigned_gpus(SLURM_ENV) == "4242"
-    assert devices.scheduler_assigned_gpus({"CUDA_VISIBLE_DEVICES": "0"}) is None
+    assert gpu_slots.scheduler_assigned_gpus(SLURM_ENV) == "4242"
+    assert gpu_slots.scheduler_assigned_gpus({"CUDA_VISIBLE_DEVICES": "0"}) is None
     no_gpus = {k: v for k, v in SLURM_ENV.items() if "GPU" not in k}
-    assert devices.scheduler_assigned_gpus(no_gpus) is None
+    assert gpu_slots.scheduler_assigned_gpus(no_gpus) is None
 
 
 @pytest.fixture
@@ -156,7 +161,7 @@ def fake_cuda(monkeypatch):
 def test_slurm_jobs_sharing_a_node_never_wait_for_each_others_lock(tmp_path, fake_cuda):
     cfg = study_from_dict({"device": {"device": "cuda", "lock_dir": str(tmp_path)}}).device
     # Another job of the node holds the lock file of "GPU 0" (its own GPU, seen as 0).
-    other = devices.try_acquire_gpu_slot(["0"], 1, tmp_path)
+    other = gpu_slots.try_acquire_gpu_slot(["0"], 1, tmp_path)
     logs = []
     placement, slot = devices.place(cfg, log=logs.append, lock_timeout=0, env=SLURM_ENV)
     assert slot is None and placement.device.type == "cuda"
@@ -180,7 +185,7 @@ def _fake_root(tmp_path, proc_gpus=0, dev_nodes=0):
 
 
 def test_gpus_are_found_without_nvidia_smi(tmp_path, monkeypatch):
-    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
+    monkeypatch.setattr(basics.shutil, "which", lambda name: None)
     monkeypatch.setattr(torch.backends.cuda, "is_built", lambda: True)
     found = devices.detect_gpus({}, root=_fake_root(tmp_path / "a", proc_gpus=2))
     assert found.ids == ["0", "1"] and "/proc/driver/nvidia/gpus" in found.source
@@ -224,7 +229,7 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
     assert capsys.readouterr().err == ""
     from resnet_repro.nets.cifar_nets import build_model, forward_macs
 
-    assert devices.estimated_cpu_hours(forward_macs(build_model("resnet110")), 64000 * 128, 2) > 24
+    assert cpu_cost.estimated_cpu_hours(forward_macs(build_model("resnet110")), 64000 * 128, 2) > 24
     epochs = study_from_dict(
         {
             "study": {"shortcut": "B"},
@@ -275,13 +280,13 @@ def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatc
     )
 
     def place(cfg, **kw):
-        return cpu, devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
+        return cpu, gpu_slots.try_acquire_gpu_slot(["0"], 1, lock_dir)
 
     free_while_writing = []
     real_write_json = results.write_json
 
     def write_json(obj, path):
-        probe = devices.try_acquire_gpu_slot(["0"], 1, lock_dir)
+        probe = gpu_slots.try_acquire_gpu_slot(["0"], 1, lock_dir)
         free_while_writing.append(probe is not None)
         if probe is not None:
             probe.release()
@@ -306,4 +311,4 @@ def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatc
         == 0
     )
     assert free_while_writing == [False]
-    assert devices.try_acquire_gpu_slot(["0"], 1, lock_dir) is not None
+    assert gpu_slots.try_acquire_gpu_slot(["0"], 1, lock_dir) is not None

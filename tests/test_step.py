@@ -12,10 +12,11 @@ import torch
 from torch._dynamo.utils import counters
 
 from resnet_repro import data as data_mod
+from resnet_repro.basics import cuda_visible_ids
 from resnet_repro.config import study_from_dict
 from resnet_repro.engine import compile_policy, devices
 from resnet_repro.engine import train as T
-from resnet_repro.engine.devices import Placement, cuda_visible_ids, numerics
+from resnet_repro.engine.devices import Placement, numerics
 from resnet_repro.engine.resume import restore_optimizer
 from resnet_repro.engine.step import EpochDraws, TrainStep
 

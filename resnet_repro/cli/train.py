@@ -235,7 +235,7 @@ def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
         return
     import torch
 
-    from ..engine.devices import estimated_cpu_hours
+    from ..engine.cpu_cost import estimated_cpu_hours
     from ..nets.cifar_nets import build_model, forward_macs
 
     train = study.train

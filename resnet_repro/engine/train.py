@@ -24,6 +24,7 @@ import torch
 
 from .. import data as data_mod
 from .. import progressbar
+from ..basics import hms
 from ..config import Study, TrainConfig, batch_size_error, identity_hash, run_identity
 from ..nets import normalization
 from ..nets.cifar_nets import build_model, count_parameters
@@ -268,7 +269,7 @@ def train_run(
             log(
                 f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
                 f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
-                f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {_hms(left)}"
+                f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {hms(left)}"
             )
             save_checkpoint(
                 checkpoint_path,
@@ -315,8 +316,3 @@ def input_normalization(dd: data_mod.DeviceData) -> dict[str, Any]:
         tuple(dd.std.flatten().tolist()),
         "per-channel mean and std of the training images, 0..1 scale",
     )
-
-
-def _hms(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"

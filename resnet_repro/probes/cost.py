@@ -14,7 +14,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import AnalysisConfig
-from ..engine.devices import estimated_cpu_seconds_forward
+from ..engine.cpu_cost import estimated_cpu_seconds_forward
 from ..nets.cifar_nets import forward_macs, named_blocks, removable
 from .lesions import k_lesion_sets
 
