@@ -22,13 +22,10 @@ import sys
 import time
 from typing import IO, Any
 
+from .basics import hms
+
 INTERVAL_ENV = "RESNET_REPRO_PROGRESS_SECONDS"
 DEFAULT_INTERVAL = 30.0
-
-
-def hms(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 def is_terminal(stream: IO[str]) -> bool:
