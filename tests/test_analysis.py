@@ -12,7 +12,7 @@ from scipy import stats
 from resnet_repro.config import parse_model_name
 from resnet_repro.figures import paper_figures
 from resnet_repro.results import METRICS_SCHEMA, read_metrics, write_metrics
-from resnet_repro.tables import comparison, paper, runs
+from resnet_repro.tables import columns, comparison, families, paper, runs
 from resnet_repro.tables import text as table_text
 
 ITERS_PER_EPOCH = 100
@@ -218,6 +218,38 @@ def test_table6_mean_sample_std_and_min_over_seeds():
     assert r["test_error_min_pct"] == pytest.approx(10.0)
     assert (r["seeds"], r["runs"], r["diverged"], r["missing"]) == (3, 3, 0, 0)
     assert r["status"] == "ok"
+
+
+@pytest.mark.parametrize("with_rows", [True, False])
+def test_table6_columns_and_dtypes_are_its_declaration(with_rows):
+    m = make_metrics(make_run("plain20", 0, [30.0, 10.0]), make_run("resnet20", 0, [9.0]))
+    t = _t6(m if with_rows else m.iloc[0:0], [("resnet32", 0)] if with_rows else [])
+    assert len(t) == (3 if with_rows else 0)
+    assert list(t.columns) == comparison.TABLE6.names == comparison.TABLE6_COLUMNS
+    assert {c: str(t[c].dtype) for c in t.columns} == comparison.TABLE6.dtypes
+
+
+def test_every_table_is_built_from_its_declared_columns():
+    m = make_metrics(make_run("plain20", 0, [30.0, 10.0]), make_run("resnet20", 0, [9.0]))
+    built = {
+        comparison.PLAIN_VS_RESIDUAL: comparison.plain_vs_residual(m, [("plain32", 0)]),
+        runs.RUN_SUMMARY: runs.run_summary(m, [("plain32", 0)]),
+        families.IMAGENET_STYLE: families.imagenet_style_table(m, [("imagenet-resnet18", 0)], {}),
+        families.FAMILIES: families.families_table(m, [("plain32", 0)], {}, {}),
+    }
+    for declared, t in built.items():
+        assert len(t) and {c: str(t[c].dtype) for c in t.columns} == declared.dtypes
+        assert list(t.columns) == declared.names
+
+
+def test_declared_columns_refuse_an_undeclared_key_and_a_second_declaration():
+    cols = columns.columns(("model", columns.TEXT), ("depth", columns.INT))
+    t = cols.frame([{"model": "resnet20"}])  # a column a row leaves out is null
+    assert t["depth"].isna().all() and str(t["depth"].dtype) == "Int64"
+    with pytest.raises(ValueError, match="undeclared columns \\['dpeth'\\]"):
+        cols.frame([{"model": "resnet20", "dpeth": 20}])
+    with pytest.raises(ValueError, match="declared twice"):
+        columns.columns(("model", columns.TEXT), ("model", columns.TEXT))
 
 
 def test_table6_confidence_interval_over_seeds_and_whether_the_paper_lies_in_it():

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 from ..config import IMAGENET_ARCH, parse_model_name
 from ..results import LAYER_STD_STATISTICS, ResultError, epoch_rows, window_rows
-from ..tables.runs import RUN_KEYS, _require, final_rows, sort_models
+from ..tables.runs import RUN_KEYS, final_rows, require, sort_models
 from .style import (
     ARCH_LINESTYLE,
     corner_note,
@@ -42,7 +42,7 @@ def sorted_layer_std(layer_std: pd.DataFrame) -> pd.DataFrame:
     """Add `rank` (1 = largest std; ties: network order) within each model (and seed, when a
     `seed` column is present), for Figure 7's bottom panel. Rows come back sorted by model,
     seed, rank."""
-    _require(layer_std, ["layer", "std"], "layer_std")
+    require(layer_std, ["layer", "std"], "layer_std")
     keys = [c for c in RUN_KEYS if c in layer_std.columns]
     df = layer_std.sort_values(
         keys + ["std", "layer"], ascending=[True] * len(keys) + [False, True], kind="stable"

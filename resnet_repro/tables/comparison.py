@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,8 @@ from scipy import stats
 
 from ..config import parse_model_name
 from . import paper
-from .runs import MISSING, _nullable, run_summary, sort_models
+from .columns import BOOL, FLOAT, INT, TEXT, columns
+from .runs import MISSING, nullable, run_summary, sort_models
 
 # per-model tables
 
@@ -49,28 +51,48 @@ def _runs_note(runs: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
-def _model_stats(runs: pd.DataFrame) -> dict:
-    """Counts, status and final-error statistics over the ok runs of one model."""
+@dataclass(frozen=True)
+class ModelStats:
+    """One model's runs: counts, the model status (module docstring of `runs`), the note
+    naming the seeds of its diverged and missing runs, and its final errors over the ok runs
+    only (NaN without an ok run; `test_std` NaN with fewer than two)."""
+
+    runs: int
+    seeds: int  # ok runs
+    diverged: int
+    missing: int
+    status: str
+    note: str
+    test_mean: float
+    test_std: float
+    test_min: float
+    train_mean: float
+    test_values: tuple[float, ...]  # final test error of each ok run
+    train_values: tuple[float, ...]
+
+
+def model_stats(runs: pd.DataFrame) -> ModelStats:
+    """`ModelStats` of one model from its rows of `runs.run_summary`."""
     ok = runs[runs["status"] == "ok"]
     n_ok = len(ok)
     n_div = int((runs["status"] == "diverged").sum())
     n_miss = int((runs["status"] == MISSING).sum())
     test = ok["final_test_error_pct"].astype(float)
     train = ok["final_train_error_pct"].astype(float)
-    return {
-        "runs": len(runs),
-        "seeds": n_ok,
-        "diverged": n_div,
-        "missing": n_miss,
-        "status": model_status(n_ok, n_div, n_miss),
-        "note": _runs_note(runs),
-        "test_mean": test.mean() if n_ok else math.nan,
-        "test_std": test.std(ddof=1) if n_ok > 1 else math.nan,
-        "test_min": test.min() if n_ok else math.nan,
-        "train_mean": train.mean() if n_ok else math.nan,
-        "test_values": test.tolist(),
-        "train_values": train.tolist(),
-    }
+    return ModelStats(
+        runs=len(runs),
+        seeds=n_ok,
+        diverged=n_div,
+        missing=n_miss,
+        status=model_status(n_ok, n_div, n_miss),
+        note=_runs_note(runs),
+        test_mean=test.mean() if n_ok else math.nan,
+        test_std=test.std(ddof=1) if n_ok > 1 else math.nan,
+        test_min=test.min() if n_ok else math.nan,
+        train_mean=train.mean() if n_ok else math.nan,
+        test_values=tuple(test.tolist()),
+        train_values=tuple(train.tolist()),
+    )
 
 
 CONFIDENCE = 0.95
@@ -127,35 +149,37 @@ def welch_interval(
     return float(ci.low), float(ci.high)
 
 
-TABLE6_COLUMNS = [
-    "model",
-    "arch",
-    "depth",
-    "params_millions",
-    "paper_params_millions",
-    "runs",
-    "seeds",
-    "diverged",
-    "missing",
-    "test_images",
-    "test_error_mean_pct",
-    "test_error_std_pct",
-    "test_error_min_pct",
-    "ci95_low_pct",
-    "ci95_high_pct",
-    "ci95_method",
-    "binomial_se_pct",
-    "paper_test_error_pct",
-    "paper_mean_error_pct",
-    "paper_std_error_pct",
-    "paper_runs",
-    "paper_reference_pct",
-    "diff_pct",
-    "paper_in_ci95",
-    "within_tolerance",
-    "status",
-    "note",
-]
+# Table 6's columns and their dtypes (`table6` says what each holds).
+TABLE6 = columns(
+    ("model", TEXT),
+    ("arch", TEXT),
+    ("depth", INT),
+    ("params_millions", FLOAT),
+    ("paper_params_millions", FLOAT),
+    ("runs", INT),
+    ("seeds", INT),
+    ("diverged", INT),
+    ("missing", INT),
+    ("test_images", INT),
+    ("test_error_mean_pct", FLOAT),
+    ("test_error_std_pct", FLOAT),
+    ("test_error_min_pct", FLOAT),
+    ("ci95_low_pct", FLOAT),
+    ("ci95_high_pct", FLOAT),
+    ("ci95_method", TEXT),
+    ("binomial_se_pct", FLOAT),
+    ("paper_test_error_pct", FLOAT),
+    ("paper_mean_error_pct", FLOAT),
+    ("paper_std_error_pct", FLOAT),
+    ("paper_runs", INT),
+    ("paper_reference_pct", FLOAT),
+    ("diff_pct", FLOAT),
+    ("paper_in_ci95", BOOL),
+    ("within_tolerance", BOOL),
+    ("status", TEXT),
+    ("note", TEXT),
+)
+TABLE6_COLUMNS = TABLE6.names
 
 
 # A narrower selection of TABLE6_COLUMNS for a readable markdown table.
@@ -222,27 +246,27 @@ def table6(
     rows = []
     for model in sort_models(summary["model"]):
         arch, depth = parse_model_name(model)
-        st = _model_stats(summary[summary["model"] == model])
+        st = model_stats(summary[summary["model"] == model])
         paper_err = paper.paper_error(model)
         p_mean = p_std = p_runs = None
         if model in ref.index:
-            p_mean = _nullable(ref.at[model, "mean_error_pct"])
-            p_std = _nullable(ref.at[model, "std_error_pct"])
-            p_runs = _nullable(ref.at[model, "runs"])
+            p_mean = nullable(ref.at[model, "mean_error_pct"])
+            p_std = nullable(ref.at[model, "std_error_pct"])
+            p_runs = nullable(ref.at[model, "runs"])
         reference = p_mean if p_mean is not None else paper_err
         n_test = (test_images or {}).get(model)
-        if st["seeds"] >= 2:
-            low, high = t_interval(st["test_values"])
+        if st.seeds >= 2:
+            low, high = t_interval(st.test_values)
             method = CI_T
-        elif st["seeds"] == 1:
-            low, high = binomial_interval(float(st["test_mean"]), n_test)
+        elif st.seeds == 1:
+            low, high = binomial_interval(float(st.test_mean), n_test)
             method = CI_BINOMIAL if math.isfinite(low) else None
         else:
             low = high = math.nan
             method = None
         diff = within = inside = None
-        if reference is not None and st["seeds"] > 0:
-            diff = float(st["test_mean"]) - reference
+        if reference is not None and st.seeds > 0:
+            diff = float(st.test_mean) - reference
             within = bool(abs(diff) <= tolerance_pct + 1e-9)
             if math.isfinite(low):
                 inside = bool(low - 1e-9 <= reference <= high + 1e-9)
@@ -254,18 +278,18 @@ def table6(
                 "depth": depth,
                 "params_millions": None if n_params is None else n_params / 1e6,
                 "paper_params_millions": paper.paper_params_millions(depth),
-                "runs": st["runs"],
-                "seeds": st["seeds"],
-                "diverged": st["diverged"],
-                "missing": st["missing"],
+                "runs": st.runs,
+                "seeds": st.seeds,
+                "diverged": st.diverged,
+                "missing": st.missing,
                 "test_images": n_test,
-                "test_error_mean_pct": st["test_mean"],
-                "test_error_std_pct": st["test_std"],
-                "test_error_min_pct": st["test_min"],
+                "test_error_mean_pct": st.test_mean,
+                "test_error_std_pct": st.test_std,
+                "test_error_min_pct": st.test_min,
                 "ci95_low_pct": low,
                 "ci95_high_pct": high,
                 "ci95_method": method,
-                "binomial_se_pct": binomial_se_pct(float(st["test_mean"]), n_test),
+                "binomial_se_pct": binomial_se_pct(float(st.test_mean), n_test),
                 "paper_test_error_pct": paper_err,
                 "paper_mean_error_pct": p_mean,
                 "paper_std_error_pct": p_std,
@@ -274,59 +298,31 @@ def table6(
                 "diff_pct": diff,
                 "paper_in_ci95": inside,
                 "within_tolerance": within,
-                "status": st["status"],
-                "note": st["note"],
+                "status": st.status,
+                "note": st.note,
             }
         )
-    out = pd.DataFrame(rows, columns=TABLE6_COLUMNS)
-    floats = [
-        "params_millions",
-        "paper_params_millions",
-        "test_error_mean_pct",
-        "test_error_std_pct",
-        "test_error_min_pct",
-        "ci95_low_pct",
-        "ci95_high_pct",
-        "binomial_se_pct",
-        "paper_test_error_pct",
-        "paper_mean_error_pct",
-        "paper_std_error_pct",
-        "paper_reference_pct",
-        "diff_pct",
-    ]
-    ints = ["depth", "runs", "seeds", "diverged", "missing", "paper_runs", "test_images"]
-    return out.astype(
-        {
-            **{c: "float64" for c in floats},
-            **{c: "Int64" for c in ints},
-            "within_tolerance": "boolean",
-            "paper_in_ci95": "boolean",
-            "ci95_method": "object",
-            "model": "object",
-            "arch": "object",
-            "status": "object",
-            "note": "object",
-        }
-    )
+    return TABLE6.frame(rows)
 
 
-PLAIN_VS_RESIDUAL_COLUMNS = [
-    "depth",
-    "plain_status",
-    "resnet_status",
-    "plain_seeds",
-    "resnet_seeds",
-    "plain_train_error_pct",
-    "resnet_train_error_pct",
-    "train_gap_pct",
-    "train_gap_ci95_low_pct",
-    "train_gap_ci95_high_pct",
-    "plain_test_error_pct",
-    "resnet_test_error_pct",
-    "test_gap_pct",
-    "test_gap_ci95_low_pct",
-    "test_gap_ci95_high_pct",
-]
+PLAIN_VS_RESIDUAL = columns(
+    ("depth", INT),
+    ("plain_status", TEXT),
+    ("resnet_status", TEXT),
+    ("plain_seeds", INT),
+    ("resnet_seeds", INT),
+    ("plain_train_error_pct", FLOAT),
+    ("resnet_train_error_pct", FLOAT),
+    ("train_gap_pct", FLOAT),
+    ("train_gap_ci95_low_pct", FLOAT),
+    ("train_gap_ci95_high_pct", FLOAT),
+    ("plain_test_error_pct", FLOAT),
+    ("resnet_test_error_pct", FLOAT),
+    ("test_gap_pct", FLOAT),
+    ("test_gap_ci95_low_pct", FLOAT),
+    ("test_gap_ci95_high_pct", FLOAT),
+)
+PLAIN_VS_RESIDUAL_COLUMNS = PLAIN_VS_RESIDUAL.names
 
 
 def plain_vs_residual(
@@ -344,44 +340,27 @@ def plain_vs_residual(
     rows = []
     for depth in sorted(set(int(d) for d in summary["depth"])):
         row: dict = {"depth": depth}
-        values: dict = {}
+        values: dict[str, ModelStats | None] = {}
         for arch in ("plain", "resnet"):
             runs = summary[(summary["arch"] == arch) & (summary["depth"] == depth)]
-            if runs.empty:
-                st = {
-                    "status": None,
-                    "seeds": None,
-                    "train_mean": math.nan,
-                    "test_mean": math.nan,
-                    "train_values": [],
-                    "test_values": [],
-                }
-            else:
-                st = _model_stats(runs)
+            # no run of this net, expected or found: null status and seeds, NaN errors
+            st = None if runs.empty else model_stats(runs)
             values[arch] = st
-            row[f"{arch}_status"] = st["status"]
-            row[f"{arch}_seeds"] = st["seeds"]
-            row[f"{arch}_train_error_pct"] = st["train_mean"]
-            row[f"{arch}_test_error_pct"] = st["test_mean"]
+            row[f"{arch}_status"] = None if st is None else st.status
+            row[f"{arch}_seeds"] = None if st is None else st.seeds
+            row[f"{arch}_train_error_pct"] = math.nan if st is None else st.train_mean
+            row[f"{arch}_test_error_pct"] = math.nan if st is None else st.test_mean
         row["train_gap_pct"] = row["plain_train_error_pct"] - row["resnet_train_error_pct"]
         row["test_gap_pct"] = row["plain_test_error_pct"] - row["resnet_test_error_pct"]
+        plain, resnet = values["plain"], values["resnet"]
         for what in ("train", "test"):
             low, high = welch_interval(
-                values["plain"][f"{what}_values"], values["resnet"][f"{what}_values"]
+                () if plain is None else getattr(plain, f"{what}_values"),
+                () if resnet is None else getattr(resnet, f"{what}_values"),
             )
             row[f"{what}_gap_ci95_low_pct"], row[f"{what}_gap_ci95_high_pct"] = low, high
         rows.append(row)
-    out = pd.DataFrame(rows, columns=PLAIN_VS_RESIDUAL_COLUMNS)
-    return out.astype(
-        {
-            "depth": "Int64",
-            "plain_seeds": "Int64",
-            "resnet_seeds": "Int64",
-            "plain_status": "object",
-            "resnet_status": "object",
-            **{c: "float64" for c in PLAIN_VS_RESIDUAL_COLUMNS if c.endswith("_pct")},
-        }
-    )
+    return PLAIN_VS_RESIDUAL.frame(rows)
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import pandas as pd
 
 from ..config import ARCHS, IMAGENET_ARCH, parse_model_name
 from . import paper
-from .comparison import _model_stats
+from .columns import FLOAT, INT, TEXT, columns
+from .comparison import model_stats
 from .runs import run_summary, sort_models
 
 FAMILY_NAMES = {
@@ -43,27 +44,28 @@ def _mean(values: pd.Series) -> float:
     return float(v.mean()) if len(v) else math.nan
 
 
-IMAGENET_STYLE_COLUMNS = [
-    "model",
-    "label",
-    "params_millions",
-    "runs",
-    "seeds",
-    "diverged",
-    "missing",
-    "final_epoch",
-    "final_test_error_pct",
-    "final_test_error_std_pct",
-    "best_val_epochs",
-    "test_error_at_best_val_pct",
-    "our_selection",
-    "writeup_test_error_pct",
-    "writeup_best_epoch",
-    "writeup_selection",
-    "writeup_source",
-    "status",
-    "note",
-]
+IMAGENET_STYLE = columns(
+    ("model", TEXT),
+    ("label", TEXT),
+    ("params_millions", FLOAT),
+    ("runs", INT),
+    ("seeds", INT),
+    ("diverged", INT),
+    ("missing", INT),
+    ("final_epoch", INT),
+    ("final_test_error_pct", FLOAT),
+    ("final_test_error_std_pct", FLOAT),
+    ("best_val_epochs", TEXT),
+    ("test_error_at_best_val_pct", FLOAT),
+    ("our_selection", TEXT),
+    ("writeup_test_error_pct", FLOAT),
+    ("writeup_best_epoch", INT),
+    ("writeup_selection", TEXT),
+    ("writeup_source", TEXT),
+    ("status", TEXT),
+    ("note", TEXT),
+)
+IMAGENET_STYLE_COLUMNS = IMAGENET_STYLE.names
 
 
 def imagenet_style_table(
@@ -91,7 +93,7 @@ def imagenet_style_table(
     rows = []
     for model in sort_models(summary["model"]):
         runs = summary[summary["model"] == model]
-        st = _model_stats(runs)
+        st = model_stats(runs)
         ok = runs[runs["status"] == "ok"]
         at_val = ok.dropna(subset=["best_val_epoch"])
         epochs = sorted({int(last_epoch.loc[(model, int(s))]) for s in ok["seed"]})
@@ -102,13 +104,13 @@ def imagenet_style_table(
                 "model": model,
                 "label": family_label(model),
                 "params_millions": None if n is None else n / 1e6,
-                "runs": st["runs"],
-                "seeds": st["seeds"],
-                "diverged": st["diverged"],
-                "missing": st["missing"],
+                "runs": st.runs,
+                "seeds": st.seeds,
+                "diverged": st.diverged,
+                "missing": st.missing,
                 "final_epoch": epochs[-1] if epochs else None,
-                "final_test_error_pct": st["test_mean"],
-                "final_test_error_std_pct": st["test_std"],
+                "final_test_error_pct": st.test_mean,
+                "final_test_error_std_pct": st.test_std,
                 "best_val_epochs": (
                     ", ".join(
                         f"{int(e)} (seed {int(s)})"
@@ -122,20 +124,11 @@ def imagenet_style_table(
                 "writeup_best_epoch": None if w is None else w.best_epoch,
                 "writeup_selection": None if w is None else w.selection,
                 "writeup_source": None if w is None else w.source,
-                "status": st["status"],
-                "note": st["note"],
+                "status": st.status,
+                "note": st.note,
             }
         )
-    out = pd.DataFrame(rows, columns=IMAGENET_STYLE_COLUMNS)
-    floats = [
-        "params_millions",
-        "final_test_error_pct",
-        "final_test_error_std_pct",
-        "test_error_at_best_val_pct",
-        "writeup_test_error_pct",
-    ]
-    ints = ["runs", "seeds", "diverged", "missing", "final_epoch", "writeup_best_epoch"]
-    return out.astype({**{c: "float64" for c in floats}, **{c: "Int64" for c in ints}})
+    return IMAGENET_STYLE.frame(rows)
 
 
 # The columns of the markdown version (the CSV keeps all).
@@ -154,19 +147,20 @@ IMAGENET_STYLE_DISPLAY_COLUMNS = [
 ]
 
 
-FAMILIES_COLUMNS = [
-    "family",
-    "model",
-    "label",
-    "params_millions",
-    "images_per_second",
-    "device",
-    "schedule",
-    "seeds",
-    "final_test_error_pct",
-    "status",
-    "note",
-]
+FAMILIES = columns(
+    ("family", TEXT),
+    ("model", TEXT),
+    ("label", TEXT),
+    ("params_millions", FLOAT),
+    ("images_per_second", FLOAT),
+    ("device", TEXT),
+    ("schedule", TEXT),
+    ("seeds", INT),
+    ("final_test_error_pct", FLOAT),
+    ("status", TEXT),
+    ("note", TEXT),
+)
+FAMILIES_COLUMNS = FAMILIES.names
 
 
 def families_table(
@@ -186,7 +180,7 @@ def families_table(
     for model in sort_models(summary["model"]):
         arch, _ = parse_model_name(model)
         runs = summary[summary["model"] == model]
-        st = _model_stats(runs)
+        st = model_stats(runs)
         ok_seeds = set(int(s) for s in runs.loc[runs["status"] == "ok", "seed"])
         m = (
             metrics[(metrics["model"] == model) & metrics["seed"].isin(ok_seeds)]
@@ -205,21 +199,13 @@ def families_table(
                 "images_per_second": float(ips.median()) if len(ips) else math.nan,
                 "device": "; ".join(sorted({str(i.get("device")) for i in info})) or None,
                 "schedule": "; ".join(sorted({str(i.get("schedule")) for i in info})) or None,
-                "seeds": st["seeds"],
-                "final_test_error_pct": st["test_mean"],
-                "status": st["status"],
-                "note": st["note"],
+                "seeds": st.seeds,
+                "final_test_error_pct": st.test_mean,
+                "status": st.status,
+                "note": st.note,
             }
         )
-    out = pd.DataFrame(rows, columns=FAMILIES_COLUMNS)
-    return out.astype(
-        {
-            "params_millions": "float64",
-            "images_per_second": "float64",
-            "final_test_error_pct": "float64",
-            "seeds": "Int64",
-        }
-    )
+    return FAMILIES.frame(rows)
 
 
 def schedule_text(train: Mapping[str, Any]) -> str:

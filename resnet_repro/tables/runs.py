@@ -46,6 +46,7 @@ import pandas as pd
 
 from ..config import ALL_ARCHS, parse_model_name
 from ..results import STATUSES, epoch_rows
+from .columns import FLOAT, INT, TEXT, columns
 
 RUN_KEYS = ["model", "seed"]
 MISSING = "missing"
@@ -71,7 +72,8 @@ def sort_models(models: Iterable[str]) -> list[str]:
     return sorted(set(models), key=model_sort_key)
 
 
-def _require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def require(df: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """ValueError naming the `columns` that `df` (called `what` in the message) lacks."""
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{what} lacks the columns {missing}; it has {list(df.columns)}")
@@ -89,8 +91,9 @@ def _sort_runs(df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _nullable(value):
-    """NaN / None / pd.NA -> None, numpy scalars -> Python scalars."""
+def nullable(value):
+    """NaN / None / pd.NA -> None, numpy scalars -> Python scalars: a table cell as a
+    Python value, null as None."""
     if value is None or value is pd.NA:
         return None
     if isinstance(value, (float, np.floating)) and math.isnan(value):
@@ -112,7 +115,7 @@ def final_rows(metrics: pd.DataFrame) -> pd.DataFrame:
     Raises ValueError on a status other than those in `results.STATUSES`. Training-window
     rows (`kind` "window") are left out: a run ends with its last epoch row.
     """
-    _require(metrics, ["model", "seed", "epoch", "iteration", "status"], "metrics")
+    require(metrics, ["model", "seed", "epoch", "iteration", "status"], "metrics")
     metrics = epoch_rows(metrics)
     bad = sorted(set(metrics["status"].dropna().astype(str)) - set(STATUSES))
     if bad or metrics["status"].isna().any():
@@ -148,19 +151,20 @@ def _best_val(metrics: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-RUN_SUMMARY_COLUMNS = [
-    "model",
-    "arch",
-    "depth",
-    "seed",
-    "status",
-    "iterations",
-    "final_train_error_pct",
-    "final_test_error_pct",
-    "best_val_epoch",
-    "test_error_at_best_val_pct",
-    "note",
-]
+RUN_SUMMARY = columns(
+    ("model", TEXT),
+    ("arch", TEXT),
+    ("depth", INT),
+    ("seed", INT),
+    ("status", TEXT),
+    ("iterations", INT),
+    ("final_train_error_pct", FLOAT),
+    ("final_test_error_pct", FLOAT),
+    ("best_val_epoch", INT),
+    ("test_error_at_best_val_pct", FLOAT),
+    ("note", TEXT),
+)
+RUN_SUMMARY_COLUMNS = RUN_SUMMARY.names
 
 
 def run_note(final_train_error_pct, first_train_loss, final_train_loss) -> str:
@@ -220,16 +224,16 @@ def run_summary(
                 "seed": key[1],
                 "status": r.status,
                 "iterations": int(r.iteration),
-                "final_train_error_pct": _nullable(r.train_error_pct),
-                "final_test_error_pct": _nullable(r.test_error_pct),
+                "final_train_error_pct": nullable(r.train_error_pct),
+                "final_test_error_pct": nullable(r.test_error_pct),
                 "best_val_epoch": None if b is None else int(b["best_val_epoch"]),
                 "test_error_at_best_val_pct": (
-                    None if b is None else _nullable(b["test_error_at_best_val_pct"])
+                    None if b is None else nullable(b["test_error_at_best_val_pct"])
                 ),
                 "note": run_note(
-                    _nullable(r.train_error_pct),
-                    _nullable(first_loss.get(key)),
-                    _nullable(getattr(r, "train_loss", None)),
+                    nullable(r.train_error_pct),
+                    nullable(first_loss.get(key)),
+                    nullable(getattr(r, "train_loss", None)),
                 ),
             }
         )
@@ -249,20 +253,4 @@ def run_summary(
                 "note": "",
             }
         )
-    out = pd.DataFrame(rows, columns=RUN_SUMMARY_COLUMNS)
-    out = out.astype(
-        {
-            "model": "object",
-            "arch": "object",
-            "status": "object",
-            "note": "object",
-            "depth": "Int64",
-            "seed": "Int64",
-            "iterations": "Int64",
-            "best_val_epoch": "Int64",
-            "final_train_error_pct": "float64",
-            "final_test_error_pct": "float64",
-            "test_error_at_best_val_pct": "float64",
-        }
-    )
-    return _sort_runs(out)
+    return _sort_runs(RUN_SUMMARY.frame(rows))
