@@ -12,11 +12,12 @@ training batch there with batched tensor ops only, so a GPU never waits on the h
 The modules, one concern each: `arrays` (`DataError`, `CifarArrays`), `cifar10` (the files:
 reading and download), `synthetic` (fake CIFAR-shaped data), `load` (split, subsets,
 description, fingerprint) and `device` (the data on the device, normalisation, augmentation).
-This package re-exports their public names, so `from resnet_repro.data import ...` works as
-for one module. The download's source (`cifar10.CIFAR10_URL`, `CIFAR10_MD5`) and the default
-synthetic sizes (`load.CIFAR10_TRAIN`, `CIFAR10_TEST`) are deliberately not re-exported: they
-are read at call time from their own module, so that is where a test must patch them (a patch
-of a re-exported copy would change nothing, and a download test could reach the network).
+This package re-exports their public names, so `from resnet_repro.data import ...` works as for
+one module (all but `arrays.empty_images` / `empty_labels`, which only its modules use). The
+download's source (`cifar10.CIFAR10_URL`, `CIFAR10_MD5`) and the default synthetic sizes
+(`load.CIFAR10_TRAIN`, `CIFAR10_TEST`) are deliberately not re-exported: they are read at call
+time from their own module, so that is where a test must patch them (a patch of a re-exported
+copy would change nothing, and a download test could reach the network).
 """
 
 from __future__ import annotations

@@ -42,9 +42,11 @@ class CifarArrays:
     classes: tuple[str, ...]
 
 
-def _empty_images() -> np.ndarray:
+def empty_images() -> np.ndarray:
+    """No images, [0, 3, 32, 32] uint8: the val set without a split."""
     return np.zeros((0,) + IMAGE_SHAPE, dtype=np.uint8)
 
 
-def _empty_labels() -> np.ndarray:
+def empty_labels() -> np.ndarray:
+    """No labels, [0] int64: the val set without a split."""
     return np.zeros((0,), dtype=np.int64)

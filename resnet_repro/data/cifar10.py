@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DataConfig
-from .arrays import IMAGE_SHAPE, IMAGE_SIZE, CifarArrays, DataError, _empty_images, _empty_labels
+from .arrays import IMAGE_SHAPE, IMAGE_SIZE, CifarArrays, DataError, empty_images, empty_labels
 
 log = logging.getLogger(__name__)
 
@@ -183,8 +183,8 @@ def read_cifar10(root: str | Path) -> CifarArrays:
     return CifarArrays(
         train_x=train_x,
         train_y=train_y,
-        val_x=_empty_images(),
-        val_y=_empty_labels(),
+        val_x=empty_images(),
+        val_y=empty_labels(),
         test_x=test_x,
         test_y=test_y,
         classes=classes,

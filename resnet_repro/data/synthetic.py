@@ -9,8 +9,8 @@ from .arrays import (
     IMAGE_SHAPE,
     CifarArrays,
     DataError,
-    _empty_images,
-    _empty_labels,
+    empty_images,
+    empty_labels,
 )
 
 
@@ -76,8 +76,8 @@ def synthetic_cifar(n_train: int, n_test: int, seed: int) -> CifarArrays:
     return CifarArrays(
         train_x=train_x,
         train_y=train_y,
-        val_x=_empty_images(),
-        val_y=_empty_labels(),
+        val_x=empty_images(),
+        val_y=empty_labels(),
         test_x=test_x,
         test_y=test_y,
         classes=CIFAR10_CLASSES,
