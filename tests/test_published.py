@@ -385,6 +385,33 @@ def test_our_runs_record_their_normalisation_and_evaluate_matches_training(tmp_p
     )
 
 
+def test_training_writes_model_pt_through_the_one_writer_that_checks_it(tmp_path, monkeypatch):
+    """`train` writes model.pt through `modelfile.payload`, as `import` does: a normalisation
+    record that payload's check refuses stops the run before a model file exists, instead of
+    a file that every reader would then feed wrongly."""
+    from resnet_repro.cli.main import main
+    from resnet_repro.engine import train as engine_train
+
+    wrong = {"kind": "per_pixel_mean", "mean": torch.zeros(3, 8, 8), "note": "a wrong shape"}
+    monkeypatch.setattr(engine_train, "input_normalization", lambda dd: wrong)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"source": "synthetic", "train_subset": 32, "test_subset": 16},
+                "study": {"depths": [8]},
+                "device": {"device": "cpu"},
+                "train": {"batch_size": 16, "iterations": 2, "lr_milestones": [1]},
+            }
+        )
+    )
+    out = tmp_path / "r"
+    argv = ["train", "--config", str(cfg), "--model", "resnet8", "--seed", "0", "--out", str(out)]
+    with pytest.raises(ValueError, match=r"\[3, 32, 32\] mean"):
+        main(argv)
+    assert (out / "metrics.parquet").is_file() and not (out / "model.pt").exists()
+
+
 def test_a_wooyeolbaek_import_stores_the_mean_of_every_training_image(tmp_path, cifar_root):
     """Its authors fed it the per-pixel mean of their training images: the import stores that
     of all the data's training images (500 here), whatever subset the study uses, and any

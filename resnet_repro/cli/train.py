@@ -162,16 +162,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
         del data
         write_metrics(result.rows, out / "metrics.parquet")
-        save_torch(
-            {
-                "model": result.model.state_dict(),
-                "identity": result.identity,
-                "parameters": result.parameters,
-                # The inputs it was trained on, so every reader feeds it the same way.
-                "normalization": result.normalization,
-            },
-            out / "model.pt",
-        )
+        # The one layout of model.pt (imports write it too), the normalisation record of the
+        # inputs it was trained on checked, so that every reader feeds it the same way.
+        from ..nets.modelfile import payload
+
+        save_torch(payload(result.model, result.identity, result.normalization), out / "model.pt")
         last = result.rows[-1] if result.rows else {}
         write_json(
             {

@@ -38,7 +38,9 @@ FOREIGN_HINT = (
 def payload(
     model: nn.Module, identity: Mapping[str, Any], norm: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """What `results.save_torch` writes as model.pt."""
+    """What `results.save_torch` writes as model.pt, for a trained run and an imported net
+    alike: the one place its layout is made. ValueError on a malformed normalisation record,
+    before anything is written (`normalization.check`)."""
     return {
         "model": model.state_dict(),
         "identity": dict(identity),
