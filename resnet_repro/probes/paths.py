@@ -93,7 +93,7 @@ def gradient_per_path_length(
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
     samples: int,
     seed: int,
-    split: str = "test",
+    split: str = "train",  # analysis.path_split's default: the training images
     bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """For every length k = 0..n: the mean and std (ddof=1) of the per-image gradient norm at
