@@ -63,7 +63,8 @@ def test_tables_report_a_missing_run_as_missing(trained):
     assert runs.loc["plain8", "status"] == "missing"
     assert runs.loc["resnet8", "status"] == "ok"
     table6 = pd.read_csv(d / "tables/table6.csv").set_index("model")
-    from resnet_repro.nets.cifar_nets import build_model, count_parameters
+    from resnet_repro.nets.anatomy import count_parameters
+    from resnet_repro.nets.families import build_model
 
     assert table6.loc["resnet8", "params_millions"] == pytest.approx(
         count_parameters(build_model("resnet8")) / 1e6

@@ -227,7 +227,8 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
     smoke = study_from_dict({"train": {"iterations": 80, "lr_milestones": [40]}})
     cli.warn_if_long_on_cpu(smoke, "resnet8", cpu)
     assert capsys.readouterr().err == ""
-    from resnet_repro.nets.cifar_nets import build_model, forward_macs
+    from resnet_repro.nets.anatomy import forward_macs
+    from resnet_repro.nets.families import build_model
 
     assert cpu_cost.estimated_cpu_hours(forward_macs(build_model("resnet110")), 64000 * 128, 2) > 24
     epochs = study_from_dict(
@@ -241,7 +242,8 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
 
 
 def test_forward_macs_count_the_convolutions_and_the_classifier():
-    from resnet_repro.nets.cifar_nets import build_model, forward_macs
+    from resnet_repro.nets.anatomy import forward_macs
+    from resnet_repro.nets.families import build_model
 
     # ResNet-20: a 3x3 stem of 16 filters, 3 stages of six 3x3 convs with 16/32/64 filters on
     # 32/16/8 maps (each stage's first conv reads half as many channels, except the first

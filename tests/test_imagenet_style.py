@@ -9,7 +9,8 @@ import torch
 from resnet_repro import data as D
 from resnet_repro.config import ConfigError, parse_model_name, run_identity, study_from_dict
 from resnet_repro.engine import schedule as S
-from resnet_repro.nets.cifar_nets import build_model, count_parameters, response_layers
+from resnet_repro.nets.anatomy import count_parameters, response_layers
+from resnet_repro.nets.families import build_model
 
 # Exact counts of the write-up's nets with 10 classes (issue 13).
 PARAMS = {18: 11_173_962, 34: 21_282_122, 50: 23_520_842}

@@ -6,14 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_repro.config import ARCHS, SHORTCUTS, ConfigError
-from resnet_repro.nets.cifar_nets import (
-    PadShortcut,
-    build_model,
-    count_parameters,
-    make_net,
-    response_layers,
-)
+from resnet_repro.config import PAPER_ARCHS as ARCHS
+from resnet_repro.config import SHORTCUTS, ConfigError
+from resnet_repro.nets.anatomy import count_parameters, response_layers
+from resnet_repro.nets.cifar_nets import PadShortcut, make_net
+from resnet_repro.nets.families import build_model
 from resnet_repro.tables.paper import TABLE6, paper_params_millions
 
 SMALL = (8, 14, 20)

@@ -14,6 +14,7 @@ from test_analysis import ITERS_PER_EPOCH, make_metrics, make_run  # noqa: E402
 
 from resnet_repro.config import parse_model_name  # noqa: E402
 from resnet_repro.figures import paper_figures, style  # noqa: E402
+from resnet_repro.nets.families import model_label  # noqa: E402
 from resnet_repro.results import LAYER_STD_SCHEMA  # noqa: E402
 
 PLAIN = ["plain20", "plain56", "plain110"]
@@ -64,8 +65,9 @@ def test_depth_colors_depend_on_the_depth_alone():
 
 
 def test_model_label():
-    assert style.model_label("plain20") == "plain-20"
-    assert style.model_label("resnet1202") == "ResNet-1202"
+    assert model_label("plain20") == "plain-20"
+    assert model_label("resnet1202") == "ResNet-1202"
+    assert model_label("imagenet-resnet18") == "ResNet-18 (ImageNet-style)"
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,7 +89,7 @@ def test_figure6_without_resnet1202_has_two_panels_with_dashed_train_and_bold_te
         assert ax.get_ylim() == pytest.approx((0.0, 20.0))
         assert ax.get_xlabel() == "iterations"  # 600 iterations: plain counts
         assert ax.get_ylabel() == "error (%)"
-        assert [style.model_label(m) for m in models] == legend_labels(ax)[: len(models)]
+        assert [model_label(m) for m in models] == legend_labels(ax)[: len(models)]
         assert ax.get_title()
     assert "Figure 6" in fig.get_suptitle()
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from resnet_repro.figures import probes as plots
-from resnet_repro.results import PROBE_SCHEMAS, read_all_probe
+from resnet_repro.probes.registry import BY_NAME, read_all_probe
 
 TINY = {
     "data": {"source": "synthetic", "train_subset": 64, "test_subset": 40},
@@ -24,7 +24,10 @@ TINY = {
         "path_batch_size": 4,
     },
 }
-KINDS = list(PROBE_SCHEMAS)
+# The probes of Veit et al. and the block changes (Figure 7's probe and the landscape have
+# tests of their own).
+KINDS = ["lesions", "lesions_k", "paths", "branches"]
+PROBE_SCHEMAS = {k: BY_NAME[k].schema for k in KINDS}
 
 
 def cli(*args):
@@ -171,7 +174,7 @@ def test_lesion_k_figure_starts_at_the_intact_error_and_draws_the_mean():
 
 def test_probe_figures_name_missing_models_and_survive_no_data():
     empty = {k: PROBE_SCHEMAS[k].empty_table().to_pandas() for k in KINDS}
-    for kind, fn in plots.FIGURES.items():
+    for kind, fn in ((k, BY_NAME[k].figure.draw) for k in KINDS):
         fig = fn(empty[kind], ["resnet20"])
         texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
         assert "not in the data: ResNet-20" in texts

@@ -15,16 +15,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_repro.nets.cifar_nets import (
+from resnet_repro.nets.anatomy import (
     BLOCK_MODES,
     forward_with_modes,
-    make_net,
     named_blocks,
     removable,
     run_block,
 )
+from resnet_repro.nets.cifar_nets import make_net
 from resnet_repro.probes import block_table, branches, label_run, lesions, paths
-from resnet_repro.results import PROBE_SCHEMAS, ResultError, read_all_probe, write_probe
+from resnet_repro.probes.registry import BY_NAME, read_all_probe, write_probe
+from resnet_repro.results import ResultError
 
 
 def _randomise_bn(net: nn.Module, seed: int = 0) -> nn.Module:
@@ -385,10 +386,11 @@ def test_every_probe_table_fits_its_result_schema(tmp_path):
         "branches": branches.branch_magnitudes(net, b),
     }
     for kind, df in tables.items():
-        labelled = label_run(df, "resnet8", 2, PROBE_SCHEMAS[kind])
+        schema = BY_NAME[kind].schema
+        labelled = label_run(df, "resnet8", 2, schema)
         write_probe(kind, labelled, tmp_path / f"{kind}.parquet")
         back = read_all_probe(kind, [tmp_path / f"{kind}.parquet"])
-        assert list(back.columns) == PROBE_SCHEMAS[kind].names
+        assert list(back.columns) == schema.names
         assert (back["model"] == "resnet8").all() and (back["seed"] == 2).all()
         shared = df.columns.intersection(back.columns)
         pd.testing.assert_frame_equal(back[shared], labelled[shared], check_dtype=False)

@@ -221,7 +221,7 @@ def test_normalize_applies_each_kind():
 def test_old_model_files_without_a_stored_mean_still_load_with_a_warning_naming_them(tmp_path):
     """Files written before the record (or before its mean) existed are fed the training
     mean of the data at hand, as then, and every reader says so, naming the file."""
-    from resnet_repro.nets.cifar_nets import build_model
+    from resnet_repro.nets.families import build_model
 
     net = build_model("resnet8")
     old = {"model": net.state_dict(), "identity": {"model": "resnet8", "shortcut": "A", "seed": 0}}
@@ -258,7 +258,7 @@ def test_old_model_files_without_a_stored_mean_still_load_with_a_warning_naming_
 
 def test_evaluate_uses_the_stored_normalisation():
     """Same net, same images: the per-channel record changes the inputs, hence the loss."""
-    from resnet_repro.nets.cifar_nets import build_model
+    from resnet_repro.nets.families import build_model
 
     net = randomize(build_model("resnet8"), 1)
     g = torch.Generator().manual_seed(0)

@@ -576,7 +576,7 @@ def test_train_and_a_probe_draw_a_bar_on_a_terminal(study, tmp_path):
 
 def test_a_probe_that_takes_long_on_the_cpu_says_so_first(study, monkeypatch, capsys):
     from resnet_repro.cli.main import main
-    from resnet_repro.nets.cifar_nets import build_model
+    from resnet_repro.nets.families import build_model
     from resnet_repro.probes import cost
 
     a = study_from_dict({}).analysis

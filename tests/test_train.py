@@ -580,7 +580,7 @@ def test_killed_training_resumes_and_matches_an_uninterrupted_run(tmp_path):
 def test_evaluation_is_fp32_whatever_the_training_precision():
     # bf16 autocast on the CPU stands in for CUDA's: evaluation must not use it.
     torch.manual_seed(0)
-    from resnet_repro.nets.cifar_nets import build_model
+    from resnet_repro.nets.families import build_model
 
     model = build_model("resnet8")
     x = torch.randint(0, 256, (200, 3, 32, 32), dtype=torch.uint8)

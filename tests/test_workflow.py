@@ -296,7 +296,7 @@ def test_report_holds_every_figure_and_table(study):
 
 def test_probes_write_every_result_and_figure(study):
     cwd, _, _ = study
-    from resnet_repro.results import read_all_probe
+    from resnet_repro.probes.registry import read_all_probe
 
     for kind in PROBES:
         models = ["resnet8"] if kind in ("paths", "branches") else ["plain8", "resnet8"]

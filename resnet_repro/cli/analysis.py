@@ -16,43 +16,6 @@ from ..config import Study
 from .common import add_statistic, say, warn
 
 
-def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
-    import torch
-
-    from .. import data
-    from ..nets import normalization
-    from ..nets.cifar_nets import response_layers
-    from ..nets.modelfile import load_model_file
-    from ..probes import layer_responses
-    from ..progressbar import Bar
-    from ..results import write_layer_std
-
-    study = load(args)
-    model, identity, norm = load_model_file(args.model_file, warn=warn)
-    arrays = data.load_arrays(study.data)
-    # The per-pixel training mean of the data at hand, for records that ask for it; other
-    # records carry their own statistics.
-    test = data.to_device(arrays, torch.device("cpu"))
-    n = min(args.images, len(test.test_y))
-    batch = study.train.eval_batch_size
-    # Fed the way the net was trained (its stored normalisation), ours and imported alike.
-    batches = (
-        normalization.normalize(test.test_x[i : min(i + batch, n)], norm, test.mean)
-        for i in range(0, n, batch)
-    )
-    with Bar(f"layer responses of {identity['model']}", "batches") as bar:
-        bar.start(-(-n // batch))
-        stds = layer_responses.layer_response_std(model, response_layers(model), batches, bar=bar)
-    write_layer_std(
-        layer_responses.label_layer_std(stds, identity["model"], identity["seed"]), args.out
-    )
-    say(
-        f"{identity['model']} seed {identity['seed']}: std of {len(stds)} layer responses "
-        f"over {n} test images -> {args.out}"
-    )
-    return 0
-
-
 def _read_metrics_files(
     paths: Sequence[str], what: str = "that run is reported as missing", windows: bool = False
 ):
@@ -95,7 +58,8 @@ def _run_info(paths: Sequence[str]) -> tuple[dict, dict]:
 def cmd_tables(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
     import pandas as pd
 
-    from ..nets.cifar_nets import build_model, count_parameters
+    from ..nets.anatomy import count_parameters
+    from ..nets.families import build_model
     from ..results import write_text
     from ..tables import comparison, families
     from ..tables.runs import run_summary
@@ -195,15 +159,6 @@ def add_parsers(
     add_config: Callable[[argparse.ArgumentParser], None],
     load: Callable[[argparse.Namespace], Study],
 ) -> None:
-    c = sub.add_parser(
-        "layer-std", help="std of every 3x3 layer's response of a trained model (Figure 7)"
-    )
-    add_config(c)
-    c.add_argument("--model-file", required=True, help="a run's model.pt")
-    c.add_argument("--images", type=int, default=10000, help="test images to use")
-    c.add_argument("--out", required=True, help="Parquet file to write")
-    c.set_defaults(func=partial(cmd_layer_std, load=load))
-
     c = sub.add_parser(
         "tables",
         help="Table 6 against the paper, plain vs residual, runs, "

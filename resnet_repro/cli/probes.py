@@ -12,11 +12,9 @@ import torch
 from torch import nn
 
 from ..config import Study
+from ..probes.registry import BY_NAME, NAMES, probe
 from ..progressbar import Bar
-from ..results import PROBE_SCHEMAS
 from .common import say, warn
-
-KINDS = tuple(PROBE_SCHEMAS)  # lesions, lesions_k, paths, branches
 
 
 def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
@@ -27,78 +25,26 @@ def load_trained(path: str) -> tuple[nn.Module, dict, dict]:
     return load_model_file(path, warn=warn)
 
 
-def image_batches(
-    study: Study,
-    device: torch.device,
-    images: int,
-    batch_size: int,
-    norm: dict,
-    split: str = "test",
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first `images` images of the study's test set (or, with split "train", of its
-    training set: the original images, no augmentation), fed the way the net was trained (its
-    stored normalisation; for our runs the training set's per-pixel mean subtracted, section
-    4.2), in fp32 batches on `device`."""
-    from .. import data
-    from ..nets import normalization
+class StudyImages:
+    """The study's images, read once and moved to `device` when first asked for, fed the way
+    the net was trained: its stored normalisation (for our runs the training set's per-pixel
+    mean subtracted, section 4.2), unaugmented, fp32."""
 
-    arrays = data.load_arrays(study.data)
-    d = data.to_device(arrays, device)
-    x, y = (d.train_x, d.train_y) if split == "train" else (d.test_x, d.test_y)
-    n = min(images, len(y))
-    return [
-        (
-            normalization.normalize(x[i : min(i + batch_size, n)], norm, d.mean),
-            y[i : min(i + batch_size, n)],
-        )
-        for i in range(0, n, batch_size)
-    ]
+    def __init__(self, study: Study, device: torch.device, norm: dict):
+        self.study, self.device, self.norm, self._data = study, device, norm, None
 
+    def __call__(self, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first `n` images of the "train" or "test" split (all of them where it holds
+        fewer), with their labels."""
+        from .. import data
+        from ..nets import normalization
 
-def test_batches(
-    study: Study, device: torch.device, images: int, batch_size: int, norm: dict
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The first `images` test images (`image_batches` on the test set)."""
-    return image_batches(study, device, images, batch_size, norm, "test")
-
-
-def _run_probe(
-    kind: str, study: Study, model: nn.Module, device: torch.device, norm: dict, bar: Bar
-):
-    """The probe's rows and a one-line summary of what it measured; `bar` shows how far."""
-    a = study.analysis
-    if kind == "paths":
-        from ..probes.paths import path_table
-
-        batches = image_batches(
-            study, device, a.path_batches * a.path_batch_size, a.path_batch_size, norm, a.path_split
-        )
-        rows = path_table(model, batches, a.path_samples, a.probe_seed, a.path_split, bar)
-        return rows, (
-            f"gradient per path length at the input, {a.path_samples} random paths per image "
-            f"and length on {int(rows['images'].max())} {a.path_split} images"
-        )
-    batches = test_batches(study, device, a.probe_images, study.train.eval_batch_size, norm)
-    if kind == "lesions":
-        from ..probes.lesions import single_lesions
-
-        return single_lesions(model, batches, bar), "single-block lesions"
-    if kind == "lesions_k":
-        from ..probes.lesions import k_lesions
-
-        rows = k_lesions(model, batches, a.lesion_draws, a.probe_seed, a.lesion_k_points, bar)
-        return rows, f"k-block lesions, up to {a.lesion_draws} draws per k"
-    from ..probes.branches import branch_magnitudes
-
-    bar.start(len(batches))
-    return branch_magnitudes(model, batches, bar), "block changes ||y-x||/||x|| and ||F(x)||/||x||"
-
-
-RESIDUAL_ONLY = {
-    "paths": "it has one path only",
-    "branches": "its output channels need not match its input's, so ||y - x|| / ||x|| is no "
-    "distance from the identity",
-}
+        if self._data is None:
+            self._data = data.to_device(data.load_arrays(self.study.data), self.device)
+        d = self._data
+        x, y = (d.train_x, d.train_y) if split == "train" else (d.test_x, d.test_y)
+        n = min(n, len(y))
+        return normalization.normalize(x[:n], self.norm, d.mean), y[:n]
 
 
 def warn_if_long_on_cpu(kind: str, study: Study, name: str, model: nn.Module) -> None:
@@ -114,212 +60,94 @@ def warn_if_long_on_cpu(kind: str, study: Study, name: str, model: nn.Module) ->
         warn(message)
 
 
-def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
+def run_probe(kind: str, study: Study, model_file: str, out: str, cpu_threads: int | None) -> int:
+    """One registry probe of one model file: checks, placement, measure, one Parquet file
+    (written only when the whole measurement succeeded)."""
+    import dataclasses
+
     from ..config import ConfigError
     from ..engine.devices import place
+    from ..engine.evaluation import strict_fp32
     from ..probes import label_run
-    from ..results import write_probe
+    from ..probes.context import ProbeContext
 
-    study = load(args)
-    model, identity, norm = load_trained(args.model_file)
-    if args.kind in RESIDUAL_ONLY and not identity["model"].startswith("resnet"):
-        raise ConfigError(
-            f"the {args.kind} probe needs a residual net; {identity['model']} is plain "
-            f"({RESIDUAL_ONLY[args.kind]})"
-        )
-    placement, slot = place(study.device, log=say)
-    if args.cpu_threads:
-        torch.set_num_threads(args.cpu_threads)
+    spec = probe(kind)
+    model, identity, norm = load_trained(model_file)
     name, seed = identity["model"], identity["seed"]
+    why_not = spec.why_not(name)
+    if why_not:
+        raise ConfigError(why_not)
+    device_cfg = study.device
+    if not spec.training_device:
+        device_cfg = dataclasses.replace(device_cfg, device="cpu")
+    placement, slot = place(device_cfg, log=say)
+    if cpu_threads:
+        torch.set_num_threads(cpu_threads)
     if placement.device.type == "cpu":
-        warn_if_long_on_cpu(args.kind, study, name, model)
+        warn_if_long_on_cpu(kind, study, name, model)
     try:
         # fp32 whatever the training precision: the probes measure the trained weights.
-        from ..engine.evaluation import strict_fp32
-
         model = model.to(device=placement.device, dtype=torch.float32)
         # A bar on a terminal; plain lines with the time left in a log file.
-        with strict_fp32(), Bar(f"{args.kind} {name} seed {seed}", "batches") as bar:
-            rows, what = _run_probe(args.kind, study, model, placement.device, norm, bar)
+        with strict_fp32(), Bar(f"{kind} {name} seed {seed}", "batches") as bar:
+            ctx = ProbeContext(
+                study=study,
+                model=model,
+                identity=identity,
+                device=placement.device,
+                bar=bar,
+                log=say,
+                images=StudyImages(study, placement.device, norm),
+            )
+            rows, what = spec.measure(ctx)
     finally:
         if slot is not None:
             slot.release()
-    write_probe(args.kind, label_run(rows, name, seed, PROBE_SCHEMAS[args.kind]), args.out)
-    if args.kind != "paths":  # the paths probe names its images (training or test) itself
-        what += f" on {int(rows['images'].max()) if len(rows) else 0} test images"
-    say(f"{name} seed {seed}: {what}, {placement.name} (fp32) -> {args.out}")
+    spec.write(label_run(rows, name, seed, spec.schema), out)
+    say(f"{name} seed {seed}: {what}, {placement.name} (fp32) -> {out}")
     return 0
+
+
+def cmd_probe(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
+    return run_probe(args.kind, load(args), args.model_file, args.out, args.cpu_threads)
+
+
+def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
+    """`probe layer_std` with the image count given on the command line."""
+    import dataclasses
+
+    study = load(args)
+    if args.images is not None:
+        analysis = dataclasses.replace(study.analysis, layer_std_images=args.images)
+        study = dataclasses.replace(study, analysis=analysis)
+    return run_probe("layer_std", study, args.model_file, args.out, None)
 
 
 def cmd_probe_figure(args: argparse.Namespace) -> int:
-    from ..figures.probes import FIGURES
     from ..figures.style import save_figure
-    from ..results import read_all_probe
 
-    fig = FIGURES[args.kind](read_all_probe(args.kind, args.results), args.models)
+    spec = probe(args.kind)
+    if spec.figure is None:
+        from ..config import ConfigError
+
+        raise ConfigError(f"the {args.kind} probe has no figure of its own")
+    fig = spec.figure.draw(spec.read_all(args.results), args.models)
     png, pdf = save_figure(fig, args.out)
     say(f"{args.kind} figure -> {png}, {pdf}")
-    return 0
-
-
-def training_inputs(
-    study: Study, device: torch.device, images: int, norm: dict
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The first `images` training images of the study (after its split and subsets),
-    unaugmented, normalised once the way the net was trained and kept on `device` in fp32,
-    with their labels; ConfigError in one line when the training set holds fewer."""
-    from .. import data
-    from ..config import ConfigError
-    from ..nets import normalization
-
-    arrays = data.load_arrays(study.data)
-    held = len(arrays.train_y)
-    if images > held:
-        raise ConfigError(
-            f"analysis.landscape_images: {images} training images asked for, but the "
-            f"study's training set holds {held} (data.train_subset, data.val_size); "
-            f"allowed: 1 .. {held}"
-        )
-    dd = data.to_device(arrays, device)
-    x = normalization.normalize(dd.train_x[:images], norm, dd.mean)
-    return x, dd.train_y[:images]
-
-
-def cmd_landscape(args: argparse.Namespace, load: Callable[[argparse.Namespace], Study]) -> int:
-    """One net's loss landscape (Li et al. 2018) and its interpolation from the initial
-    weights, written as one Parquet file; nothing is written on bad input."""
-    import time
-
-    from ..engine.devices import place
-    from ..engine.evaluation import strict_fp32
-    from ..engine.train import initial_model
-    from ..probes import label_run, landscape
-    from ..results import LANDSCAPE_SCHEMA, write_landscape
-
-    started = time.perf_counter()
-    study = load(args)
-    a = study.analysis
-    lo, hi = a.landscape_range
-    landscape.grid(lo, hi, a.landscape_points)  # a bad grid fails before any work
-    model, identity, norm = load_trained(args.model_file)
-    source = identity.get("source")
-    name, seed = identity["model"], int(identity["seed"])
-    placement, slot = place(study.device, log=say)
-    if args.cpu_threads:
-        torch.set_num_threads(args.cpu_threads)
-    try:
-        device = placement.device
-        x, y = training_inputs(study, device, a.landscape_images, norm)
-        # Our runs start from the initialisation their seed rebuilds (engine/train.py); an
-        # imported net's own is not published, so ours of the same net stands in, flagged.
-        initial = initial_model(
-            name, identity.get("shortcut", "A"), seed, identity.get("width")
-        ).to(device=device, dtype=torch.float32)
-        model = model.to(device=device, dtype=torch.float32)
-        say(
-            f"{name} seed {seed}: loss landscape, {a.landscape_points} x {a.landscape_points} "
-            f"grid over [{lo}, {hi}]^2, direction seed {a.landscape_seed}, {len(y)} training "
-            f"images in batches of {study.train.eval_batch_size}, {placement.name} (fp32)"
-        )
-        with strict_fp32():  # fp32 whatever the training precision, no TF32 on CUDA
-            rows = landscape.landscape_rows(
-                model,
-                landscape.dataset_evaluator(x, y, study.train.eval_batch_size),
-                lo,
-                hi,
-                a.landscape_points,
-                a.landscape_seed,
-                initial=initial,
-                log=say,
-            )
-    finally:
-        if slot is not None:
-            slot.release()
-    wall = time.perf_counter() - started
-    rows = rows.assign(
-        source=source["name"] if source else "run",
-        init_source=[
-            ("ours" if source else "run") if k == "interpolation" else None for k in rows["kind"]
-        ],
-        direction_seed=a.landscape_seed,
-        range_min=lo,
-        range_max=hi,
-        points=a.landscape_points,
-        images=len(y),
-        batch_size=study.train.eval_batch_size,
-        wall_seconds=wall,
-    )
-    write_landscape(label_run(rows, name, seed, LANDSCAPE_SCHEMA), args.out)
-    evaluated = int((rows["status"] == "ok").sum())
-    if (rows["status"] == "diverged").any():
-        say(f"{name} seed {seed}: diverged ({rows['note'].iloc[0]}); one row says so -> {args.out}")
-    else:
-        say(
-            f"{name} seed {seed}: {landscape.describe(rows)} on {len(y)} training images in "
-            f"{wall:.1f} s ({evaluated * len(y) / wall:,.0f} images/s overall) -> {args.out}"
-        )
     return 0
 
 
 def cmd_landscape_figure(args: argparse.Namespace) -> int:
     from ..figures.landscape import figure_landscape
     from ..figures.style import save_figure
-    from ..results import read_all_landscape
 
-    fig = figure_landscape(read_all_landscape(args.results), title=args.title)
+    fig = figure_landscape(probe("landscape").read_all(args.results), title=args.title)
     png, pdf = save_figure(fig, args.out)
     say(f"landscape figure -> {png}, {pdf}")
     return 0
 
 
-def add_parsers(
-    sub,
-    add_config: Callable[[argparse.ArgumentParser], None],
-    load: Callable[[argparse.Namespace], Study],
-) -> None:
-    c = sub.add_parser(
-        "probe",
-        help="measure a trained model without training it: block lesions, paths, "
-        "block changes (Veit et al. 2016; He et al. 2015)",
-        description="Run one probe on a trained model.pt (eval mode, fp32, on the study's "
-        "device) and write one Parquet file. lesions: test error with each block deleted "
-        "(Veit et al. Fig. 3); lesions_k: with k random blocks deleted (Fig. 5a); paths: "
-        "gradient at the input per path length (Fig. 6; residual nets only; "
-        "analysis.path_split chooses training or test images); branches: ||y-x||/||x|| and "
-        "||F(x)||/||x|| per residual block (residual nets only).",
-    )
-    add_config(c)
-    c.add_argument("kind", choices=KINDS, help="which probe")
-    c.add_argument("--model-file", required=True, help="a run's model.pt")
-    c.add_argument("--out", required=True, help="Parquet file to write")
-    c.add_argument(
-        "--cpu-threads",
-        type=int,
-        default=None,
-        metavar="N",
-        help="torch CPU threads (the workflow passes the job's threads)",
-    )
-    c.set_defaults(func=lambda args: cmd_probe(args, load))
-
-    c = sub.add_parser("probe-figure", help="draw one probe's figure from its Parquet files")
-    c.add_argument("kind", choices=KINDS, help="which probe")
-    c.add_argument("--results", nargs="*", default=[], help="the probe's Parquet files")
-    c.add_argument("--models", nargs="*", default=None, help="models to draw, in this order")
-    c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
-    c.set_defaults(func=cmd_probe_figure)
-
-    c = sub.add_parser(
-        "landscape",
-        help="the training-loss landscape of a trained model along two random "
-        "filter-normalised directions (Li et al. 2018), and the interpolation from its "
-        "initial weights",
-        description="Evaluate the training loss and error of a trained model.pt at theta + "
-        "a*d1 + b*d2 over a grid (analysis.landscape_range, landscape_points), along d1 "
-        "alone, and on the line from the run's initial weights (rebuilt from its seed) to "
-        "theta, on the first analysis.landscape_images training images (eval mode, fp32, on "
-        "the study's device); write one Parquet file.",
-    )
-    add_config(c)
+def _add_run_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--model-file", required=True, help="a run's (or an imported) model.pt")
     c.add_argument("--out", required=True, help="Parquet file to write")
     c.add_argument(
@@ -329,7 +157,69 @@ def add_parsers(
         metavar="N",
         help="torch CPU threads (the workflow passes the job's threads)",
     )
-    c.set_defaults(func=lambda args: cmd_landscape(args, load))
+
+
+def add_parsers(
+    sub,
+    add_config: Callable[[argparse.ArgumentParser], None],
+    load: Callable[[argparse.Namespace], Study],
+) -> None:
+    c = sub.add_parser(
+        "probe",
+        help="measure a trained model without training it: Figure 7's layer responses, "
+        "block lesions, paths, block changes, loss landscapes (He et al. 2015; Veit et al. "
+        "2016; Li et al. 2018)",
+        description="Run one probe on a trained model.pt (fp32, on the study's device) and "
+        "write one Parquet file. "
+        + "; ".join(f"{p.name}: {p.help}" for p in BY_NAME.values())
+        + ".",
+    )
+    add_config(c)
+    c.add_argument("kind", choices=NAMES, help="which probe")
+    _add_run_options(c)
+    c.set_defaults(func=lambda args: cmd_probe(args, load))
+
+    c = sub.add_parser("probe-figure", help="draw one probe's figure from its Parquet files")
+    c.add_argument(
+        "kind", choices=[p.name for p in BY_NAME.values() if p.figure], help="which probe"
+    )
+    c.add_argument("--results", nargs="*", default=[], help="the probe's Parquet files")
+    c.add_argument("--models", nargs="*", default=None, help="models to draw, in this order")
+    c.add_argument("--out", required=True, help="PNG path; a PDF is written beside it")
+    c.set_defaults(func=cmd_probe_figure)
+
+    c = sub.add_parser(
+        "layer-std",
+        help="std of every 3x3 layer's response of a trained model (Figure 7; "
+        "`probe layer_std` with the image count given here)",
+    )
+    add_config(c)
+    c.add_argument(
+        "--images",
+        type=int,
+        default=None,
+        help="test images to use (default: analysis.layer_std_images)",
+    )
+    c.add_argument("--model-file", required=True, help="a run's (or an imported) model.pt")
+    c.add_argument("--out", required=True, help="Parquet file to write")
+    c.set_defaults(func=lambda args: cmd_layer_std(args, load))
+
+    c = sub.add_parser(
+        "landscape",
+        help="the training-loss landscape of a trained model along two random "
+        "filter-normalised directions (Li et al. 2018), and the interpolation from its "
+        "initial weights (`probe landscape`)",
+        description="Evaluate the training loss and error of a trained model.pt at theta + "
+        "a*d1 + b*d2 over a grid (analysis.landscape_range, landscape_points), along d1 "
+        "alone, and on the line from the run's initial weights (rebuilt from its seed) to "
+        "theta, on the first analysis.landscape_images training images (eval mode, fp32, on "
+        "the study's device); write one Parquet file.",
+    )
+    add_config(c)
+    _add_run_options(c)
+    c.set_defaults(
+        func=lambda args: cmd_probe(argparse.Namespace(**vars(args), kind="landscape"), load)
+    )
 
     c = sub.add_parser(
         "landscape-figure",
@@ -342,14 +232,12 @@ def add_parsers(
 
 
 __all__ = [
-    "KINDS",
+    "StudyImages",
     "add_parsers",
-    "cmd_landscape",
     "cmd_landscape_figure",
+    "cmd_layer_std",
     "cmd_probe",
     "cmd_probe_figure",
-    "image_batches",
     "load_trained",
-    "test_batches",
-    "training_inputs",
+    "run_probe",
 ]

@@ -231,7 +231,8 @@ def warn_if_long_on_cpu(study: Study, model: str, placement) -> None:
     import torch
 
     from ..engine.cpu_cost import estimated_cpu_hours
-    from ..nets.cifar_nets import build_model, forward_macs
+    from ..nets.anatomy import forward_macs
+    from ..nets.families import build_model
 
     train = study.train
     if train.iterations is not None:

@@ -1,21 +1,26 @@
 """The study's configuration: typed, frozen dataclasses (`study`), the JSON schema applied
 with its defaults (`schema`), and run identity, what makes two runs the same (`identity`).
 
-The lowest layer with `results`: it imports no other part of the package. The names below are
-re-exported so that `from resnet_repro.config import Study` reads as one module.
+It imports only the net families (`nets.families`, torch-free: model names and depths are
+theirs), `errors` and `results`. The names below are re-exported so that
+`from resnet_repro.config import Study` reads as one module.
 """
 
+from ..nets.families import (
+    ALL_ARCHS,
+    PAPER_ARCHS,
+    SHORTCUTS,
+    check_depth,
+    family_of,
+    model_name,
+    parse_model_name,
+)
 from .errors import ConfigError
 from .identity import data_selection, identity_hash, run_identity
 from .schema import SCHEMA_PATH, load_schema, validate_dict
 from .study import (
-    ALL_ARCHS,
-    ARCHS,
-    IMAGENET_ARCH,
-    IMAGENET_DEPTHS,
     NORMALIZATIONS,
     SCHEDULES,
-    SHORTCUTS,
     AnalysisConfig,
     AugmentConfig,
     DataConfig,
@@ -27,14 +32,11 @@ from .study import (
     TrainConfig,
     WarmupConfig,
     batch_size_error,
-    check_depth,
     check_trainable,
     deep_merge,
     field_names,
     load_study,
     missing_published_files,
-    model_name,
-    parse_model_name,
     read_yaml,
     study_from_dict,
     yaml_error_message,
@@ -42,10 +44,8 @@ from .study import (
 
 __all__ = [
     "ALL_ARCHS",
-    "ARCHS",
-    "IMAGENET_ARCH",
-    "IMAGENET_DEPTHS",
     "NORMALIZATIONS",
+    "PAPER_ARCHS",
     "SCHEDULES",
     "SCHEMA_PATH",
     "SHORTCUTS",
@@ -65,6 +65,7 @@ __all__ = [
     "check_trainable",
     "data_selection",
     "deep_merge",
+    "family_of",
     "field_names",
     "identity_hash",
     "load_schema",

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from .study import IMAGENET_ARCH, Study, parse_model_name
+from ..nets.families import family_of
+from .study import Study, parse_model_name
 
 # Config keys that do not change a run's numbers: where the data lives and whether it may be
 # fetched (the data's content is in the fingerprint instead), the keys that select that content
@@ -36,15 +37,16 @@ def run_identity(study: Study, model: str, seed: int, data_fingerprint: str) -> 
     arch, depth = parse_model_name(model)
     data = {k: v for k, v in asdict(study.data).items() if k not in _DATA_KEYS_NOT_IN_IDENTITY}
     train = {k: v for k, v in asdict(study.train).items() if k not in _TRAIN_KEYS_NOT_IN_IDENTITY}
-    # The ImageNet-style nets always project where the shape changes (option B); their width
-    # is study.width (null: the real 64). The paper's nets take study.shortcut.
-    imagenet = arch == IMAGENET_ARCH
+    # A family may fix its shortcut option (the ImageNet-style nets always project where the
+    # shape changes, option B) and take study.width (null: their real 64); the paper's nets
+    # take study.shortcut and have no width key.
+    takes_width = family_of(model).takes_width
     return {
         "model": model,
         "arch": arch,
         "depth": depth,
-        "shortcut": "B" if imagenet else study.study.shortcut,
-        **({"width": study.study.width} if imagenet else {}),
+        "shortcut": study.model_shortcut(model),
+        **({"width": study.study.width} if takes_width else {}),
         "seed": seed,
         "data": {**data, "fingerprint": data_fingerprint},
         "train": train,

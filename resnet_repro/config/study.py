@@ -14,17 +14,19 @@ from typing import Any
 
 import yaml
 
+from ..nets.families import (
+    ALL_ARCHS,
+    BY_ARCH,
+    check_depth,
+    family_of,
+    model_name,
+    parse_model_name,
+)
 from .errors import ConfigError
 from .schema import validate_dict
 
-ARCHS = ("plain", "resnet")  # the paper's 6n+2 CIFAR nets (section 4.2)
-SHORTCUTS = ("A", "B", "C")
-# The second study family (issue 13): the ImageNet-style ResNet-18/34/50 of the paper's
-# Table 1, adapted to 32x32 inputs. Its model names ("imagenet-resnet18") share no prefix
-# with "resnet20", so neither a reader nor the name parser can take one for the other.
-IMAGENET_ARCH = "imagenet-resnet"
-IMAGENET_DEPTHS = (18, 34, 50)
-ALL_ARCHS = ARCHS + (IMAGENET_ARCH,)
+# The net families (plain, resnet, the ImageNet-style nets), their model names and depths are
+# the families' own (nets/families.py); the config asks them.
 SCHEDULES = ("step", "cosine")
 NORMALIZATIONS = ("per_pixel_mean", "per_channel_mean_std")
 
@@ -161,49 +163,20 @@ class Study:
         return [model_name(a, d) for a in archs for d in sorted(self.study.depths)]
 
     def model_width(self, model: str) -> int | None:
-        """study.width for the ImageNet-style nets (None: their real width); None for the
-        paper's nets, whose widths are fixed."""
-        return self.study.width if parse_model_name(model)[0] == IMAGENET_ARCH else None
+        """study.width for a family that takes a width (the ImageNet-style nets; None: their
+        real width); None for the paper's nets, whose widths are fixed."""
+        return self.study.width if family_of(model).takes_width else None
+
+    def model_shortcut(self, model: str) -> str:
+        """The shortcut option `model` trains with: its family's own (the ImageNet-style nets
+        always project, option B), else study.shortcut."""
+        return family_of(model).shortcut(self.study.shortcut)
 
     def runs(self) -> list[tuple[str, int]]:
         return [(m, s) for m in self.models() for s in self.study.seeds]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def model_name(arch: str, depth: int) -> str:
-    return f"{arch}{depth}"
-
-
-def parse_model_name(name: str, key: str = "model") -> tuple[str, int]:
-    """'resnet56' -> ('resnet', 56), 'imagenet-resnet18' -> ('imagenet-resnet', 18); raises
-    ConfigError naming the allowed forms."""
-    for arch in ALL_ARCHS:
-        if name.startswith(arch) and name[len(arch) :].isdigit():
-            depth = int(name[len(arch) :])
-            check_depth(depth, key=f"{key} {name!r}", arch=arch)
-            return arch, depth
-    raise ConfigError(
-        f"{key}: {name!r} is not a known model name: expected one of {list(ARCHS)} followed by a "
-        f"depth 6n+2, such as 'plain20' or 'resnet110', or {IMAGENET_ARCH!r} followed by one of "
-        f"{list(IMAGENET_DEPTHS)} (the ImageNet-style nets, such as 'imagenet-resnet18')"
-    )
-
-
-def check_depth(depth: int, key: str = "study.depths", arch: str = "resnet") -> None:
-    if arch == IMAGENET_ARCH:
-        if depth not in IMAGENET_DEPTHS:
-            raise ConfigError(
-                f"{key}: depth {depth} is not allowed for {IMAGENET_ARCH} nets; allowed values: "
-                f"{list(IMAGENET_DEPTHS)}"
-            )
-        return
-    if depth < 8 or (depth - 2) % 6 != 0:
-        raise ConfigError(
-            f"{key}: depth {depth} is not allowed: CIFAR nets have 6n+2 layers with n >= 1 "
-            f"(8, 14, 20, 32, 44, 56, 110, 1202, ...)"
-        )
 
 
 def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
@@ -213,17 +186,22 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
     for arch in s["archs"]:
         for depth in s["depths"]:
             check_depth(depth, arch=arch)
-    if s["width"] is not None and set(s["archs"]) & set(ARCHS):
+    families = [BY_ARCH[arch] for arch in s["archs"]]
+    widthless = [f.arch for f in families if not f.takes_width]
+    if s["width"] is not None and widthless:
+        takes = [f.arch for f in BY_ARCH.values() if f.takes_width]
         raise ConfigError(
             f"study.width: {s['width']} is not allowed with study.archs {s['archs']}: the "
             f"paper's nets keep their 16/32/64 filters; allowed: null, or study.archs "
-            f"[{IMAGENET_ARCH}] only"
+            f"{takes} only"
         )
-    if IMAGENET_ARCH in s["archs"] and s["shortcut"] != "B":
-        raise ConfigError(
-            f"study.shortcut: {s['shortcut']!r} is not allowed with {IMAGENET_ARCH} in "
-            f"study.archs: these nets project where the shape changes; allowed values: ['B']"
-        )
+    for f in families:
+        if f.fixed_shortcut and s["shortcut"] != f.fixed_shortcut:
+            raise ConfigError(
+                f"study.shortcut: {s['shortcut']!r} is not allowed with {f.arch} in "
+                f"study.archs: these nets project where the shape changes; allowed values: "
+                f"[{f.fixed_shortcut!r}]"
+            )
     milestones = _check_schedule(t)
     for key in ("figure7_models", "probe_figure_models"):
         for name in a[key]:

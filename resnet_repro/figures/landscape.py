@@ -18,10 +18,10 @@ import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
-from ..config import parse_model_name
-from .style import ARCH_LINESTYLE, corner_note, depth_colors, empty_panel, figure_style, model_label
+from ..nets.families import PAPER_ARCHS, model_label, model_name, parse_model_name
+from .style import ARCH_LINESTYLE, corner_note, depth_colors, empty_panel, figure_style
 
-ARCHS = ("plain", "resnet")
+ARCHS = PAPER_ARCHS  # the paper's plain and residual twins, side by side
 LEVELS = 21  # contour levels, evenly spaced in log(loss)
 TOP_QUANTILE = 0.9  # the top level: this quantile of all surfaces' losses (above: top colour)
 CMAP = "viridis"
@@ -192,7 +192,7 @@ def figure_landscape(df: pd.DataFrame, title: str | None = None) -> Figure:
         for r, depth in enumerate(depths):
             pair = {}
             for col, arch in enumerate(ARCHS):
-                model = f"{arch}{depth}"
+                model = model_name(arch, depth)
                 rows = rows_of.get(model, df.iloc[0:0])
                 f = _contour_panel(axes[r][col], model, rows, levels, norm)
                 filled = filled or f

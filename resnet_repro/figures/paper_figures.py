@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..config import IMAGENET_ARCH, parse_model_name
+from ..nets.families import family_of, model_label, parse_model_name
 from ..results import LAYER_STD_STATISTICS, ResultError, epoch_rows, window_rows
 from ..tables.runs import RUN_KEYS, final_rows, require, sort_models
 from .style import (
@@ -19,7 +19,6 @@ from .style import (
     depth_colors,
     empty_panel,
     figure_style,
-    model_label,
 )
 
 FIG6_YLIM = (0.0, 20.0)  # the paper's Figure 6 y range (error %)
@@ -204,11 +203,12 @@ def figure6(metrics: pd.DataFrame, ylim: tuple[float, float] = FIG6_YLIM) -> Fig
         metrics = metrics.assign(kind="epoch", window_iterations=pd.NA)
     unit = iteration_unit(float(metrics["iteration"].max()) if len(metrics) else 0.0)
     arch_depth = {m: parse_model_name(m) for m in models}
-    plain = [m for m in models if arch_depth[m][0] == "plain"]
-    res = [m for m in models if arch_depth[m][0] == "resnet" and arch_depth[m][1] != 1202]
+    paper = {m: family_of(m) for m in models if family_of(m).paper}
+    plain = [m for m, f in paper.items() if not f.residual]
+    res = [m for m, f in paper.items() if f.residual and arch_depth[m][1] != 1202]
     right = [m for m in ("resnet110", "resnet1202") if m in models]
     has_1202 = "resnet1202" in models
-    imnet = [m for m in models if arch_depth[m][0] == IMAGENET_ARCH]
+    imnet = [m for m in models if not family_of(m).paper]  # the ImageNet-style family
     colors = depth_colors(d for _, d in arch_depth.values())
     n_seeds = metrics.groupby("model")["seed"].nunique() if len(metrics) else pd.Series()
     spec = [(plain, "plain networks", "no plain-net runs"), (res, "ResNets", "no ResNet runs")]
@@ -369,7 +369,7 @@ def figure7(
             depth_colors(parse_model_name(m)[1] for m in wanted),
             label,
         )
-        if any(parse_model_name(m)[0] == IMAGENET_ARCH for m in drawn):
+        if any(not family_of(m).paper for m in drawn):  # ImageNet-style nets drawn
             fig.suptitle(
                 "Figure 7 style: layer responses (after BN, before ReLU/addition; "
                 f"ResNet-50's 1x1 layers included)\n{words}"

@@ -14,11 +14,12 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..config import parse_model_name
+from ..nets.families import family_of, model_label, parse_model_name
 from ..tables.runs import sort_models
-from .style import ARCH_LINESTYLE, corner_note, depth_colors, empty_panel, figure_style, model_label
+from .style import ARCH_LINESTYLE, corner_note, depth_colors, empty_panel, figure_style
 
-ARCH_TITLE = {"resnet": "residual nets", "plain": "plain nets"}
+# Panels by whether the family has shortcuts: residual nets first.
+PANEL_TITLE = {True: "residual nets", False: "plain nets"}
 SPLIT_WORDS = {"train": "training", "test": "test"}
 
 
@@ -45,11 +46,17 @@ def _images_note(df: pd.DataFrame) -> str:
     return f"{', '.join(str(c) for c in counts)} test images" if counts else ""
 
 
-def _arch_panels(fig: Figure, drawn: list[str]) -> dict:
-    archs = [a for a in ("resnet", "plain") if any(parse_model_name(m)[0] == a for m in drawn)]
-    archs = archs or ["resnet"]
-    axes = np.atleast_1d(fig.subplots(1, len(archs), squeeze=False)[0])
-    return dict(zip(archs, axes))
+def _residual_only(models) -> list[str]:
+    """The residual nets among `models` (a plain net has one path, and no block change
+    from the identity to measure)."""
+    return [m for m in models if family_of(m).residual]
+
+
+def _panels(fig: Figure, drawn: list[str]) -> dict:
+    """One panel per kind of net drawn, residual nets first: {residual: axes}."""
+    kinds = [r for r in PANEL_TITLE if any(family_of(m).residual == r for m in drawn)] or [True]
+    axes = np.atleast_1d(fig.subplots(1, len(kinds), squeeze=False)[0])
+    return dict(zip(kinds, axes))
 
 
 def _block_axis(ax, rows: pd.DataFrame) -> None:
@@ -112,11 +119,11 @@ def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
     with figure_style():
         fig = Figure(figsize=(11, 4.5), layout="constrained")
-        panels = _arch_panels(fig, drawn)
+        panels = _panels(fig, drawn)
         first = True
         for model in drawn:
             rows = _first_seed(df, model).sort_values("block")
-            ax = panels[parse_model_name(model)[0]]
+            ax = panels[family_of(model).residual]
             kw = _style_of(model, colors)
             ax.plot(
                 rows["block"],
@@ -143,9 +150,10 @@ def figure_lesions(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fig
                 linewidth=1.2,
             )
             first = _mark_unmeasured(ax, rows[~rows["removable"]], kw["color"], first)
-        for arch, ax in panels.items():
-            _block_axis(ax, df[df["model"].isin(drawn) & (df["arch"] == arch)])
-            ax.set_title(f"{ARCH_TITLE[arch]}: one block deleted (dotted: intact net)")
+        for residual, ax in panels.items():
+            shown = [m for m in drawn if family_of(m).residual == residual]
+            _block_axis(ax, df[df["model"].isin(shown)])
+            ax.set_title(f"{PANEL_TITLE[residual]}: one block deleted (dotted: intact net)")
             ax.set_xlabel("deleted block (network order; ring: downsampling block)")
             ax.set_ylabel("test error (%)")
             ax.set_ylim(0, 100)
@@ -213,7 +221,7 @@ def figure_paths(df: pd.DataFrame, models: Sequence[str] | None = None) -> Figur
     draw C(n,k) g_k, the same curve up to a constant per net). Residual nets only (a plain net
     has one path): plain models are ignored."""
     if models is not None:
-        models = [m for m in models if parse_model_name(m)[0] == "resnet"]
+        models = _residual_only(models)
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
     rows = df[df["model"].isin(drawn)]
@@ -289,10 +297,7 @@ def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fi
     are not measured (their output has another shape; option A zero-pads half of it) and are
     marked with crosses on the x axis, as the lesion figure marks what it cannot delete.
     Plain nets are not drawn (their rows, if any, are ignored)."""
-    if models is not None:
-        models = [m for m in models if parse_model_name(m)[0] == "resnet"]
-    else:
-        models = sort_models(m for m in set(df["model"]) if parse_model_name(m)[0] == "resnet")
+    models = _residual_only(models if models is not None else sort_models(set(df["model"])))
     drawn, absent = _models(df, models)
     colors = depth_colors(parse_model_name(m)[1] for m in drawn + absent)
     panels = [
@@ -356,11 +361,3 @@ def figure_branches(df: pd.DataFrame, models: Sequence[str] | None = None) -> Fi
             legend_below=True,
         )
     return fig
-
-
-FIGURES = {
-    "lesions": figure_lesions,
-    "lesions_k": figure_lesions_k,
-    "paths": figure_paths,
-    "branches": figure_branches,
-}

@@ -18,13 +18,13 @@ from pathlib import Path
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from ..config import IMAGENET_ARCH, parse_model_name
+from ..nets.families import BY_ARCH
 from ..results import atomic_path
 
 # Depths in the paper, in a fixed order: each keeps its colour whatever else is drawn.
 CANONICAL_DEPTHS = (20, 32, 44, 56, 110, 1202)
 PALETTE = "colorblind"
-ARCH_LINESTYLE = {"plain": "--", "resnet": "-", IMAGENET_ARCH: "-."}  # Figure 7
+ARCH_LINESTYLE = {f.arch: f.linestyle for f in BY_ARCH.values()}  # ResNets solid, plain dashed
 DPI = 200
 
 
@@ -49,15 +49,6 @@ def depth_colors(depths: Iterable[int]) -> dict[int, tuple[float, float, float]]
             hue = ((d - 2) // 6 * 0.618034) % 1.0
             out[d] = tuple(sns.husl_palette(1, h=hue, l=0.55)[0])
     return out
-
-
-def model_label(model: str) -> str:
-    """'plain20' -> 'plain-20', 'resnet56' -> 'ResNet-56' (the paper's legend labels);
-    'imagenet-resnet18' -> 'ResNet-18 (ImageNet-style)', never to be read as a paper net."""
-    arch, depth = parse_model_name(model)
-    if arch == IMAGENET_ARCH:
-        return f"ResNet-{depth} (ImageNet-style)"
-    return f"{'ResNet' if arch == 'resnet' else 'plain'}-{depth}"
 
 
 def corner_note(ax, lines: Sequence[str], top: bool = True) -> None:

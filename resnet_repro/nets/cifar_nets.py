@@ -9,13 +9,12 @@ global average pooling and a 10-way fully connected layer. BN follows every conv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import ARCHS, IMAGENET_ARCH, SHORTCUTS, ConfigError, check_depth, parse_model_name
+from ..errors import ConfigError
+from .families import PAPER_ARCHS, SHORTCUTS, family
 
 WIDTHS = (16, 32, 64)
 
@@ -135,15 +134,15 @@ class CifarNet(nn.Module):
 
 
 def _check(arch: str, depth: int, shortcut: str) -> None:
-    if arch not in ARCHS:
-        raise ConfigError(f"arch {arch!r} is not allowed; allowed values: {list(ARCHS)}")
+    if arch not in PAPER_ARCHS:
+        raise ConfigError(f"arch {arch!r} is not allowed; allowed values: {list(PAPER_ARCHS)}")
     if shortcut not in SHORTCUTS:
         raise ConfigError(
             f"shortcut {shortcut!r} is not allowed; allowed values: {list(SHORTCUTS)} "
             f"(A zero-padding identity, B projection where the shape changes, C projection "
             f"everywhere; section 3.3)"
         )
-    check_depth(depth, key="depth")
+    family(arch).check_depth(depth, key="depth")
 
 
 def make_net(arch: str, depth: int, shortcut: str = "A", num_classes: int = 10) -> nn.Module:
@@ -152,142 +151,21 @@ def make_net(arch: str, depth: int, shortcut: str = "A", num_classes: int = 10) 
     return CifarNet(arch, depth, shortcut, num_classes)
 
 
-def build_model(
-    name: str, shortcut: str = "A", num_classes: int = 10, width: int | None = None
-) -> nn.Module:
-    """The net named like 'plain20', 'resnet110' or 'imagenet-resnet18' (the registry of both
-    study families). The ImageNet-style nets always use projection shortcuts (option B) and
-    ignore `shortcut`; `width` (their stem filters, null: 64) applies to them only."""
-    arch, depth = parse_model_name(name)
-    if arch == IMAGENET_ARCH:
-        from .imagenet_style import make_imagenet_style
-
-        return make_imagenet_style(depth, num_classes, width)
+def _no_width(arch: str, depth: int, width: int | None) -> None:
     if width is not None:
         raise ConfigError(
-            f"width {width} is not allowed for {name}: the paper's nets keep "
+            f"width {width} is not allowed for {arch}{depth}: the paper's nets keep "
             f"16/32/64 filters; allowed: None"
         )
-    return make_net(arch, depth, shortcut, num_classes)
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters (the paper's "# params", Table 6)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+# The builders of the two families of this module (nets/families.py), called (depth, shortcut,
+# num_classes, width).
+def build_plain(depth: int, shortcut: str, num_classes: int, width: int | None) -> nn.Module:
+    _no_width("plain", depth, width)
+    return make_net("plain", depth, shortcut, num_classes)
 
 
-def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
-    """The BN after every conv of the stem and the residual branches, in network order (stem,
-    then bn1, bn2 (, bn3) of each block), as (qualified name, module): a forward hook on each
-    sees the Figure 7 "response" of that layer. Projection-shortcut BNs are left out. For the
-    paper's nets these are the 3x3 layers, 6n+1 entries for depth 6n+2; for ImageNet-style
-    ResNet-18/34 likewise 17/33 3x3 layers; ResNet-50's Bottlenecks add their 1x1 layers (49)."""
-    model = getattr(model, "_orig_mod", model)  # a torch.compile'd model wraps the original
-    return [
-        (name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, nn.BatchNorm2d) and "shortcut" not in name.split(".")
-    ]
-
-
-# ---------------------------------------------------------------- blocks run one by one
-#
-# The probes of trained nets (lesions and paths of Veit et al. 2016, arXiv:1605.06431) run a
-# net's blocks in order with a mode per block, instead of patching the modules:
-#   "full"      the block as trained;
-#   "skip"      the block deleted (Veit et al. sec. 4.1): a residual block becomes its
-#               shortcut, relu(s(x)) (the ReLU is a no-op, as every block input is a ReLU
-#               output); a plain block becomes the identity, which needs equal input and
-#               output shapes (`removable`);
-#   "branch"    the forward value of "full", but the backward pass goes through the residual
-#               branch only: relu(F(x) + s(x).detach()) (Veit et al. sec. 4.2);
-#   "shortcut"  the forward value of "full", the backward pass through the shortcut only:
-#               relu(F(x).detach() + s(x)).
-
-BLOCK_MODES = ("full", "skip", "branch", "shortcut")
-
-
-def named_blocks(model: nn.Module) -> list[tuple[str, Block]]:
-    """The net's blocks in network order as (qualified name, block), e.g. 'stage2.0'."""
-    model = getattr(model, "_orig_mod", model)
-    return [(name, m) for name, m in model.named_modules() if isinstance(m, Block)]
-
-
-def is_residual(block: Block) -> bool:
-    return block.shortcut is not None
-
-
-def changes_shape(block: Block) -> bool:
-    """Whether the block's output shape differs from its input's (stride or width)."""
-    return block.conv1.stride != (1, 1) or block.conv1.in_channels != block.conv2.out_channels
-
-
-def removable(block: Block) -> bool:
-    """A residual block can always be replaced by its shortcut; a plain block only by the
-    identity, where its input and output shapes match."""
-    return is_residual(block) or not changes_shape(block)
-
-
-def run_block(block: Block, x: torch.Tensor, mode: str = "full") -> torch.Tensor:
-    """One block in one of BLOCK_MODES (see the comment above)."""
-    if mode == "full":
-        return block(x)
-    if mode == "skip":
-        if is_residual(block):
-            return F.relu(block.shortcut(x))
-        if changes_shape(block):
-            raise ValueError("a plain block that changes the shape cannot be skipped")
-        return x
-    if mode not in ("branch", "shortcut"):
-        raise ValueError(f"block mode {mode!r} is not one of {BLOCK_MODES}")
-    if not is_residual(block):
-        raise ValueError(f"block mode {mode!r} needs a residual block")
-    f, s = block.branch(x), block.shortcut(x)
-    return F.relu(f + s.detach()) if mode == "branch" else F.relu(f.detach() + s)
-
-
-def run_blocks(model: nn.Module, x: torch.Tensor, modes: Sequence[str]) -> torch.Tensor:
-    """The stem's output `x` through every block in order, block i in `modes[i]`."""
-    blocks = named_blocks(model)
-    if len(modes) != len(blocks):
-        raise ValueError(f"{len(modes)} block modes for a net of {len(blocks)} blocks")
-    for (_, block), mode in zip(blocks, modes):
-        x = run_block(block, x, mode)
-    return x
-
-
-def forward_with_modes(model: nn.Module, x: torch.Tensor, modes: Sequence[str]) -> torch.Tensor:
-    """Logits of `model` on images `x` with block i run in `modes[i]`; all "full" equals
-    model(x)."""
-    model = getattr(model, "_orig_mod", model)
-    return model.head(run_blocks(model, model.stem(x), modes))
-
-
-def forward_macs(model: nn.Module) -> int:
-    """Multiply-accumulates of one 32x32 image's forward pass through the convolutions and
-    linear layers (what dominates the cost), counted with hooks on a CPU pass."""
-    total = 0
-
-    def hook(module, inputs, output):
-        nonlocal total
-        if isinstance(module, nn.Conv2d):
-            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels
-            total += output.numel() * k // module.groups
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    handles = [
-        m.register_forward_hook(hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear))
-    ]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, 3, 32, 32))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-    return total
+def build_resnet(depth: int, shortcut: str, num_classes: int, width: int | None) -> nn.Module:
+    _no_width("resnet", depth, width)
+    return make_net("resnet", depth, shortcut, num_classes)

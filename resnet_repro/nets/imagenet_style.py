@@ -9,8 +9,9 @@ with expansion 4) for 50, 1x1-conv + BN projections where the shape changes (opt
 section 3.3), 4x4 average pooling and one linear layer. Parameter counts with 10 classes:
 11,173,962 / 21,282,122 / 23,520,842.
 
-Model names are `imagenet-resnet18/34/50` (config.IMAGENET_ARCH + depth): a name such as
-`resnet18` stays a (refused) 6n+2 depth, so the two families cannot be mixed up.
+Model names are `imagenet-resnet18/34/50` (its family's prefix + depth, nets/families.py):
+a name such as `resnet18` stays a (refused) 6n+2 depth, so the two families cannot be mixed
+up.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import IMAGENET_ARCH, check_depth
+from .families import family
+
+ARCH = "imagenet-resnet"  # this family's entry in nets/families.py
 
 # Blocks per stage (Table 1 of the paper): ResNet-18 [2,2,2,2], 34 and 50 [3,4,6,3].
 STAGES = {
@@ -53,9 +56,12 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.shortcut = _shortcut(in_ch, planes, stride)
 
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual function F(x), before the addition (nets/anatomy.py)."""
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+        return F.relu(self.branch(x) + self.shortcut(x))
 
 
 class Bottleneck(nn.Module):
@@ -75,10 +81,14 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_ch)
         self.shortcut = _shortcut(in_ch, out_ch, stride)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def branch(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual function F(x), before the addition (nets/anatomy.py)."""
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
-        return F.relu(self.bn3(self.conv3(out)) + self.shortcut(x))
+        return self.bn3(self.conv3(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.branch(x) + self.shortcut(x))
 
 
 class ImageNetStyleResNet(nn.Module):
@@ -87,11 +97,11 @@ class ImageNetStyleResNet(nn.Module):
 
     def __init__(self, depth: int, num_classes: int = 10, width: int | None = None):
         super().__init__()
-        check_depth(depth, key="depth", arch=IMAGENET_ARCH)
+        family(ARCH).check_depth(depth, key="depth")
         width = WIDTH if width is None else width
         if width < 1:
             raise ValueError(f"width must be >= 1, got {width}")
-        self.arch, self.depth, self.shortcut, self.width = IMAGENET_ARCH, depth, "B", width
+        self.arch, self.depth, self.shortcut, self.width = ARCH, depth, "B", width
         kind, counts = STAGES[depth]
         block = BasicBlock if kind == "basic" else Bottleneck
         self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
@@ -109,15 +119,25 @@ class ImageNetStyleResNet(nn.Module):
         # PyTorch's default initialisation, as in the write-up whose numbers we set beside ours
         # (its models call no init function): the recipe is theirs, not the paper's.
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.bn(self.conv(x)))
-        x = self.stage4(self.stage3(self.stage2(self.stage1(x))))
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The 3x3 conv, BN and ReLU: the input of the first block."""
+        return F.relu(self.bn(self.conv(x)))
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
         # 4x4 average pooling over the 4x4 maps of stage 4 (= global average pooling on
         # 32x32 inputs; adaptive so that a smaller input still works).
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stage4(self.stage3(self.stage2(self.stage1(self.stem(x))))))
 
 
 def make_imagenet_style(
     depth: int, num_classes: int = 10, width: int | None = None
 ) -> ImageNetStyleResNet:
+    return ImageNetStyleResNet(depth, num_classes, width)
+
+
+def build(depth: int, shortcut: str, num_classes: int, width: int | None) -> ImageNetStyleResNet:
+    """This family's builder (nets/families.py): always option B, whatever `shortcut` says."""
     return ImageNetStyleResNet(depth, num_classes, width)

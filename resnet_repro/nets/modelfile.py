@@ -27,7 +27,8 @@ from torch import nn
 
 from ..results import ResultError
 from . import normalization
-from .cifar_nets import build_model, count_parameters
+from .anatomy import count_parameters
+from .families import build_model
 
 FOREIGN_HINT = (
     "resnet-repro reads its own model.pt; import akamaster (.th) or wooyeolbaek "

@@ -1,14 +1,20 @@
-"""Probes of trained nets: measurements that take a trained model and never train it.
+"""Probes of trained nets: measurements that take a trained model and never train it, each
+described once in the registry (`registry.PROBES`: name, measure, schema, which nets, config
+keys, code files, figure), which the command line, the cost estimate and the rules read.
 
 - `layer_responses`: std of every 3x3 layer's response (He et al. 2015, Figure 7);
 - `lesions`: test error with one or k blocks deleted (Veit et al. 2016, arXiv:1605.06431,
   Figs. 3 and 5a);
 - `paths`: path lengths and the gradient per path length at the input (Veit et al., Fig. 6);
 - `branches`: how much each residual block changes its input, ||y - x|| / ||x||, and what
-  its branch adds, ||F(x)|| / ||x||.
+  its branch adds, ||F(x)|| / ||x||;
+- `landscape`: the training-loss landscape around the trained weights (Li et al. 2018,
+  arXiv:1712.09913) and the interpolation from the initial ones.
 
-Each takes a model and batches of test images and returns a DataFrame; `cli/probes.py` reads
-and writes the files, `figures/probes.py` draws them. The helpers below are shared by all of them.
+Each module's `measure(ctx)` takes a `context.ProbeContext` (the trained net, the study's
+images) and returns a DataFrame; `cli/probes.py` reads and writes the files, the registry's
+figure functions (figures/) draw them. The helpers below are shared by all of them; this
+module imports none of the probes, which import it.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ import pandas as pd
 import pyarrow as pa
 from torch import nn
 
-from ..config import parse_model_name
-from ..nets.cifar_nets import changes_shape, is_residual, named_blocks, removable
+from ..nets.anatomy import changes_shape, is_residual, named_blocks, removable
+from ..nets.families import parse_model_name
 
 
 @contextlib.contextmanager

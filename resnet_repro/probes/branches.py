@@ -33,8 +33,10 @@ import torch
 from torch import nn
 
 from .. import progressbar
-from ..nets.cifar_nets import changes_shape, is_residual, named_blocks
+from ..config import AnalysisConfig
+from ..nets.anatomy import changes_shape, is_residual, named_blocks
 from . import block_table, eval_mode
+from .context import ProbeContext
 
 
 def _norm(t: torch.Tensor) -> torch.Tensor:
@@ -111,3 +113,19 @@ def branch_magnitudes(
         branch_std=spreads["branch"],
         images=count,
     )
+
+
+# ---------------------------------------------------------------- the registry's entry
+
+
+def measure(ctx: ProbeContext) -> tuple[pd.DataFrame, str]:
+    batches = ctx.test_batches(ctx.analysis.probe_images)
+    ctx.bar.start(len(batches))
+    rows = branch_magnitudes(ctx.model, batches, ctx.bar)
+    images = int(rows["images"].max()) if len(rows) else 0
+    return rows, f"block changes ||y-x||/||x|| and ||F(x)||/||x|| on {images} test images"
+
+
+def passes(model: nn.Module, a: AnalysisConfig, test_images: int) -> float:
+    """Whole-net image passes: each block's output, and its branch again."""
+    return 2.0 * min(a.probe_images, test_images)

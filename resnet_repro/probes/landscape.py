@@ -27,7 +27,8 @@ linear interpolation from the initial to the trained weights of Goodfellow, Viny
   weights bit for bit (coefficients of zero add nothing), so the grid's centre is the trained
   net's loss.
 
-`landscape_rows` returns the rows of `results.LANDSCAPE_SCHEMA` (less the run columns);
+`landscape_rows` returns the rows of `results.LANDSCAPE_SCHEMA` (less the run columns) and
+`measure` (the registry's entry) adds what the file records of the grid and the images;
 `cli/probes.py` reads the model and the images and writes the file, `figures/landscape.py`
 draws it.
 """
@@ -45,7 +46,9 @@ from torch import nn
 
 from ..config import ConfigError
 from ..engine.evaluation import loss_and_error
+from ..engine.train import initial_model
 from . import eval_mode
+from .context import ProbeContext
 
 KINDS = ("surface", "direction", "interpolation")
 # How the interpolation's start was made: the run's own initialisation, rebuilt from its seed,
@@ -282,8 +285,71 @@ __all__ = [
     "grid",
     "is_finite",
     "landscape_rows",
+    "measure",
     "movable",
     "random_directions",
     "sweep",
     "dataset_evaluator",
 ]
+
+
+# ---------------------------------------------------------------- the registry's entry
+
+
+def measure(ctx: ProbeContext) -> tuple[pd.DataFrame, str]:
+    """The net's landscape and its interpolation from the initial weights, on the first
+    analysis.landscape_images training images; a bad grid or too few images fail in one line
+    before any point is evaluated."""
+    started = time.perf_counter()
+    a, batch = ctx.analysis, ctx.study.train.eval_batch_size
+    lo, hi = a.landscape_range
+    grid(lo, hi, a.landscape_points)
+    x, y = ctx.images("train", a.landscape_images)
+    if len(y) < a.landscape_images:
+        raise ConfigError(
+            f"analysis.landscape_images: {a.landscape_images} training images asked for, but "
+            f"the study's training set holds {len(y)} (data.train_subset, data.val_size); "
+            f"allowed: 1 .. {len(y)}"
+        )
+    source = ctx.identity.get("source")
+    # Our runs start from the initialisation their seed rebuilds (engine/train.py); an
+    # imported net's own is not published, so ours of the same net stands in, flagged.
+    initial = initial_model(
+        ctx.name, ctx.identity.get("shortcut", "A"), ctx.seed, ctx.identity.get("width")
+    ).to(device=ctx.device, dtype=torch.float32)
+    ctx.log(
+        f"{ctx.name} seed {ctx.seed}: loss landscape, {a.landscape_points} x "
+        f"{a.landscape_points} grid over [{lo}, {hi}]^2, direction seed {a.landscape_seed}, "
+        f"{len(y)} training images in batches of {batch}"
+    )
+    rows = landscape_rows(
+        ctx.model,
+        dataset_evaluator(x, y, batch),
+        lo,
+        hi,
+        a.landscape_points,
+        a.landscape_seed,
+        initial=initial,
+        log=ctx.log,
+    )
+    wall = time.perf_counter() - started
+    rows = rows.assign(
+        source=source["name"] if source else "run",
+        init_source=[
+            ("ours" if source else "run") if k == "interpolation" else None for k in rows["kind"]
+        ],
+        direction_seed=a.landscape_seed,
+        range_min=lo,
+        range_max=hi,
+        points=a.landscape_points,
+        images=len(y),
+        batch_size=batch,
+        wall_seconds=wall,
+    )
+    if (rows["status"] == "diverged").any():
+        return rows, f"diverged ({rows['note'].iloc[0]}); one row says so"
+    evaluated = int((rows["status"] == "ok").sum())
+    return rows, (
+        f"{describe(rows)} on {len(y)} training images in {wall:.1f} s "
+        f"({evaluated * len(y) / wall:,.0f} images/s overall)"
+    )

@@ -1,7 +1,7 @@
 """Figure 7's probe: the std of each 3x3 layer's response of a trained net (He et al. 2015,
 section 4.2), pooled and per channel, measured with forward hooks over the test images.
 
-Torch in, DataFrame out; no file I/O (`cli/analysis.py` reads the model and writes the result).
+Torch in, DataFrame out; no file I/O (`cli/probes.py` reads the model and writes the result).
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import torch
 from torch import nn
 
 from .. import progressbar
-from ..config import parse_model_name
+from ..nets.anatomy import response_layers
 from ..results import LAYER_STD_SCHEMA
+from . import label_run
+from .context import ProbeContext
 
 
 def layer_response_std(
@@ -124,6 +126,16 @@ def layer_response_std(
 def label_layer_std(layer_std: pd.DataFrame, model: str, seed: int) -> pd.DataFrame:
     """Add model/arch/depth/seed to `layer_response_std`'s result, in LAYER_STD_SCHEMA order
     (ready for `results.write_layer_std`)."""
-    arch, depth = parse_model_name(model)
-    out = layer_std.assign(model=model, arch=arch, depth=depth, seed=int(seed))
-    return out[LAYER_STD_SCHEMA.names].reset_index(drop=True)
+    return label_run(layer_std, model, seed, LAYER_STD_SCHEMA)
+
+
+# ---------------------------------------------------------------- the registry's entry
+
+
+def measure(ctx: ProbeContext) -> tuple[pd.DataFrame, str]:
+    """Figure 7's stds over the first analysis.layer_std_images test images, in eval mode."""
+    batches = ctx.test_batches(ctx.analysis.layer_std_images)
+    ctx.bar.start(len(batches))
+    rows = layer_response_std(ctx.model, response_layers(ctx.model), batches, bar=ctx.bar)
+    images = int(rows["images"].max()) if len(rows) else 0
+    return rows, f"std of {len(rows)} layer responses over {images} test images"

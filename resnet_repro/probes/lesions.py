@@ -25,8 +25,10 @@ import torch
 from torch import nn
 
 from .. import progressbar
-from ..nets.cifar_nets import forward_with_modes, named_blocks
+from ..config import AnalysisConfig
+from ..nets.anatomy import forward_with_modes, named_blocks, removable
 from . import block_table, eval_mode
+from .context import ProbeContext
 
 Batches = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
@@ -144,3 +146,35 @@ def k_lesions(
         columns=["k", "draw", "removed", "removable_blocks", "intact_error_pct", "test_error_pct"],
     )
     return out.assign(images=_count(batches))
+
+
+# ---------------------------------------------------------------- the registry's entries
+
+
+def measure_single(ctx: ProbeContext) -> tuple[pd.DataFrame, str]:
+    rows = single_lesions(ctx.model, ctx.test_batches(ctx.analysis.probe_images), ctx.bar)
+    return rows, f"single-block lesions on {tested_on(rows)}"
+
+
+def measure_k(ctx: ProbeContext) -> tuple[pd.DataFrame, str]:
+    a = ctx.analysis
+    batches = ctx.test_batches(a.probe_images)
+    rows = k_lesions(ctx.model, batches, a.lesion_draws, a.probe_seed, a.lesion_k_points, ctx.bar)
+    return rows, f"k-block lesions, up to {a.lesion_draws} draws per k on {tested_on(rows)}"
+
+
+def passes_single(model: nn.Module, a: AnalysisConfig, test_images: int) -> float:
+    """Whole-net image passes: the intact net, then once per removable block."""
+    blocks = named_blocks(model)
+    return (1 + sum(removable(b) for _, b in blocks)) * min(a.probe_images, test_images)
+
+
+def passes_k(model: nn.Module, a: AnalysisConfig, test_images: int) -> float:
+    """Whole-net image passes, a deleted block's share of the net saved."""
+    n = len(named_blocks(model))
+    sets = k_lesion_sets(model, a.lesion_draws, a.probe_seed, a.lesion_k_points)
+    return min(a.probe_images, test_images) * (1 + sum(1 - len(gone) / n for _, _, gone in sets))
+
+
+def tested_on(rows: pd.DataFrame) -> str:
+    return f"{int(rows['images'].max()) if len(rows) else 0} test images"

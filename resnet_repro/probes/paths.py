@@ -36,8 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import progressbar
-from ..nets.cifar_nets import is_residual, named_blocks
+from ..config import AnalysisConfig
+from ..nets.anatomy import is_residual, named_blocks
 from . import eval_mode
+from .context import ProbeContext
 
 
 def path_length_distribution(n: int) -> pd.DataFrame:
@@ -163,3 +165,24 @@ def path_table(
     n = len(grads) - 1
     out = path_length_distribution(n).merge(grads, on="length")
     return out.assign(blocks=n, weighted_grad=out["path_fraction"] * out["grad_norm_mean"])
+
+
+# ---------------------------------------------------------------- the registry's entry
+
+
+def measure(ctx: ProbeContext) -> tuple[pd.DataFrame, str]:
+    a = ctx.analysis
+    n = a.path_batches * a.path_batch_size
+    batches = ctx.batches(a.path_split, n, a.path_batch_size)
+    rows = path_table(ctx.model, batches, a.path_samples, a.probe_seed, a.path_split, ctx.bar)
+    return rows, (
+        f"gradient per path length at the input, {a.path_samples} random paths per image "
+        f"and length on {int(rows['images'].max())} {a.path_split} images"
+    )
+
+
+def passes(model: nn.Module, a: AnalysisConfig, test_images: int) -> float:
+    """Whole-net image passes: per block count plus one, per sample, a forward and a backward
+    to the input (counted as two forward passes)."""
+    images = min(a.path_batches * a.path_batch_size, test_images)
+    return (len(named_blocks(model)) + 1) * a.path_samples * images * 3.0

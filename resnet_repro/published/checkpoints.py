@@ -39,7 +39,7 @@ from torch import nn
 
 from ..config import parse_model_name
 from ..nets import normalization
-from ..nets.cifar_nets import build_model
+from ..nets.families import build_model
 from ..results import ResultError
 
 FORMATS = ("akamaster", "wooyeolbaek")

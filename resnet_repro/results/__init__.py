@@ -13,7 +13,6 @@ from .parquet import (
     read_all_landscape,
     read_all_layer_std,
     read_all_metrics,
-    read_all_probe,
     read_layer_std,
     read_metrics,
     read_metrics_and_windows,
@@ -23,7 +22,6 @@ from .parquet import (
     write_layer_std,
     write_metrics,
     write_parquet,
-    write_probe,
 )
 from .schemas import (
     BRANCH_SCHEMA,
@@ -34,7 +32,7 @@ from .schemas import (
     LESION_SCHEMA,
     METRICS_SCHEMA,
     PATHS_SCHEMA,
-    PROBE_SCHEMAS,
+    REBUILD,
     ROW_KINDS,
     STATUSES,
 )
@@ -48,7 +46,7 @@ __all__ = [
     "LESION_SCHEMA",
     "METRICS_SCHEMA",
     "PATHS_SCHEMA",
-    "PROBE_SCHEMAS",
+    "REBUILD",
     "ROW_KINDS",
     "STATUSES",
     "ResultError",
@@ -58,7 +56,6 @@ __all__ = [
     "read_all_landscape",
     "read_all_layer_std",
     "read_all_metrics",
-    "read_all_probe",
     "read_layer_std",
     "read_metrics",
     "read_metrics_and_windows",
@@ -71,6 +68,5 @@ __all__ = [
     "write_layer_std",
     "write_metrics",
     "write_parquet",
-    "write_probe",
     "write_text",
 ]

@@ -17,7 +17,6 @@ from .schemas import (
     LAYER_STD_SCHEMA,
     METRICS_SCHEMA,
     OPTIONAL_COLUMNS,
-    PROBE_SCHEMAS,
     REBUILD,
     ROW_KINDS,
 )
@@ -40,14 +39,15 @@ def write_parquet(
 
 
 def _schema_name(schema: pa.Schema) -> str | None:
-    named = {"metrics": METRICS_SCHEMA, "layer_std": LAYER_STD_SCHEMA, **PROBE_SCHEMAS}
+    named = {"metrics": METRICS_SCHEMA, "layer_std": LAYER_STD_SCHEMA}
     return next((k for k, v in named.items() if v.equals(schema)), None)
 
 
-def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
+def read_parquet(path: str | Path, schema: pa.Schema, rebuild: str | None = None) -> pd.DataFrame:
     """A result file as a DataFrame with every column of `schema`. Columns added to the schema
     after older files were written (`OPTIONAL_COLUMNS`) get their older meaning; a file that
-    lacks any other column is refused with one line that names it and how to rebuild it."""
+    lacks any other column is refused with one line that names it and how to rebuild it
+    (`rebuild`, or the schema's own hint in `REBUILD`)."""
     path = Path(path)
     if not path.is_file():
         raise ResultError(f"result file {path} does not exist")
@@ -59,7 +59,7 @@ def read_parquet(path: str | Path, schema: pa.Schema) -> pd.DataFrame:
     optional = OPTIONAL_COLUMNS.get(name, {})
     missing = [c for c in schema.names if c not in table.column_names and c not in optional]
     if missing:
-        how = REBUILD.get(name)
+        how = rebuild or REBUILD.get(name)
         raise ResultError(
             f"result file {path} lacks the columns {missing}"
             + (f" (an older layout); rebuild it: {how}" if how else "")
@@ -125,9 +125,11 @@ def read_metrics_and_windows(path: str | Path) -> pd.DataFrame:
     return read_parquet(path, METRICS_SCHEMA)
 
 
-def read_all(paths: Sequence[str | Path], schema: pa.Schema) -> pd.DataFrame:
+def read_all(
+    paths: Sequence[str | Path], schema: pa.Schema, rebuild: str | None = None
+) -> pd.DataFrame:
     """Several result files of one kind as one frame (empty, with the columns, for none)."""
-    frames = [read_parquet(p, schema) for p in paths]
+    frames = [read_parquet(p, schema, rebuild) for p in paths]
     if not frames:
         return schema.empty_table().to_pandas()
     return pd.concat(frames, ignore_index=True)
@@ -149,21 +151,6 @@ def read_layer_std(path: str | Path) -> pd.DataFrame:
 
 def read_all_layer_std(paths: Sequence[str | Path]) -> pd.DataFrame:
     return read_all(paths, LAYER_STD_SCHEMA)
-
-
-def _probe_schema(kind: str) -> pa.Schema:
-    if kind not in PROBE_SCHEMAS:
-        raise ResultError(f"unknown probe result {kind!r}; known: {sorted(PROBE_SCHEMAS)}")
-    return PROBE_SCHEMAS[kind]
-
-
-def write_probe(kind: str, rows, path: str | Path) -> None:
-    """Write one probe's rows (`kind` in PROBE_SCHEMAS) for one (model, seed)."""
-    write_parquet(rows, path, _probe_schema(kind))
-
-
-def read_all_probe(kind: str, paths: Sequence[str | Path]) -> pd.DataFrame:
-    return read_all(paths, _probe_schema(kind))
 
 
 def write_landscape(rows, path: str | Path) -> None:

@@ -165,13 +165,6 @@ LANDSCAPE_SCHEMA = pa.schema(
     ]
 )
 
-PROBE_SCHEMAS = {
-    "lesions": LESION_SCHEMA,
-    "lesions_k": LESION_K_SCHEMA,
-    "paths": PATHS_SCHEMA,
-    "branches": BRANCH_SCHEMA,
-}
-
 STATUSES = ("ok", "diverged")
 
 # Columns added to a schema after files of it were written, and the value an older file gets.
@@ -180,16 +173,10 @@ OPTIONAL_COLUMNS = {
     "layer_std": {"channel_std_mean": None},
 }
 
-# How to rebuild a result file of an older layout, per schema (the readers' one-line refusal).
+# How to rebuild a result file of an older layout, per schema (the readers' one-line refusal);
+# the probes' own hints are their registry entries' (probes/registry.py).
 REBUILD = {
     "metrics": "retrain that run: delete its metrics.parquet and rerun snakemake",
     "layer_std": "delete it and rerun snakemake (or resnet-repro layer-std --model-file "
     "MODEL.pt --out FILE)",
-    "lesions": "delete it and rerun snakemake (or resnet-repro probe lesions ...)",
-    "lesions_k": "delete it and rerun snakemake (or resnet-repro probe lesions_k ...)",
-    "paths": "delete it and rerun snakemake (or resnet-repro probe paths --model-file "
-    "MODEL.pt --out FILE); the older layout measured the gradient at the first block's "
-    "input, not at the image",
-    "branches": "delete it and rerun snakemake (or resnet-repro probe branches "
-    "--model-file MODEL.pt --out FILE); the older layout measured ||F(x)|| / ||s(x)||",
 }

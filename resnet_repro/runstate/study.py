@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import IMAGENET_ARCH, Study, parse_model_name, run_identity
+from ..config import Study, run_identity
+from ..nets.families import model_mmacs
 from .compare import DataCheck, data_check, identity_changes, jsonable, said
 from .files import (
     FINISHED,
@@ -171,13 +172,8 @@ def run_status(
 
 def relative_cost(model: str, width: int | None = None) -> float:
     """A rough cost of one training image of `model`, in forward multiply-accumulates
-    (millions): 6n+2 nets about 41M x (depth - 2) / 18 (ResNet-20: 41M, ResNet-110: 253M);
-    the ImageNet-style nets as measured (README, "Two studies"), times (width / 64)^2."""
-    arch, depth = parse_model_name(model)
-    if arch == IMAGENET_ARCH:
-        macs = {18: 555.0, 34: 1160.0, 50: 1300.0}[depth]
-        return macs * ((width or 64) / 64) ** 2
-    return 41.0 * (depth - 2) / 18
+    (millions), as its family estimates it (nets/families.py)."""
+    return model_mmacs(model, width)
 
 
 def estimated_seconds_per_iteration(rows: Sequence[RunStatus], study: Study) -> dict[str, float]:

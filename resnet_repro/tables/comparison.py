@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..config import parse_model_name
+from ..nets.families import PAPER_ARCHS, parse_model_name
 from . import paper
 from .columns import BOOL, FLOAT, INT, TEXT, columns
 from .runs import MISSING, nullable, run_summary, sort_models
@@ -341,7 +341,7 @@ def plain_vs_residual(
     for depth in sorted(set(int(d) for d in summary["depth"])):
         row: dict = {"depth": depth}
         values: dict[str, ModelStats | None] = {}
-        for arch in ("plain", "resnet"):
+        for arch in PAPER_ARCHS:  # the paper's twins: plain, then residual
             runs = summary[(summary["arch"] == arch) & (summary["depth"] == depth)]
             # no run of this net, expected or found: null status and seeds, NaN errors
             st = None if runs.empty else model_stats(runs)
@@ -352,7 +352,7 @@ def plain_vs_residual(
             row[f"{arch}_test_error_pct"] = math.nan if st is None else st.test_mean
         row["train_gap_pct"] = row["plain_train_error_pct"] - row["resnet_train_error_pct"]
         row["test_gap_pct"] = row["plain_test_error_pct"] - row["resnet_test_error_pct"]
-        plain, resnet = values["plain"], values["resnet"]
+        plain, resnet = (values[arch] for arch in PAPER_ARCHS)
         for what in ("train", "test"):
             low, high = welch_interval(
                 () if plain is None else getattr(plain, f"{what}_values"),

@@ -16,27 +16,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import ARCHS, IMAGENET_ARCH, parse_model_name
+from ..nets.families import family_of, model_label
 from . import paper
 from .columns import FLOAT, INT, TEXT, columns
 from .comparison import model_stats
 from .runs import run_summary, sort_models
 
-FAMILY_NAMES = {
-    "plain": "paper 6n+2 (plain)",
-    "resnet": "paper 6n+2 (ResNet)",
-    IMAGENET_ARCH: "ImageNet-style",
-}
 OUR_SELECTION = "final epoch (and best validation epoch when val_size > 0)"
-
-
-def family_label(model: str) -> str:
-    """'resnet56' -> 'ResNet-56', 'plain20' -> 'plain-20', 'imagenet-resnet18' ->
-    'ResNet-18 (ImageNet-style)'."""
-    arch, depth = parse_model_name(model)
-    if arch == IMAGENET_ARCH:
-        return f"ResNet-{depth} (ImageNet-style)"
-    return f"{'ResNet' if arch == 'resnet' else 'plain'}-{depth}"
 
 
 def _mean(values: pd.Series) -> float:
@@ -81,9 +67,9 @@ def imagenet_style_table(
     number (`paper.writeup_result`) as an error, its epoch and source, marked "selected on
     the test set"; null where none is published.
     """
-    keep = [(m, s) for m, s in (expected_runs or ()) if parse_model_name(m)[0] == IMAGENET_ARCH]
+    keep = [(m, s) for m, s in (expected_runs or ()) if not family_of(m).paper]
     if len(metrics):
-        metrics = metrics[[parse_model_name(m)[0] == IMAGENET_ARCH for m in metrics["model"]]]
+        metrics = metrics[[not family_of(m).paper for m in metrics["model"]]]
     summary = run_summary(metrics, keep)
     last_epoch = (
         metrics.groupby(["model", "seed"])["epoch"].max()
@@ -102,7 +88,7 @@ def imagenet_style_table(
         rows.append(
             {
                 "model": model,
-                "label": family_label(model),
+                "label": model_label(model),
                 "params_millions": None if n is None else n / 1e6,
                 "runs": st.runs,
                 "seeds": st.seeds,
@@ -178,7 +164,6 @@ def families_table(
     summary = run_summary(metrics, expected_runs)
     rows = []
     for model in sort_models(summary["model"]):
-        arch, _ = parse_model_name(model)
         runs = summary[summary["model"] == model]
         st = model_stats(runs)
         ok_seeds = set(int(s) for s in runs.loc[runs["status"] == "ok", "seed"])
@@ -192,9 +177,9 @@ def families_table(
         n = params.get(model)
         rows.append(
             {
-                "family": FAMILY_NAMES[arch],
+                "family": family_of(model).table_name,
                 "model": model,
-                "label": family_label(model),
+                "label": model_label(model),
                 "params_millions": None if n is None else n / 1e6,
                 "images_per_second": float(ips.median()) if len(ips) else math.nan,
                 "device": "; ".join(sorted({str(i.get("device")) for i in info})) or None,
@@ -223,4 +208,4 @@ def schedule_text(train: Mapping[str, Any]) -> str:
 
 
 def is_paper_model(model: str) -> bool:
-    return parse_model_name(model)[0] in ARCHS
+    return family_of(model).paper

@@ -1,24 +1,3 @@
-rule layer_std:
-    """Figure 7's statistic: std of every 3x3 layer's response (after BN, before the ReLU or
-    the addition) of a trained model, in eval mode over the test images."""
-    input:
-        model=f"{RUNS}/model.pt",
-        code=PACKAGE / "probes" / "layer_responses.py",
-    output:
-        "results/analysis/layer_std/{model}_seed{seed}.parquet",
-    log:
-        "logs/layer_std/{model}_seed{seed}.log",
-    benchmark:
-        "benchmarks/layer_std/{model}_seed{seed}.tsv"
-    conda:
-        "../envs/resnet-repro.yaml"
-    params:
-        images=STUDY.analysis.layer_std_images,
-    shell:
-        "resnet-repro layer-std --model-file {input.model}"
-        " --images {params.images} --out {output} > {log} 2>&1"
-
-
 rule tables:
     """Table 6 against the paper, plain vs residual per depth, every run's status, the
     ImageNet-style family reported the honest way, and both families side by side."""

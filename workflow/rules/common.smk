@@ -7,6 +7,8 @@ from pathlib import Path
 import resnet_repro
 from resnet_repro.cli.common import CONFIG_ENV
 from resnet_repro.data import DataError, data_is_present, fingerprint, load_arrays
+from resnet_repro.nets.families import MODEL_PATTERN
+from resnet_repro.probes.registry import FIGURE_CODE, LANDSCAPE, LAYER_STD, PROBES
 from resnet_repro.published.checkpoints import wooyeolbaek_model_name
 from resnet_repro.config import (
     ConfigError,
@@ -102,14 +104,11 @@ def compare_metrics():
 
 def figure7_models():
     """Figure 7's models that this study trains (first seed)."""
-    return [m for m in STUDY.analysis.figure7_models if m in STUDY.models()]
+    return LAYER_STD.models(STUDY)
 
 
 def layer_std_files():
-    seed = STUDY.study.seeds[0]
-    return [
-        f"results/analysis/layer_std/{m}_seed{seed}.parquet" for m in figure7_models()
-    ]
+    return probe_files(LAYER_STD)
 
 
 @functools.cache
@@ -135,81 +134,37 @@ def run_identity_hash(wildcards):
     return identity_hash(identity)
 
 
-PROBES = ["lesions", "lesions_k", "paths", "branches"]
-LANDSCAPE_FIGURE_LABEL = "Li Fig. 5: loss landscapes"
-PROBE_FIGURE_LABELS = {
-    "lesions": "Veit Fig. 3: single-block lesions",
-    "lesions_k": "Veit Fig. 5a: k-block lesions",
-    "paths": "Veit Fig. 6: path lengths and gradients",
-    "branches": "block changes of residual nets",
-}
+# The probes of trained nets, each described once in the package's registry
+# (resnet_repro/probes/registry.py): which nets, which config values, which code files, which
+# figure. Every probe's results: one file per trained net (first seed).
+PROBE = {p.name: p for p in PROBES}
 
 
-def probe_models(kind):
-    """Models a probe runs on: every trained net of the paper's family (the probes run its
-    blocks one by one); the path experiment and the branch magnitudes need residual nets.
-    """
-    archs = ("resnet",) if kind in ("paths", "branches") else ("plain", "resnet")
-    return [m for m in STUDY.models() if parse_model_name(m)[0] in archs]
-
-
-def probe_files(kind):
+def probe_files(p):
     seed = STUDY.study.seeds[0]
     return [
-        f"results/analysis/{kind}/{m}_seed{seed}.parquet" for m in probe_models(kind)
+        f"results/analysis/{p.name}/{m}_seed{seed}.parquet" for m in p.models(STUDY)
     ]
 
 
-def probe_figure_models(kind):
-    """The configured figure models that this probe has results for; all of those when the
-    study trains none of the configured ones. The branch figure compares every ResNet depth
-    (He et al.'s reading of Figure 7), so it draws all of them."""
-    if kind == "branches":
-        return probe_models(kind)
-    chosen = [m for m in STUDY.analysis.probe_figure_models if m in probe_models(kind)]
-    return chosen or probe_models(kind)
+def probe_code(p):
+    """The probe's own modules: an edit reruns that probe, never training."""
+    return [PACKAGE / f for f in p.code]
 
 
 def probe_settings(wildcards):
     # The config values a probe's numbers depend on (tracked by Snakemake as a param, so a
     # change reruns the probes, never training).
-    a, d = STUDY.analysis, STUDY.data
-    keys = {
-        "lesions": ("probe_images",),
-        "lesions_k": ("probe_images", "lesion_draws", "lesion_k_points", "probe_seed"),
-        "paths": (
-            "path_samples",
-            "path_batches",
-            "path_batch_size",
-            "path_split",
-            "probe_seed",
-        ),
-        "branches": ("probe_images",),
-    }[wildcards.kind]
-    out = {k: getattr(a, k) for k in keys}
-    out["test_subset"] = d.test_subset
-    return out
+    return PROBE[wildcards.kind].settings_of(STUDY)
 
 
-def landscape_files():
-    """The loss landscape of every trained plain and residual net (first seed)."""
-    seed = STUDY.study.seeds[0]
-    return [
-        f"results/analysis/landscape/{m}_seed{seed}.parquet"
-        for m in probe_models("landscape")
-    ]
+def probe_figures():
+    """Every probe figure that has results to draw (Figure 7 is drawn with the paper's)."""
+    return [p for p in PROBES if p.figure is not None and p.models(STUDY)]
 
 
 def landscape_settings(wildcards=None):
-    # The config values the landscape's numbers depend on (a change reruns the landscapes,
-    # never training); eval_batch_size only groups the images.
-    a = STUDY.analysis
-    return {
-        "range": list(a.landscape_range),
-        "points": a.landscape_points,
-        "images": a.landscape_images,
-        "seed": a.landscape_seed,
-    }
+    return LANDSCAPE.settings_of(STUDY)
 
 
 TABLES = ["table6", "plain_vs_residual", "runs", "imagenet_style", "families"]
@@ -223,18 +178,11 @@ def all_targets():
         + [f"{FIGURES_DIR}/figure6.{ext}" for ext in ("png", "pdf")]
         + [f"{FIGURES_DIR}/figure7.{ext}" for ext in ("png", "pdf")]
         + published_targets()
-        + [f for kind in PROBES for f in probe_files(kind)]
+        + [f for p in PROBES for f in probe_files(p)]
         + [
-            f"{FIGURES_DIR}/{kind}.{ext}"
-            for kind in PROBES
-            if probe_models(kind)
+            f"{FIGURES_DIR}/{p.name}.{ext}"
+            for p in probe_figures()
             for ext in ("png", "pdf")
-        ]
-        + landscape_files()
-        + [
-            f"{FIGURES_DIR}/landscape.{ext}"
-            for ext in ("png", "pdf")
-            if landscape_files()
         ]
     )
 
@@ -325,7 +273,8 @@ def published_layer_std_groups():
 
 
 wildcard_constraints:
-    kind="|".join(PROBES),
-    # The paper's nets (plain20, resnet110) and the ImageNet-style family (imagenet-resnet18).
-    model=r"(plain|resnet|imagenet-resnet)\d+",
+    # The probes that share the rule `probe` (the others have rules of their own).
+    kind="|".join(p.name for p in PROBES if not p.own_rule),
+    # Every net family's model names (plain20, resnet110, imagenet-resnet18, ...).
+    model=MODEL_PATTERN,
     seed=r"\d+",

@@ -1,24 +1,18 @@
-# Probes of trained nets (Veit et al. 2016, arXiv:1605.06431, and the branch magnitudes): one
-# rule per experiment on every trained model (first seed), then one figure per experiment.
-# Each probe rule takes the model file and its probe module as input, so editing a probe
-# reruns that probe and its figure, never training.
-
-PROBE_CODE = {
-    "lesions": "lesions.py",
-    "lesions_k": "lesions.py",
-    "paths": "paths.py",
-    "branches": "branches.py",
-}
+# Probes of trained nets, as the package's registry describes them
+# (resnet_repro/probes/registry.py): one job per probe and trained model (first seed), then
+# one figure per probe. Each probe job takes the model file and the probe's own modules as
+# input, so editing a probe reruns that probe and its figure, never training; its config
+# values are a param, so changing them does the same.
 
 
 rule probe:
-    """One probe of one trained model in eval mode and fp32 over the study's test images:
-    lesions (Veit et al. Fig. 3), lesions_k (Fig. 5a), paths (Fig. 6, residual nets only; on
-    the training or test images, analysis.path_split), branches (||y - x|| / ||x|| and
-    ||F(x)|| / ||x|| per residual block). Runs on the training device."""
+    """One probe of one trained model in eval mode and fp32 (`resnet-repro probe --help`
+    lists them): lesions (Veit et al. Fig. 3), lesions_k (Fig. 5a), paths (Fig. 6, residual
+    nets only; on the training or test images, analysis.path_split), branches (||y - x|| /
+    ||x|| and ||F(x)|| / ||x|| per residual block). Runs on the training device."""
     input:
         model=f"{RUNS}/model.pt",
-        code=lambda wc: PACKAGE / "probes" / PROBE_CODE[wc.kind],
+        code=lambda wc: probe_code(PROBE[wc.kind]),
     output:
         "results/analysis/{kind}/{model}_seed{seed}.parquet",
     log:
@@ -37,36 +31,25 @@ rule probe:
         " --cpu-threads {threads} --out {output} > {log} 2>&1"
 
 
-# One figure rule per probe (a report caption cannot hold a wildcard), drawn from the probe's
-# Parquet files only (first seed of each model). figures/probes.py draws them with figures/style.py.
-for _kind in PROBES:
-
-    rule:
-        name:
-            f"figure_{_kind}"
-        input:
-            results=probe_files(_kind),
-            code=[PACKAGE / "figures" / "probes.py", PACKAGE / "figures" / "style.py"],
-        output:
-            png=report(
-                f"{FIGURES_DIR}/{_kind}.png",
-                caption=f"../report/{_kind}.rst",
-                category="Probes of trained nets",
-                labels={"figure": PROBE_FIGURE_LABELS[_kind]},
-            ),
-            pdf=f"{FIGURES_DIR}/{_kind}.pdf",
-        log:
-            f"logs/figure_{_kind}.log",
-        benchmark:
-            f"benchmarks/figure_{_kind}.tsv"
-        conda:
-            "../envs/resnet-repro.yaml"
-        params:
-            kind=_kind,
-            models=probe_figure_models(_kind),
-        shell:
-            "resnet-repro probe-figure {params.kind} --results {input.results}"
-            " --models {params.models} --out {output.png} > {log} 2>&1"
+rule layer_std:
+    """Figure 7's statistic: std of every 3x3 layer's response (after BN, before the ReLU or
+    the addition) of a trained model, in eval mode over the test images, on the CPU."""
+    input:
+        model=f"{RUNS}/model.pt",
+        code=probe_code(LAYER_STD),
+    output:
+        f"results/analysis/{LAYER_STD.name}/{{model}}_seed{{seed}}.parquet",
+    log:
+        f"logs/{LAYER_STD.name}/{{model}}_seed{{seed}}.log",
+    benchmark:
+        f"benchmarks/{LAYER_STD.name}/{{model}}_seed{{seed}}.tsv"
+    conda:
+        "../envs/resnet-repro.yaml"
+    params:
+        settings=LAYER_STD.settings_of(STUDY),
+    shell:
+        f"resnet-repro probe {LAYER_STD.name}"
+        " --model-file {input.model} --cpu-threads {threads} --out {output} > {log} 2>&1"
 
 
 rule landscape:
@@ -76,13 +59,13 @@ rule landscape:
     fp32, on the training device; nothing retrains."""
     input:
         model=f"{RUNS}/model.pt",
-        code=PACKAGE / "probes" / "landscape.py",
+        code=probe_code(LANDSCAPE),
     output:
-        "results/analysis/landscape/{model}_seed{seed}.parquet",
+        f"results/analysis/{LANDSCAPE.name}/{{model}}_seed{{seed}}.parquet",
     log:
-        "logs/landscape/{model}_seed{seed}.log",
+        f"logs/{LANDSCAPE.name}/{{model}}_seed{{seed}}.log",
     benchmark:
-        "benchmarks/landscape/{model}_seed{seed}.tsv"
+        f"benchmarks/{LANDSCAPE.name}/{{model}}_seed{{seed}}.tsv"
     conda:
         "../envs/resnet-repro.yaml"
     threads: 2
@@ -91,30 +74,37 @@ rule landscape:
     params:
         settings=landscape_settings,
     shell:
-        "resnet-repro landscape --model-file {input.model}"
-        " --cpu-threads {threads} --out {output} > {log} 2>&1"
+        f"resnet-repro probe {LANDSCAPE.name}"
+        " --model-file {input.model} --cpu-threads {threads} --out {output} > {log} 2>&1"
 
 
-rule figure_landscape:
-    """Plain and residual landscapes of each depth side by side, drawn from the landscape
-    Parquet files only."""
-    input:
-        results=landscape_files(),
-        code=[PACKAGE / "figures" / "landscape.py", PACKAGE / "figures" / "style.py"],
-    output:
-        png=report(
-            f"{FIGURES_DIR}/landscape.png",
-            caption="../report/landscape.rst",
-            category="Probes of trained nets",
-            labels={"figure": LANDSCAPE_FIGURE_LABEL},
-        ),
-        pdf=f"{FIGURES_DIR}/landscape.pdf",
-    log:
-        f"{LOGS_DIR}/figure_landscape.log",
-    benchmark:
-        f"{BENCH_DIR}/figure_landscape.tsv"
-    conda:
-        "../envs/resnet-repro.yaml"
-    shell:
-        "resnet-repro landscape-figure --results {input.results}"
-        " --out {output.png} > {log} 2>&1"
+# One figure rule per probe with a figure (a report caption cannot hold a wildcard), drawn
+# from the probe's Parquet files only, by the figure function its registry entry names.
+for _probe in probe_figures():
+
+    rule:
+        name:
+            f"figure_{_probe.name}"
+        input:
+            results=probe_files(_probe),
+            code=[PACKAGE / f for f in _probe.figure.code + FIGURE_CODE],
+        output:
+            png=report(
+                f"{FIGURES_DIR}/{_probe.name}.png",
+                caption=f"../report/{_probe.name}.rst",
+                category="Probes of trained nets",
+                labels={"figure": _probe.figure.label},
+            ),
+            pdf=f"{FIGURES_DIR}/{_probe.name}.pdf",
+        log:
+            f"{LOGS_DIR}/figure_{_probe.name}.log",
+        benchmark:
+            f"{BENCH_DIR}/figure_{_probe.name}.tsv"
+        conda:
+            "../envs/resnet-repro.yaml"
+        params:
+            kind=_probe.name,
+            models=_probe.figure_models(STUDY),
+        shell:
+            "resnet-repro probe-figure {params.kind} --results {input.results}"
+            " --models {params.models} --out {output.png} > {log} 2>&1"
