@@ -466,3 +466,41 @@ def test_bench_landscape_measures_both_rates_and_projects_the_grid(tmp_path, cap
     )
     with pytest.raises(ConfigError, match="65"):
         args.func(args)
+
+
+def test_the_trainer_variant_trains_as_the_trainer_does(tmp_path):
+    """The trainer variant runs the trainer's own loop (engine/loop.py): past an epoch's end
+    and an lr milestone, the mean loss of its timed steps is the trainer's over the same
+    iterations (read from one-iteration training windows)."""
+    from resnet_repro import data as data_mod
+    from resnet_repro.engine import train as T
+
+    study = study_from_dict(
+        {
+            **TINY,
+            "train": {
+                "batch_size": 16,
+                "iterations": 12,
+                "lr_milestones": [5],
+                "window_iterations": 1,
+            },
+        }
+    )
+    cpu = Placement(
+        device=torch.device("cpu"),
+        precision="fp32",
+        channels_last=False,
+        compile="eager",
+        fused_optimizer=False,
+        name="cpu",
+    )
+    arrays, identity = T.run_data(study, "resnet8", 0)
+    dd = data_mod.to_device(arrays, cpu.device, study.data.normalization)
+    # 4 steps an epoch. 5 warm-up steps and the one the operators are counted on, then
+    # iterations 7 and 8 timed: in epoch 2 (the step's meter restarts at an epoch's start),
+    # after the milestone at iteration 5.
+    timing = bench.measure_trainer(dd, "resnet8", study, cpu, 16, 5, 2, 0)
+    rows = T.train_run(study, "resnet8", 0, tmp_path / "c.pt", cpu, data=(arrays, identity)).rows
+    losses = {r["iteration"]: r["train_loss"] for r in rows if r["kind"] == "window"}
+    expected = (losses[7] + losses[8]) / 2
+    assert timing["train_loss"] == pytest.approx(expected, rel=1e-9)

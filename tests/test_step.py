@@ -275,3 +275,31 @@ def test_a_cpu_started_run_resumes_on_cuda_with_the_fused_optimizer(tmp_path):
         torch.randn(8, 3, 32, 32, device="cuda").contiguous(memory_format=torch.channels_last)
     ).sum().backward()
     optimizer.step()  # the fused kernel refuses buffers whose strides differ from the weights'
+
+
+def test_the_step_loop_follows_the_schedule_epochs_and_windows():
+    """engine/loop.py, the host work around the step that the trainer and the benchmark share:
+    the last epoch is cut at the schedule's end, the rate is set when it changes and at every
+    epoch's start, windows close at their length and at the end."""
+    from resnet_repro.engine.loop import StepLoop
+
+    study = _study(iterations=11, lr_milestones=[5], window_iterations=4)
+    arrays = data_mod.load_arrays(study.data)
+    dd = data_mod.to_device(arrays, CPU.device)
+    model, optimizer = T.setup_model("resnet8", "A", study.train, CPU, 0)
+    step = TrainStep(model, optimizer, dd, study.train, CPU, 8)  # 128 images in batches of 16
+    set_to = []
+    real_set_lr = step.set_lr
+    step.set_lr = lambda lr: (set_to.append(lr), real_set_lr(lr))
+    loop = StepLoop(step, study.train, total=11)
+    epochs, windows = [], []
+    while loop.iteration < loop.total:
+        epochs.append(loop.start_epoch(0, loop.epoch + 1))
+        while not loop.epoch_done:
+            window = loop()
+            if window is not None:
+                windows.append((window["iteration"], window["window_iterations"]))
+    assert epochs == [8, 3] and loop.iteration == 11 and loop.epoch == 2
+    assert set_to == pytest.approx([0.1, 0.01, 0.01])  # at 0, at the milestone, at epoch 2
+    assert windows == [(4, 4), (8, 4), (11, 3)]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)

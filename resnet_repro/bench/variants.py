@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,7 +21,8 @@ import torch
 from .. import data as data_mod
 from ..config import DataConfig, Study, TrainConfig
 from ..engine.devices import Placement
-from ..engine.schedule import lr_at, steps_per_epoch
+from ..engine.loop import StepLoop
+from ..engine.schedule import steps_per_epoch
 from ..engine.step import TrainStep
 from ..engine.train import setup_model
 from .timing import _time_steps
@@ -49,23 +51,19 @@ def measure_trainer(
     seed: int,
     before_timing: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Our training step: the loop body of train.train_run, with data on the device."""
+    """Our training step as train.train_run runs it, data on the device: the trainer's own
+    host work per step and per epoch (engine/loop.py: the scheduled lr, the training windows,
+    each epoch's draws). The warm-up of the deepest nets, a passing phase, is left out."""
     train = _bench_train_config(study, batch_size)
     per_epoch = steps_per_epoch(len(dd.train_y), batch_size)
     train_step = _train_step(dd, model_name, study, placement, train, seed, per_epoch)
-    state = {"iteration": 0, "lr": None, "epoch": 0}
+    # No end of schedule: the benchmark's steps may outnumber a tiny study's iterations.
+    loop = StepLoop(train_step, train, total=sys.maxsize)
 
     def step() -> int:
-        # The host work train_run does per step.
-        if state["iteration"] % per_epoch == 0:
-            state["epoch"] += 1
-            train_step.start_epoch(seed, state["epoch"])
-        new_lr = lr_at(state["iteration"], train, per_epoch=per_epoch)
-        if new_lr != state["lr"]:
-            state["lr"] = new_lr
-            train_step.set_lr(new_lr)
-        train_step()
-        state["iteration"] += 1
+        if loop.epoch_done:
+            loop.start_epoch(seed, loop.epoch + 1)
+        loop()
         return train_step.batch_size
 
     return _time_steps(step, warmup_steps, steps, placement, train_step, before_timing)
@@ -203,7 +201,9 @@ def measure_ceiling(
     train = _bench_train_config(study, batch_size)
     train_step = _train_step(dd, model_name, study, placement, train, seed)
     train_step.start_epoch(seed, 1)
-    x, y = (t.clone() for t in train_step.batch(torch.zeros((), dtype=torch.int64)))
+    # The epoch's first batch; its index on the buffers' device (index_select wants both there).
+    first = torch.zeros((), dtype=torch.int64, device=train_step.draws.order.device)
+    x, y = (t.clone() for t in train_step.batch(first))
 
     def step() -> int:
         train_step(x, y)

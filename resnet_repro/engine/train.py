@@ -27,9 +27,11 @@ from .. import progressbar
 from ..basics import hms
 from ..config import Study, TrainConfig, batch_size_error, identity_hash, run_identity
 from ..nets import normalization
-from ..nets.cifar_nets import build_model, count_parameters
+from ..nets.anatomy import count_parameters
+from ..nets.families import build_model
 from .devices import Placement, numerics
 from .evaluation import loss_and_error
+from .loop import StepLoop
 from .progress import RunProgress
 from .resume import (
     load_checkpoint,
@@ -38,15 +40,14 @@ from .resume import (
     save_checkpoint,
     session_record,
 )
-from .schedule import (
+from .schedule import (  # noqa: F401 (lr_at: the schedule is part of the trainer's interface)
     WarmupState,
     lr_at,
     steps_per_epoch,
     total_iterations,
     warmup_applies,
-)  # noqa: F401 (the schedule is part of the trainer's interface)
+)
 from .step import TrainStep, make_optimizer
-from .windows import TrainingWindows
 
 # ---------------------------------------------------------------- evaluation
 
@@ -142,6 +143,193 @@ def run_data(study: Study, model_name: str, seed: int) -> tuple[data_mod.CifarAr
     return arrays, run_identity(study, model_name, seed, data_mod.fingerprint(arrays))
 
 
+@dataclass
+class _Run:
+    """What a run is, fixed from its start: the study's recipe, data and net."""
+
+    study: Study
+    model_name: str
+    seed: int
+    placement: Placement
+    arrays: data_mod.CifarArrays
+    identity: dict[str, Any]
+    identity_hash: str
+    dd: data_mod.DeviceData
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    parameters: int
+    per_epoch: int
+    total: int
+
+
+@dataclass
+class _Start:
+    """Where a run starts: at 0, or where its checkpoint left it."""
+
+    iteration: int
+    epoch: int
+    rows: list[dict[str, Any]]
+    warm: WarmupState
+    sessions: list[dict[str, Any]]
+    window: dict[str, Any] | None  # the open training window's sums (windows.to_state)
+
+    @property
+    def status(self) -> str:
+        return self.rows[-1]["status"] if self.rows else "ok"
+
+
+def _setup(
+    study: Study,
+    model_name: str,
+    seed: int,
+    placement: Placement,
+    data: tuple[data_mod.CifarArrays, dict] | None,
+) -> _Run:
+    """The run's data on its device, the seeded net and its optimizer, the schedule's length."""
+    arrays, identity = data if data is not None else run_data(study, model_name, seed)
+    dd = data_mod.to_device(arrays, placement.device, study.data.normalization)
+    model, optimizer = setup_model(
+        model_name,
+        study.study.shortcut,
+        study.train,
+        placement,
+        seed,
+        study.model_width(model_name),
+    )
+    n_train = len(dd.train_y)
+    return _Run(
+        study=study,
+        model_name=model_name,
+        seed=seed,
+        placement=placement,
+        arrays=arrays,
+        identity=identity,
+        identity_hash=identity_hash(identity),
+        dd=dd,
+        model=model,
+        optimizer=optimizer,
+        parameters=count_parameters(model),
+        per_epoch=steps_per_epoch(n_train, study.train.batch_size),
+        total=total_iterations(study.train, n_train),
+    )
+
+
+def _resume(
+    run: _Run,
+    checkpoint_path: Path,
+    log: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> _Start:
+    """The start of a fresh run, or the state of its checkpoint loaded into the net and the
+    optimizer; a warning when the numeric settings differ from the last session's."""
+    placement, identity = run.placement, run.identity
+    applies = warmup_applies(identity["arch"], identity["depth"], run.study.train.warmup)
+    state = load_checkpoint(checkpoint_path, run.identity_hash, warn)
+    if state is None:
+        warm = WarmupState.start(applies, placement.device)
+        return _Start(0, 0, [], warm, [session_record(placement, iteration=0)], None)
+    run.model.load_state_dict(state["model"])
+    restore_optimizer(run.optimizer, state["optimizer"], placement)
+    iteration, epoch = state["iteration"], state["epoch"]
+    session = session_record(placement, iteration=iteration)
+    log(f"resuming {run.model_name} seed {run.seed} from iteration {iteration} (epoch {epoch})")
+    changed = numeric_changes(state["sessions"][-1], session)
+    if changed:
+        warn(
+            f"resuming with other numeric settings than before ({'; '.join(changed)}): "
+            "the rest of this run will not be bit-identical to an uninterrupted one; "
+            "every resume is recorded in run.json"
+        )
+    return _Start(
+        iteration,
+        epoch,
+        list(state["rows"]),
+        WarmupState.restore(state["warmup"], placement.device),
+        [*state["sessions"], session],
+        state.get("window"),
+    )
+
+
+def _train_epoch(
+    run: _Run, loop: StepLoop, epoch: int, rows: list[dict[str, Any]], log: Callable[[str], None]
+) -> str:
+    """One epoch's steps (a row for each training window they close), then the evaluation on
+    the test and validation sets: its row appended and logged. Returns the run's status."""
+    train, dd, placement = run.study.train, run.dd, run.placement
+    t0 = time.perf_counter()
+    steps = loop.start_epoch(run.seed, epoch)
+    while not loop.epoch_done:
+        window = loop()
+        if window is not None:  # Figure 6's training curve: one host read per window
+            rows.append(_row(run.identity, epoch=epoch, lr=loop.lr, **window))
+    train_loss, train_error, seen = loop.step.read_meter()  # the epoch's one host sync
+    train_seconds = time.perf_counter() - t0
+    status = "ok"
+    if not math.isfinite(train_loss):
+        status = "diverged"
+        log(
+            f"{run.model_name} seed {run.seed}: non-finite training loss in epoch {epoch}; "
+            "stopping this run and keeping its rows"
+        )
+    test_loss, test_error = evaluate(
+        run.model, dd.test_x, dd.test_y, dd.mean, train.eval_batch_size, placement, dd.std
+    )
+    val_loss, val_error = evaluate(
+        run.model, dd.val_x, dd.val_y, dd.mean, train.eval_batch_size, placement, dd.std
+    )
+    epoch_seconds = time.perf_counter() - t0
+    iteration, lr = loop.iteration, loop.lr
+    rows.append(
+        _row(
+            run.identity,
+            epoch=epoch,
+            iteration=iteration,
+            lr=lr,
+            train_loss=train_loss,
+            train_error_pct=train_error,
+            val_loss=None if math.isnan(val_loss) else val_loss,
+            val_error_pct=None if math.isnan(val_error) else val_error,
+            test_loss=test_loss,
+            test_error_pct=test_error,
+            epoch_seconds=epoch_seconds,
+            images_per_second=seen / train_seconds,
+            status=status,
+            kind="epoch",
+            window_iterations=steps,
+        )
+    )
+    left = (run.total - iteration) * epoch_seconds / steps
+    log(
+        f"{run.model_name} seed {run.seed} | epoch {epoch} | iter {iteration}/{run.total} "
+        f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
+        f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {hms(left)}"
+    )
+    return status
+
+
+def _save(
+    run: _Run,
+    checkpoint_path: Path,
+    loop: StepLoop,
+    rows: list[dict[str, Any]],
+    sessions: list[dict[str, Any]],
+) -> None:
+    """The checkpoint after an epoch's evaluation: what an exact resume needs."""
+    save_checkpoint(
+        checkpoint_path,
+        identity=run.identity,
+        identity_hash=run.identity_hash,
+        model=run.model,
+        optimizer=run.optimizer,
+        iteration=loop.iteration,
+        epoch=loop.epoch,
+        rows=rows,
+        warmup=loop.warm.to_state(),
+        sessions=sessions,
+        window=loop.windows.to_state(),
+    )
+
+
 def train_run(
     study: Study,
     model_name: str,
@@ -158,147 +346,45 @@ def train_run(
     `data`: what `run_data` returned, when the caller has read it already."""
     warn = warn or (lambda m: warnings.warn(m, stacklevel=2))
     started = time.perf_counter()
-    train = study.train
-    device = placement.device
-
-    arrays, identity = data if data is not None else run_data(study, model_name, seed)
-    ident_hash = identity_hash(identity)
-    dd = data_mod.to_device(arrays, device, study.data.normalization)
-
-    model, optimizer = setup_model(
-        model_name, study.study.shortcut, train, placement, seed, study.model_width(model_name)
-    )
-    parameters = count_parameters(model)
-
-    iteration, epoch, rows = 0, 0, []
-    warm = WarmupState.start(
-        warmup_applies(identity["arch"], identity["depth"], train.warmup), device
-    )
-    session = session_record(placement, iteration=0)
-    sessions = [session]
-    state = load_checkpoint(checkpoint_path, ident_hash, warn)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        restore_optimizer(optimizer, state["optimizer"], placement)
-        iteration, epoch, rows = state["iteration"], state["epoch"], list(state["rows"])
-        warm = WarmupState.restore(state["warmup"], device)
-        session = session_record(placement, iteration=iteration)
-        sessions = [*state["sessions"], session]
-        log(f"resuming {model_name} seed {seed} from iteration {iteration} (epoch {epoch})")
-        changed = numeric_changes(state["sessions"][-1], session)
-        if changed:
-            warn(
-                f"resuming with other numeric settings than before ({'; '.join(changed)}): "
-                "the rest of this run will not be bit-identical to an uninterrupted one; "
-                "every resume is recorded in run.json"
-            )
-    resumed_at = iteration
-
-    per_epoch = steps_per_epoch(len(dd.train_y), train.batch_size)
-    total = total_iterations(train, len(dd.train_y))
-    status = rows[-1]["status"] if rows else "ok"
+    run = _setup(study, model_name, seed, placement, data)
+    start = _resume(run, checkpoint_path, log, warn)
+    rows, status, epoch = start.rows, start.status, start.epoch
     progress = RunProgress(
-        study, checkpoint_path.parent, identity, ident_hash, placement, total, per_epoch
+        study,
+        checkpoint_path.parent,
+        run.identity,
+        run.identity_hash,
+        placement,
+        run.total,
+        run.per_epoch,
     )
     progress.started(rows)
-    bar.start(total, iteration)
+    bar.start(run.total, start.iteration)
 
     with numerics(placement):
-        step = TrainStep(model, optimizer, dd, train, placement, per_epoch)
-        windows = TrainingWindows(
-            train.window_iterations, device, iteration, state.get("window") if state else None
+        step = TrainStep(run.model, run.optimizer, run.dd, study.train, placement, run.per_epoch)
+        loop = StepLoop(
+            step, study.train, run.total, start.iteration, start.warm, start.window, log, bar
         )
-        step.add_meter(windows.loss_sum, windows.wrong)  # summed inside the step's graph
-        while iteration < total and status == "ok":
+        while loop.iteration < run.total and status == "ok":
             epoch += 1
-            t0 = time.perf_counter()
-            steps = min(per_epoch, total - iteration)
-            step.start_epoch(seed, epoch)
-            lr = None
-            for _ in range(steps):
-                new_lr = lr_at(iteration, train, warm.active, per_epoch)
-                if new_lr != lr:
-                    lr = new_lr
-                    step.set_lr(lr)
-                _, batch_wrong = step()
-                iteration += 1
-                bar.advance()
-                window = windows.advance(step.batch_size, iteration, total)
-                if window is not None:  # Figure 6's training curve: one host read per window
-                    rows.append(_row(identity, epoch=epoch, lr=lr, **window))
-                if warm.active:
-                    # Section 4.2: "0.01 to warm up the training until the training error is
-                    # below 80% (about 400 iterations), and then go back to 0.1".
-                    reason = warm.step(iteration, batch_wrong, step.batch_size, train, per_epoch)
-                    if reason is not None:
-                        log(f"warm-up ends at iteration {iteration}: {reason}")
-            train_loss, train_error, seen = step.read_meter()  # the epoch's one host sync
-            train_seconds = time.perf_counter() - t0
-            if not math.isfinite(train_loss):
-                status = "diverged"
-                log(
-                    f"{model_name} seed {seed}: non-finite training loss in epoch {epoch}; "
-                    "stopping this run and keeping its rows"
-                )
-            test_loss, test_error = evaluate(
-                model, dd.test_x, dd.test_y, dd.mean, train.eval_batch_size, placement, dd.std
-            )
-            val_loss, val_error = evaluate(
-                model, dd.val_x, dd.val_y, dd.mean, train.eval_batch_size, placement, dd.std
-            )
-            epoch_seconds = time.perf_counter() - t0
-            row = _row(
-                identity,
-                epoch=epoch,
-                iteration=iteration,
-                lr=lr,
-                train_loss=train_loss,
-                train_error_pct=train_error,
-                val_loss=None if math.isnan(val_loss) else val_loss,
-                val_error_pct=None if math.isnan(val_error) else val_error,
-                test_loss=test_loss,
-                test_error_pct=test_error,
-                epoch_seconds=epoch_seconds,
-                images_per_second=seen / train_seconds,
-                status=status,
-                kind="epoch",
-                window_iterations=steps,
-            )
-            rows.append(row)
-            left = (total - iteration) * epoch_seconds / steps
-            log(
-                f"{model_name} seed {seed} | epoch {epoch} | iter {iteration}/{total} "
-                f"| lr {lr:g} | train loss {train_loss:.4f} error {train_error:.2f}% | test error "
-                f"{test_error:.2f}% | {seen / train_seconds:,.0f} img/s | left {hms(left)}"
-            )
-            save_checkpoint(
-                checkpoint_path,
-                identity=identity,
-                identity_hash=ident_hash,
-                model=model,
-                optimizer=optimizer,
-                iteration=iteration,
-                epoch=epoch,
-                rows=rows,
-                warmup=warm.to_state(),
-                sessions=sessions,
-                window=windows.to_state(),
-            )
+            status = _train_epoch(run, loop, epoch, rows, log)
+            _save(run, checkpoint_path, loop, rows, start.sessions)
             progress.evaluated(rows)
         progress.close()
 
     return RunResult(
         rows=rows,
         status=status,
-        model=model,
-        parameters=parameters,
-        identity=identity,
+        model=run.model,
+        parameters=run.parameters,
+        identity=run.identity,
         wall_seconds=time.perf_counter() - started,
-        resumed_at_iteration=resumed_at,
-        data=data_mod.describe(arrays),
-        warmup=warm.summary(),
-        sessions=sessions,
-        normalization=input_normalization(dd),
+        resumed_at_iteration=start.iteration,
+        data=data_mod.describe(run.arrays),
+        warmup=loop.warm.summary(),
+        sessions=start.sessions,
+        normalization=input_normalization(run.dd),
         summary=progress.summary(rows),
     )
 
