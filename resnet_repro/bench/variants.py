@@ -1,7 +1,7 @@
 """The three measured variants, which differ only in how the training batches are made:
 
-* `measure_trainer`: our training step as `train.train_run` runs it, data and augmentation on
-  the device;
+* `measure_trainer`: our training step in the trainer's own loop (`engine.loop.StepLoop`, as
+  `train.train_run` runs it), data and augmentation on the device;
 * `measure_dataloader`: torchvision transforms over PIL images in a DataLoader with workers,
   the conventional pipeline;
 * `measure_ceiling`: forward, backward and step on one fixed batch already on the device.
