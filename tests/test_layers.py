@@ -75,3 +75,65 @@ def test_a_lower_layer_importing_a_higher_one_breaks_the_contract(tmp_path):
     )
     assert out.returncode != 0
     assert "resnet_repro.config.errors -> resnet_repro.cli.common" in out.stdout
+
+
+# ------------------------------------------------------------ one home per probe and family
+
+# String literals equal to a probe's or a family's name that do not name it: each with why.
+NOT_A_NAME = {
+    ("resnet_repro/results/schemas.py", "paths"): "PATHS_SCHEMA's column C(n, k)",
+    ("resnet_repro/bench/landscape.py", "landscape"): "a benchmark variant's label",
+    ("resnet_repro/cli/bench/landscape.py", "landscape"): "that variant's result key",
+}
+
+
+def name_literals(names: set[str]) -> list[str]:
+    """Every string literal equal to one of `names` in the package outside probes/ and nets/
+    (parsed, so docstrings and comments never count) and in the workflow's rules (quoted)."""
+    import ast
+    import re
+
+    found = []
+    for path in sorted((ROOT / "resnet_repro").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel.split("/")[1] in ("probes", "nets"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in names:
+                if (rel, node.value) not in NOT_A_NAME:
+                    found.append(f"{rel}:{node.lineno}: {node.value!r}")
+    quoted = re.compile(r"""["']([\w-]+)["']""")
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "workflow").rglob("*.smk"))]:
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            found += [
+                f"{path.relative_to(ROOT)}:{i}: {m.group(1)!r}"
+                for m in quoted.finditer(line)
+                if m.group(1) in names
+            ]
+    return found
+
+
+def test_no_module_outside_probes_and_nets_names_a_probe_or_family():
+    """A probe or a net family is one module plus one registry entry: everything else asks
+    the registries (probes/registry.py, nets/families.py), never tests a name."""
+    from resnet_repro.nets.families import ALL_ARCHS
+    from resnet_repro.probes.registry import NAMES
+
+    assert name_literals(set(NAMES) | set(ALL_ARCHS)) == []
+
+
+def test_a_name_literal_is_found(tmp_path, monkeypatch):
+    """The check finds a family tested by name, as tables/families.py once did."""
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    (tmp_path / "resnet_repro" / "tables").mkdir(parents=True)
+    (tmp_path / "workflow").mkdir()
+    (tmp_path / "Snakefile").write_text('include: "workflow/x.smk"\n')
+    (tmp_path / "workflow" / "x.smk").write_text('archs = ("plain", "resnet")\n')
+    (tmp_path / "resnet_repro" / "tables" / "t.py").write_text(
+        '"""resnet: the docstring does not count."""\nIMAGENET = arch == "imagenet-resnet"\n'
+    )
+    assert name_literals({"plain", "resnet", "imagenet-resnet"}) == [
+        "resnet_repro/tables/t.py:2: 'imagenet-resnet'",
+        "workflow/x.smk:1: 'plain'",
+        "workflow/x.smk:1: 'resnet'",
+    ]

@@ -782,3 +782,73 @@ def test_imagenet_style_study_runs_beside_the_papers_study(tmp_path):
     assert not (cwd / "results/tables/table6.csv").exists()  # the paper's tables untouched
     assert mtimes(cwd, "results/runs/resnet8/seed0/*") == paper_run
     assert not planned(cwd, "--configfile", *IMAGENET_CONFIGS, config=None)
+
+
+# A probe of our own, added the way the README's layout section says: one module in probes/
+# and one entry in the registry, nothing else.
+TOY_PROBE = '''"""A toy probe: the mean logit on the first analysis.probe_images test images."""
+
+import pandas as pd
+import pyarrow as pa
+import torch
+
+SCHEMA = pa.schema(
+    [
+        ("model", pa.string()),
+        ("arch", pa.string()),
+        ("depth", pa.int32()),
+        ("seed", pa.int32()),
+        ("mean_logit", pa.float64()),
+        ("images", pa.int32()),
+    ]
+)
+
+
+def measure(ctx):
+    x, _ = ctx.images("test", ctx.analysis.probe_images)
+    ctx.model.eval()
+    with torch.no_grad():
+        mean = float(ctx.model(x).mean())
+    return pd.DataFrame({"mean_logit": [mean], "images": [len(x)]}), f"mean logit of {len(x)}"
+'''
+TOY_ENTRY = """    Probe(
+        name="toy",
+        help="the mean logit on a few test images",
+        measure=toy.measure,
+        schema=toy.SCHEMA,
+        code=("probes/toy.py",),
+        settings=("analysis.probe_images",),
+        rebuild="delete it and rerun snakemake",
+    ),
+"""
+
+
+def test_a_probe_is_one_module_and_one_registry_entry(complete_project):
+    cwd = complete_project
+    (cwd / "resnet_repro" / "probes" / "toy.py").write_text(TOY_PROBE)
+    registry = cwd / "resnet_repro" / "probes" / "registry.py"
+    text = registry.read_text()
+    text = text.replace("from .context import", "from . import toy\nfrom .context import", 1)
+    text = text.replace(
+        "PROBES: tuple[Probe, ...] = (\n", "PROBES: tuple[Probe, ...] = (\n" + TOY_ENTRY, 1
+    )
+    registry.write_text(text)
+    # the new probe on every trained net of the study, and nothing else (the registry itself
+    # is no probe's code: the other probes stay as they are)
+    assert planned(cwd) == Counter(
+        {"probe:kind=toy,model=plain8,seed=0": 1, "probe:kind=toy,model=resnet8,seed=0": 1}
+    )
+    smk(cwd)
+    files = [cwd / f"results/analysis/toy/{m}_seed0.parquet" for m in ("plain8", "resnet8")]
+    rows = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    assert list(rows["model"]) == ["plain8", "resnet8"] and (rows["images"] == 32).all()
+    assert rows["mean_logit"].notna().all()
+    # its config value reruns it alone
+    (cwd / "images.yaml").write_text("analysis: {probe_images: 16}\n")
+    jobs = planned(cwd, "--configfile", "tiny.yaml", "images.yaml", config=None)
+    assert jobs["probe:kind=toy,model=plain8,seed=0"] == 1
+    assert not any(k.startswith(("train", "layer_std", "landscape", "tables")) for k in jobs)
+    help_text = subprocess.run(
+        ["resnet-repro", "probe", "--help"], cwd=cwd, capture_output=True, text=True, env=env(cwd)
+    ).stdout
+    assert "toy: the mean logit on a few test images" in help_text

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..config import Study
-from ..probes.registry import BY_NAME, NAMES, probe
+from ..probes.registry import BY_NAME, LANDSCAPE, LAYER_STD, NAMES, probe
 from ..progressbar import Bar
 from .common import say, warn
 
@@ -120,7 +120,7 @@ def cmd_layer_std(args: argparse.Namespace, load: Callable[[argparse.Namespace],
     if args.images is not None:
         analysis = dataclasses.replace(study.analysis, layer_std_images=args.images)
         study = dataclasses.replace(study, analysis=analysis)
-    return run_probe("layer_std", study, args.model_file, args.out, None)
+    return run_probe(LAYER_STD.name, study, args.model_file, args.out, None)
 
 
 def cmd_probe_figure(args: argparse.Namespace) -> int:
@@ -141,7 +141,7 @@ def cmd_landscape_figure(args: argparse.Namespace) -> int:
     from ..figures.landscape import figure_landscape
     from ..figures.style import save_figure
 
-    fig = figure_landscape(probe("landscape").read_all(args.results), title=args.title)
+    fig = figure_landscape(LANDSCAPE.read_all(args.results), title=args.title)
     png, pdf = save_figure(fig, args.out)
     say(f"landscape figure -> {png}, {pdf}")
     return 0
@@ -205,7 +205,7 @@ def add_parsers(
     c.set_defaults(func=lambda args: cmd_layer_std(args, load))
 
     c = sub.add_parser(
-        "landscape",
+        LANDSCAPE.name,
         help="the training-loss landscape of a trained model along two random "
         "filter-normalised directions (Li et al. 2018), and the interpolation from its "
         "initial weights (`probe landscape`)",
@@ -217,9 +217,7 @@ def add_parsers(
     )
     add_config(c)
     _add_run_options(c)
-    c.set_defaults(
-        func=lambda args: cmd_probe(argparse.Namespace(**vars(args), kind="landscape"), load)
-    )
+    c.set_defaults(kind=LANDSCAPE.name, func=lambda args: cmd_probe(args, load))
 
     c = sub.add_parser(
         "landscape-figure",

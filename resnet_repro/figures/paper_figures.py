@@ -41,7 +41,7 @@ def sorted_layer_std(layer_std: pd.DataFrame) -> pd.DataFrame:
     """Add `rank` (1 = largest std; ties: network order) within each model (and seed, when a
     `seed` column is present), for Figure 7's bottom panel. Rows come back sorted by model,
     seed, rank."""
-    require(layer_std, ["layer", "std"], "layer_std")
+    require(layer_std, ["layer", "std"], "the layer responses")
     keys = [c for c in RUN_KEYS if c in layer_std.columns]
     df = layer_std.sort_values(
         keys + ["std", "layer"], ascending=[True] * len(keys) + [False, True], kind="stable"

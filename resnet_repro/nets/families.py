@@ -219,3 +219,9 @@ def build_model(name: str, shortcut: str = "A", num_classes: int = 10, width: in
     a family that takes one (the ImageNet-style nets' stem filters, None: 64)."""
     arch, depth = parse_model_name(name)
     return BY_ARCH[arch].build(depth, shortcut, num_classes, width)
+
+
+def paper_arch(residual: bool) -> str:
+    """The paper's 6n+2 family with shortcuts (residual) or without (plain): what another
+    reproduction's "resnet" or "plain" means in our names."""
+    return next(f.arch for f in FAMILIES if f.paper and f.residual == residual)

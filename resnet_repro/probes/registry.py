@@ -32,9 +32,9 @@ from ..results import (
     LESION_K_SCHEMA,
     LESION_SCHEMA,
     PATHS_SCHEMA,
-    REBUILD,
     ResultError,
     read_all,
+    rebuild_hint,
     write_parquet,
 )
 from . import branches, landscape, layer_responses, lesions, paths
@@ -139,7 +139,7 @@ PROBES: tuple[Probe, ...] = (
         schema=LAYER_STD_SCHEMA,
         code=("probes/layer_responses.py",),
         settings=("analysis.layer_std_images", "data.test_subset"),
-        rebuild=REBUILD["layer_std"],
+        rebuild=rebuild_hint(LAYER_STD_SCHEMA),
         select=_figure7_models,
         own_rule=True,
         training_device=False,  # a few eval batches: not worth a GPU slot

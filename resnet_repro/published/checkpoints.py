@@ -39,7 +39,7 @@ from torch import nn
 
 from ..config import parse_model_name
 from ..nets import normalization
-from ..nets.families import build_model
+from ..nets.families import build_model, family, model_name, paper_arch
 from ..results import ResultError
 
 FORMATS = ("akamaster", "wooyeolbaek")
@@ -207,9 +207,9 @@ def wooyeolbaek_model_name(path: Path) -> str | None:
             pass
     candidates.append(path.parent.name)
     for text in candidates:
-        m = re.match(r"(plain|res)net(\d+)", text)
+        m = re.match(r"(plain|res)net(\d+)", text)  # their names: plainnet20, resnet56
         if m:
-            return f"{'plain' if m.group(1) == 'plain' else 'resnet'}{m.group(2)}"
+            return model_name(paper_arch(residual=m.group(1) == "res"), int(m.group(2)))
     return None
 
 
@@ -246,7 +246,7 @@ def import_checkpoint(
             if not isinstance(raw, Mapping) or "state_dict" not in raw:
                 raise not_this_format("it has no 'state_dict' entry")
             stem, stages, fc, n = read_akamaster(raw["state_dict"])
-            arch = "resnet"
+            arch = paper_arch(residual=True)  # akamaster trained ResNets only
             norm = normalization.per_channel(
                 normalization.IMAGENET_MEAN,
                 normalization.IMAGENET_STD,
@@ -270,7 +270,8 @@ def import_checkpoint(
         if model is not None and parse_model_name(model) != (arch, depth):
             raise ResultError(f"{path} holds a {arch}{depth}, not the {model} asked for")
         net = build_model(f"{arch}{depth}", shortcut="A")
-        net.load_state_dict(to_our_state(stem, stages, fc, arch == "resnet", net.state_dict()))
+        residual = family(arch).residual
+        net.load_state_dict(to_our_state(stem, stages, fc, residual, net.state_dict()))
     except ResultError:
         raise
     except KeyError as e:

@@ -32,9 +32,9 @@ from .schemas import (
     LESION_SCHEMA,
     METRICS_SCHEMA,
     PATHS_SCHEMA,
-    REBUILD,
     ROW_KINDS,
     STATUSES,
+    rebuild_hint,
 )
 
 __all__ = [
@@ -46,7 +46,6 @@ __all__ = [
     "LESION_SCHEMA",
     "METRICS_SCHEMA",
     "PATHS_SCHEMA",
-    "REBUILD",
     "ROW_KINDS",
     "STATUSES",
     "ResultError",
@@ -60,6 +59,7 @@ __all__ = [
     "read_metrics",
     "read_metrics_and_windows",
     "read_parquet",
+    "rebuild_hint",
     "save_torch",
     "window_rows",
     "write_failure",

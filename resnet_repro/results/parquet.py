@@ -16,9 +16,9 @@ from .schemas import (
     LANDSCAPE_SCHEMA,
     LAYER_STD_SCHEMA,
     METRICS_SCHEMA,
-    OPTIONAL_COLUMNS,
-    REBUILD,
     ROW_KINDS,
+    optional_columns,
+    rebuild_hint,
 )
 
 
@@ -38,16 +38,11 @@ def write_parquet(
         pq.write_table(table, tmp)
 
 
-def _schema_name(schema: pa.Schema) -> str | None:
-    named = {"metrics": METRICS_SCHEMA, "layer_std": LAYER_STD_SCHEMA}
-    return next((k for k, v in named.items() if v.equals(schema)), None)
-
-
 def read_parquet(path: str | Path, schema: pa.Schema, rebuild: str | None = None) -> pd.DataFrame:
     """A result file as a DataFrame with every column of `schema`. Columns added to the schema
     after older files were written (`OPTIONAL_COLUMNS`) get their older meaning; a file that
     lacks any other column is refused with one line that names it and how to rebuild it
-    (`rebuild`, or the schema's own hint in `REBUILD`)."""
+    (`rebuild`, or the schema's own hint in `schemas.REBUILD`)."""
     path = Path(path)
     if not path.is_file():
         raise ResultError(f"result file {path} does not exist")
@@ -55,11 +50,10 @@ def read_parquet(path: str | Path, schema: pa.Schema, rebuild: str | None = None
         table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise ResultError(f"result file {path} is not a readable Parquet file ({e})") from None
-    name = _schema_name(schema)
-    optional = OPTIONAL_COLUMNS.get(name, {})
+    optional = optional_columns(schema)
     missing = [c for c in schema.names if c not in table.column_names and c not in optional]
     if missing:
-        how = rebuild or REBUILD.get(name)
+        how = rebuild or rebuild_hint(schema)
         raise ResultError(
             f"result file {path} lacks the columns {missing}"
             + (f" (an older layout); rebuild it: {how}" if how else "")

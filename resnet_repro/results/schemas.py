@@ -168,15 +168,26 @@ LANDSCAPE_SCHEMA = pa.schema(
 STATUSES = ("ok", "diverged")
 
 # Columns added to a schema after files of it were written, and the value an older file gets.
-OPTIONAL_COLUMNS = {
-    "metrics": {"kind": "epoch", "window_iterations": None},
-    "layer_std": {"channel_std_mean": None},
-}
+OPTIONAL_COLUMNS = (
+    (METRICS_SCHEMA, {"kind": "epoch", "window_iterations": None}),
+    (LAYER_STD_SCHEMA, {"channel_std_mean": None}),
+)
 
-# How to rebuild a result file of an older layout, per schema (the readers' one-line refusal);
-# the probes' own hints are their registry entries' (probes/registry.py).
-REBUILD = {
-    "metrics": "retrain that run: delete its metrics.parquet and rerun snakemake",
-    "layer_std": "delete it and rerun snakemake (or resnet-repro layer-std --model-file "
-    "MODEL.pt --out FILE)",
-}
+# How to rebuild a result file of an older layout (the readers' one-line refusal); the other
+# probes' hints are their registry entries' (probes/registry.py), handed to the reader.
+REBUILD = (
+    (METRICS_SCHEMA, "retrain that run: delete its metrics.parquet and rerun snakemake"),
+    (
+        LAYER_STD_SCHEMA,
+        "delete it and rerun snakemake (or resnet-repro layer-std --model-file MODEL.pt "
+        "--out FILE)",
+    ),
+)
+
+
+def optional_columns(schema: pa.Schema) -> dict:
+    return next((dict(v) for s, v in OPTIONAL_COLUMNS if s.equals(schema)), {})
+
+
+def rebuild_hint(schema: pa.Schema) -> str | None:
+    return next((v for s, v in REBUILD if s.equals(schema)), None)

@@ -9,14 +9,13 @@ from resnet_repro.cli.common import CONFIG_ENV
 from resnet_repro.data import DataError, data_is_present, fingerprint, load_arrays
 from resnet_repro.nets.families import MODEL_PATTERN
 from resnet_repro.probes.registry import FIGURE_CODE, LANDSCAPE, LAYER_STD, PROBES
-from resnet_repro.published.checkpoints import wooyeolbaek_model_name
+from resnet_repro.published.twins import twin_names
 from resnet_repro.config import (
     ConfigError,
     check_trainable,
     identity_hash,
     load_study,
     missing_published_files,
-    parse_model_name,
     run_identity,
     study_from_dict,
 )
@@ -207,38 +206,11 @@ def published_targets():
     )
 
 
-def published_model(p):
-    """The net of a `published:` entry as far as the entry and the files beside the
-    checkpoint tell (an akamaster file is always a ResNet, its depth read only on import),
-    as (arch, depth), or None."""
-    if p.model:
-        return parse_model_name(p.model)
-    if p.format == "wooyeolbaek":
-        named = wooyeolbaek_model_name(Path(p.file))
-        return parse_model_name(named) if named else None
-    return None
-
-
 def published_landscapes():
-    """landscape.parquet of the imported nets that have a twin: a plain and a residual net
-    of the same depth from the same reproduction (format)."""
-    nets = {name: published_model(p) for name, p in PUBLISHED.items()}
-    paired = {
-        (PUBLISHED[name].format, net[1])
-        for name, net in nets.items()
-        if net is not None
-        and net[0] == "plain"
-        and any(
-            other is not None
-            and other == ("resnet", net[1])
-            and PUBLISHED[o].format == PUBLISHED[name].format
-            for o, other in nets.items()
-        )
-    }
+    """landscape.parquet of the imported nets that have a twin (published/twins.py)."""
     return [
         f"{PUBLISHED_DIR.format(name=name)}/landscape.parquet"
-        for name, net in nets.items()
-        if net is not None and (PUBLISHED[name].format, net[1]) in paired
+        for name in twin_names(STUDY.published)
     ]
 
 
