@@ -63,6 +63,7 @@ def cfg(**kw) -> DataConfig:
         train_subset=None,
         test_subset=None,
         seed=0,
+        normalization="per_pixel_mean",
     )
     base.update(kw)
     return DataConfig(**base)

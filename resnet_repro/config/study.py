@@ -8,9 +8,9 @@ express. Every error is a ConfigError whose message names the key and what is al
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -40,7 +40,7 @@ class DataConfig:
     train_subset: int | None
     test_subset: int | None
     seed: int
-    normalization: str = "per_pixel_mean"  # the paper's (section 4.2)
+    normalization: str  # per_pixel_mean: the paper's (section 4.2)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class TrainConfig:
     augment: AugmentConfig
     eval_batch_size: int
     # Training loss/error logged per window of this many iterations (engine/windows.py).
-    window_iterations: int = 100
+    window_iterations: int
 
 
 @dataclass(frozen=True)
@@ -119,12 +119,12 @@ class AnalysisConfig:
     probe_seed: int
     probe_figure_models: tuple[str, ...]
     # The loss landscape of every trained net (Li et al. 2018, arXiv:1712.09913).
-    landscape_range: tuple[float, float] = (-1.0, 1.0)
-    landscape_points: int = 51
-    landscape_images: int = 10000
-    landscape_seed: int = 0
-    figure7_statistic: str = "pooled"  # or "per_channel" (results.LAYER_STD_STATISTICS)
-    path_split: str = "train"  # the images of the path experiment (Veit et al.: training)
+    landscape_range: tuple[float, float]
+    landscape_points: int
+    landscape_images: int
+    landscape_seed: int
+    figure7_statistic: str  # pooled or per_channel (results.LAYER_STD_STATISTICS)
+    path_split: str  # the images of the path experiment (Veit et al.: training)
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ class TrackingConfig:
     """Watching runs as they train (`resnet-repro status` needs no setting). None of it
     changes a run's numbers, so none of it is part of the run identity."""
 
-    tensorboard: bool = False  # write TensorBoard scalars while training
-    tensorboard_dir: str = "results/tensorboard"  # one folder per run, {model}_seed{seed}
+    tensorboard: bool  # write TensorBoard scalars while training
+    tensorboard_dir: str  # one folder per run, {model}_seed{seed}
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class PublishedCheckpoint:
     name: str
     format: str
     file: str
-    model: str | None = None
+    model: str | None
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,8 @@ class Study:
     train: TrainConfig
     device: DeviceConfig
     analysis: AnalysisConfig
-    published: tuple[PublishedCheckpoint, ...] = ()
-    tracking: TrackingConfig = TrackingConfig()
+    published: tuple[PublishedCheckpoint, ...]
+    tracking: TrackingConfig
 
     def models(self) -> list[str]:
         """Model names of the study, plain before residual (then the ImageNet-style family),
@@ -214,45 +214,31 @@ def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
             f"analysis.landscape_range: [{lo}, {hi}] is not a range: give [min, max] with "
             f"min < max, such as [-1.0, 1.0] (Li et al. 2018)"
         )
-    published = tuple(PublishedCheckpoint(**p) for p in cfg["published"])
-    _check_published(published, [model_name(a, d) for a in s["archs"] for d in s["depths"]])
-    return Study(
-        data=DataConfig(**d),
-        study=StudyConfig(
-            name=s["name"],
-            archs=tuple(s["archs"]),
-            depths=tuple(s["depths"]),
-            seeds=tuple(s["seeds"]),
-            shortcut=s["shortcut"],
-            width=s["width"],
-        ),
-        train=TrainConfig(
-            **{k: v for k, v in t.items() if k not in ("warmup", "augment", "lr_milestones")},
-            lr_milestones=milestones,
-            warmup=WarmupConfig(**{**t["warmup"], "archs": tuple(t["warmup"]["archs"])}),
-            augment=AugmentConfig(**t["augment"]),
-        ),
-        device=DeviceConfig(**dev),
-        analysis=AnalysisConfig(
-            **{
-                k: v
-                for k, v in a.items()
-                if k
-                not in (
-                    "figure7_models",
-                    "probe_figure_models",
-                    "compare_models",
-                    "landscape_range",
-                )
-            },
-            landscape_range=(float(lo), float(hi)),
-            figure7_models=tuple(a["figure7_models"]),
-            compare_models=tuple(a["compare_models"]),
-            probe_figure_models=tuple(a["probe_figure_models"]),
-        ),
-        published=published,
-        tracking=TrackingConfig(**cfg["tracking"]),
-    )
+    study = _typed(Study, {**cfg, "train": {**t, "lr_milestones": milestones}})
+    _check_published(study.published, study.models())
+    return study
+
+
+def _typed(cls, values: Mapping[str, Any]):
+    """A section's frozen dataclass from its validated values. Every key is there: the
+    schema fills in the defaults, the one place they live, so the dataclasses have none."""
+    hints = get_type_hints(cls)
+    return cls(**{f.name: _as(hints[f.name], values[f.name]) for f in fields(cls)})
+
+
+def _as(kind: Any, value: Any) -> Any:
+    """A YAML value as the field's type: nested sections and entries as their dataclasses,
+    lists as tuples (the numbers of a fixed-length tuple as its types, so a range given as
+    [-1, 1] reads as floats); scalars as they were written, since the run identity records
+    them so."""
+    if is_dataclass(kind):
+        return _typed(kind, value)
+    if get_origin(kind) is tuple:
+        args = get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_as(args[0], v) for v in value)
+        return tuple(a(v) if a in (int, float) else _as(a, v) for a, v in zip(args, value))
+    return value
 
 
 def batch_size_error(batch_size: int, n_train: int) -> str | None:

@@ -46,7 +46,7 @@ from torch import nn
 
 from ..config import ConfigError
 from ..engine.evaluation import loss_and_error
-from ..engine.train import initial_model
+from ..engine.run_setup import initial_model
 from . import eval_mode
 from .context import ProbeContext
 
