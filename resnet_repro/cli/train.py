@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..config import Study, data_selection, parse_model_name
+from ..nets.families import model_forms
 from ..results import ResultError
 from .common import add_config, load_config, say, warn
 
@@ -280,8 +281,7 @@ def add_parsers(sub) -> None:
     c.add_argument(
         "--model",
         required=True,
-        help="plain or resnet followed by a depth 6n+2, e.g. plain20, resnet110; "
-        "or imagenet-resnet18, imagenet-resnet34, imagenet-resnet50",
+        help=f"the net: {model_forms()}",
     )
     c.add_argument(
         "--seed",

@@ -182,7 +182,7 @@ class Study:
 def study_from_dict(raw: Mapping[str, Any] | None) -> Study:
     """Validate and build the typed Study; raises ConfigError on any bad value."""
     cfg = validate_dict(raw)
-    d, s, t, dev, a = cfg["data"], cfg["study"], cfg["train"], cfg["device"], cfg["analysis"]
+    s, t, a = cfg["study"], cfg["train"], cfg["analysis"]
     for arch in s["archs"]:
         for depth in s["depths"]:
             check_depth(depth, arch=arch)

@@ -180,15 +180,19 @@ def parse_model_name(name: str, key: str = "model") -> tuple[str, int]:
         if rest.isdigit():
             f.check_depth(int(rest), key=f"{key} {name!r}")
             return f.arch, int(rest)
+    raise ConfigError(f"{key}: {name!r} is not a known model name: expected {model_forms()}")
+
+
+def model_forms() -> str:
+    """The model names of every family in words, for messages and --help."""
     groups: dict[str, list[Family]] = {}
     for f in FAMILIES:
         groups.setdefault(f.depths_text, []).append(f)
-    forms = "; or ".join(
+    return "; or ".join(
         f"one of {[f.arch for f in fs]} followed by a depth {depths}, such as "
         + " or ".join(repr(f.model(_example(f))) for f in fs)
         for depths, fs in groups.items()
     )
-    raise ConfigError(f"{key}: {name!r} is not a known model name: expected {forms}")
 
 
 def _example(f: Family) -> int:

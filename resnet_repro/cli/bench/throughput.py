@@ -13,6 +13,7 @@ from ...bench.variants import VARIANTS
 from ...config import parse_model_name
 from ...engine.devices import place
 from ...engine.step import COMPILE_MODES
+from ...nets.families import model_forms
 from ...results import write_json
 from .options import (
     DEFAULT_TRAIN_IMAGES,
@@ -29,8 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         required=True,
-        help="plain or resnet followed by a depth 6n+2, e.g. resnet20, or an "
-        "ImageNet-style net: imagenet-resnet18, 34 or 50",
+        help=f"the net: {model_forms()}",
     )
     add_config_files(
         parser,
