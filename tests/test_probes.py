@@ -239,7 +239,7 @@ def _input_gradient(net: nn.Module, x: torch.Tensor, y: torch.Tensor, masks=None
 def test_zero_branches_pass_gradient_only_along_the_length_zero_path():
     net = _zero_branches(_net("resnet", 14))
     x, y = _batches(1, 8)[0]
-    t = paths.path_table(net, [(x, y)], samples=2, seed=0)
+    t = paths.path_table(net, [(x, y)], samples=2, seed=0, split="test")
     assert list(t["length"]) == list(range(7)) and (t["blocks"] == 6).all()
     # bn2 scale 0: no gradient through any branch, so every path of length >= 1 carries none,
     # and the length-0 path (all shortcuts) carries the whole gradient of the net at its input
@@ -301,7 +301,9 @@ def test_path_statistics_are_over_image_path_pairs():
 
 def test_paths_refuse_a_plain_net():
     with pytest.raises(ValueError, match="residual net"):
-        paths.gradient_per_path_length(_net("plain", 8), _batches(1), samples=1, seed=0)
+        paths.gradient_per_path_length(
+            _net("plain", 8), _batches(1), samples=1, seed=0, split="test"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,7 +384,7 @@ def test_every_probe_table_fits_its_result_schema(tmp_path):
     tables = {
         "lesions": lesions.single_lesions(net, b),
         "lesions_k": lesions.k_lesions(net, b, draws=2, seed=0),
-        "paths": paths.path_table(net, b, samples=1, seed=0),
+        "paths": paths.path_table(net, b, samples=1, seed=0, split="test"),
         "branches": branches.branch_magnitudes(net, b),
     }
     for kind, df in tables.items():

@@ -95,7 +95,7 @@ def gradient_per_path_length(
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
     samples: int,
     seed: int,
-    split: str = "train",  # analysis.path_split's default: the training images
+    split: str,  # "train" or "test": the images the batches come from (analysis.path_split)
     bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """For every length k = 0..n: the mean and std (ddof=1) of the per-image gradient norm at
@@ -156,7 +156,7 @@ def path_table(
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
     samples: int,
     seed: int,
-    split: str = "test",
+    split: str,  # "train" or "test" (analysis.path_split)
     bar: progressbar.Bar = progressbar.NULL,
 ) -> pd.DataFrame:
     """`gradient_per_path_length` joined with `path_length_distribution`, plus blocks (n) and
