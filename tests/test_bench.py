@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from resnet_repro import bench
+from resnet_repro.bench.ablation import ablated_placement, ablation_plan
 from resnet_repro.cli import bench as cli_bench
 from resnet_repro.config import ConfigError, study_from_dict
 from resnet_repro.data import synthetic_cifar
@@ -167,8 +168,8 @@ def test_ablation_plan_on_cuda_placement_changes_one_switch_at_a_time(monkeypatc
         fused_optimizer=True,
         name="gpu",
     )
-    plan = {e["switch"]: e for e in bench._ablations(gpu)}
-    precision = [e for e in bench._ablations(gpu) if e["switch"] == "precision"]
+    plan = {e["switch"]: e for e in ablation_plan(gpu)}
+    precision = [e for e in ablation_plan(gpu) if e["switch"] == "precision"]
     assert [e["changed_to"] for e in precision] == ["tf32", "fp32"]  # every other precision
     assert all(e["status"] == "measure" for e in precision)
     assert (
@@ -179,7 +180,7 @@ def test_ablation_plan_on_cuda_placement_changes_one_switch_at_a_time(monkeypatc
     assert plan["cudnn_benchmark"]["configured"] is True
     assert plan["cudnn_benchmark"]["changed_to"] is False
     assert "compile" not in plan  # measured in the compile table, every mode
-    fp32 = bench._ablated_placement(gpu, "precision", "fp32")
+    fp32 = ablated_placement(gpu, "precision", "fp32")
     assert fp32.precision == "fp32" and fp32.fused_optimizer and fp32.name == "gpu"
 
 

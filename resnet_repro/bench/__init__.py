@@ -41,8 +41,6 @@ time). This package re-exports their names, so
 from __future__ import annotations
 
 from .ablation import CPU_SKIP_REASONS, SWITCHES, run_ablation
-from .ablation import _ablated_placement as _ablated_placement
-from .ablation import _ablations as _ablations
 from .packing import run_packed
 from .report import format_table
 from .run import DEFAULT_BATCH_SIZE, DEFAULT_STEPS, DEFAULT_WARMUP_STEPS, run_benchmark

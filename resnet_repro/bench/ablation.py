@@ -15,7 +15,7 @@ from ..config import Study
 from ..engine.devices import Placement
 from ..engine.step import COMPILE_MODES
 from .packing import run_packed
-from .timing import _cudnn_benchmark
+from .timing import cudnn_benchmark_setting
 
 SWITCHES = ("precision", "channels_last", "fused_optimizer", "cudnn_benchmark")
 
@@ -29,11 +29,11 @@ CPU_SKIP_REASONS = {
 PRECISIONS = ("bf16", "tf32", "fp32")
 
 
-def _ablations(placement: Placement) -> list[dict[str, Any]]:
+def ablation_plan(placement: Placement) -> list[dict[str, Any]]:
     """One entry per switch: what the measured run changes, or why it is skipped."""
     out = []
     cuda = placement.device.type == "cuda"
-    cudnn = _cudnn_benchmark(placement.device)
+    cudnn = cudnn_benchmark_setting(placement.device)
     configured = {
         "precision": placement.precision,
         "channels_last": placement.channels_last,
@@ -63,7 +63,9 @@ def _ablations(placement: Placement) -> list[dict[str, Any]]:
     return out
 
 
-def _ablated_placement(placement: Placement, switch: str, value: Any) -> Placement:
+def ablated_placement(placement: Placement, switch: str, value: Any) -> Placement:
+    """`placement` with `switch` set to `value`, as its ablation measures it; cudnn_benchmark,
+    a process-wide flag rather than a placement field, leaves the placement as it is."""
     if switch == "cudnn_benchmark":
         return placement  # a process-wide flag, set in the measuring process
     return dataclasses.replace(placement, **{switch: value})
@@ -105,7 +107,7 @@ def run_ablation(
     log: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Each measurable switch changed alone, each in a fresh process."""
-    entries = _ablations(placement)
+    entries = ablation_plan(placement)
     for entry in entries:
         if entry["status"] != "measure":
             continue
@@ -114,7 +116,7 @@ def run_ablation(
         timing = _fresh_process(
             study,
             model_name,
-            _ablated_placement(placement, switch, value),
+            ablated_placement(placement, switch, value),
             batch_size,
             warmup_steps,
             steps,

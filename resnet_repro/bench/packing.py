@@ -14,7 +14,7 @@ import torch
 from .. import data as data_mod
 from ..config import Study
 from ..engine.devices import Placement
-from .timing import PeakMemory
+from .timing import PeakMemory, without_clock_marks
 from .variants import bench_arrays, measure_trainer
 
 
@@ -142,7 +142,7 @@ def run_packed(
         "warmup_steps": warmup_steps,
         "ms_per_step": 1000.0 * span / steps,  # per job: every job ran `steps` steps
         "per_job_images_per_second": [t["images_per_second"] for t in timings],
-        "jobs_timing": [{k: v for k, v in t.items() if k not in ("t0", "t1")} for t in timings],
+        "jobs_timing": [without_clock_marks(t) for t in timings],
     }
     if placement.device.type == "cuda":
         out["per_job_peak_memory_mb"] = [t.get("peak_memory_mb") for t in timings]

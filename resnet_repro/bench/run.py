@@ -16,7 +16,13 @@ from ..engine.step import COMPILE_MODES
 from .ablation import run_ablation, run_compile_grid
 from .ops import kernel_profiling
 from .packing import run_packed
-from .timing import PeakMemory, _cudnn_benchmark, _public, default_workers, machine_info
+from .timing import (
+    PeakMemory,
+    cudnn_benchmark_setting,
+    default_workers,
+    machine_info,
+    without_clock_marks,
+)
 from .variants import VARIANTS, bench_arrays, measure_ceiling, measure_dataloader, measure_trainer
 
 DEFAULT_BATCH_SIZE = 128
@@ -84,7 +90,7 @@ def run_benchmark(
             timing = measure_dataloader(arrays, *args, workers=workers)
         else:
             timing = measure_ceiling(dd, *args)
-        result[variant] = {**_public(timing), **memory.since_start()}
+        result[variant] = {**without_clock_marks(timing), **memory.since_start()}
         log(f"  {variant}: {timing['images_per_second']:,.0f} images/s")
     if "ceiling" in result:
         for variant in ("trainer", "dataloader"):
@@ -141,7 +147,7 @@ def run_benchmark(
         "compile_mode": placement.compile_mode,
         "deterministic": placement.deterministic,
         "fused_optimizer": placement.fused_optimizer,
-        "cudnn_benchmark": _cudnn_benchmark(device),
+        "cudnn_benchmark": cudnn_benchmark_setting(device),
         "workers": workers,
         "dataloader_start_method": (
             torch.multiprocessing.get_start_method() if workers > 0 else None

@@ -32,11 +32,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _cudnn_benchmark(device: torch.device) -> bool | None:
+def cudnn_benchmark_setting(device: torch.device) -> bool | None:
+    """Whether cuDNN autotuning is on for `device`: the process-wide
+    ``torch.backends.cudnn.benchmark`` flag on CUDA, None elsewhere (where it does not apply)."""
     return bool(torch.backends.cudnn.benchmark) if device.type == "cuda" else None
 
 
-def _time_steps(
+def time_steps(
     step: Callable[[], int],
     warmup_steps: int,
     steps: int,
@@ -92,7 +94,9 @@ def _timed(step, warmup_steps, steps, placement, train_step, before_timing) -> d
     }
 
 
-def _public(timing: dict[str, Any]) -> dict[str, Any]:
+def without_clock_marks(timing: dict[str, Any]) -> dict[str, Any]:
+    """A `time_steps` result without its ``t0`` and ``t1`` clock readings: these only serve to
+    line up measurements taken at once (`packing`), not to be reported."""
     return {k: v for k, v in timing.items() if k not in ("t0", "t1")}
 
 

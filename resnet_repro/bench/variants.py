@@ -22,10 +22,10 @@ from .. import data as data_mod
 from ..config import DataConfig, Study, TrainConfig
 from ..engine.devices import Placement
 from ..engine.loop import StepLoop
+from ..engine.run_setup import setup_model
 from ..engine.schedule import steps_per_epoch
 from ..engine.step import TrainStep
-from ..engine.train import setup_model
-from .timing import _time_steps
+from .timing import time_steps
 
 VARIANTS = ("trainer", "dataloader", "ceiling")
 
@@ -66,7 +66,7 @@ def measure_trainer(
         loop()
         return train_step.batch_size
 
-    return _time_steps(step, warmup_steps, steps, placement, train_step, before_timing)
+    return time_steps(step, warmup_steps, steps, placement, train_step, before_timing)
 
 
 def _train_step(
@@ -178,7 +178,7 @@ def measure_dataloader(
         return len(yb)
 
     try:
-        result = _time_steps(step, warmup_steps, steps, placement, train_step)
+        result = time_steps(step, warmup_steps, steps, placement, train_step)
     finally:
         it.close()  # ends the epoch's iterator; dropping the loader stops the workers
         del it, loader
@@ -209,4 +209,4 @@ def measure_ceiling(
         train_step(x, y)
         return len(y)
 
-    return _time_steps(step, warmup_steps, steps, placement, train_step)
+    return time_steps(step, warmup_steps, steps, placement, train_step)

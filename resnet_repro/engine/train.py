@@ -6,8 +6,8 @@ eager or compiled into graphs) accumulates the loss and error in device tensors 
 once per epoch and once per training window (`windows.TrainingWindows`, every
 `train.window_iterations` iterations, for Figure 6's curves), so a step never waits for the
 host (the warm-up phase of the deepest nets is the one exception: it reads the running error
-every `warmup.check_every` iterations until the
-warm-up ends).
+every `warmup.check_every` iterations until the warm-up ends). The run's setup (data, seeded
+net, optimizer) is `run_setup`'s.
 """
 
 from __future__ import annotations
@@ -25,10 +25,8 @@ import torch
 from .. import data as data_mod
 from .. import progressbar
 from ..basics import hms
-from ..config import Study, TrainConfig, batch_size_error, identity_hash, run_identity
+from ..config import Study
 from ..nets import normalization
-from ..nets.anatomy import count_parameters
-from ..nets.families import build_model
 from .devices import Placement, numerics
 from .evaluation import loss_and_error
 from .loop import StepLoop
@@ -40,14 +38,19 @@ from .resume import (
     save_checkpoint,
     session_record,
 )
+from .run_setup import (  # noqa: F401 (the run's setup is part of the trainer's interface)
+    RunSetup,
+    initial_model,
+    run_data,
+    set_up_run,
+    setup_model,
+)
 from .schedule import (  # noqa: F401 (lr_at: the schedule is part of the trainer's interface)
     WarmupState,
     lr_at,
-    steps_per_epoch,
-    total_iterations,
     warmup_applies,
 )
-from .step import TrainStep, make_optimizer
+from .step import TrainStep
 
 # ---------------------------------------------------------------- evaluation
 
@@ -99,69 +102,6 @@ def _row(identity: dict[str, Any], **values: Any) -> dict[str, Any]:
     return {**{k: identity[k] for k in keys}, **values}
 
 
-def initial_model(
-    model_name: str, shortcut: str, seed: int, width: int | None = None
-) -> torch.nn.Module:
-    """The run's initial weights, on the CPU: the global RNG seeded with the run's seed, then
-    the net built (its He initialisation draws from that RNG). `setup_model` starts every run
-    from it, so the initial weights of any run can be rebuilt from its seed alone (the loss
-    landscape's interpolation from the initial to the trained weights does)."""
-    torch.manual_seed(seed)
-    return build_model(model_name, shortcut=shortcut, width=width)
-
-
-def setup_model(
-    model_name: str,
-    shortcut: str,
-    train: TrainConfig,
-    placement: Placement,
-    seed: int,
-    width: int | None = None,
-) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    """The seeded model on its device and its optimizer (`step.TrainStep` compiles what
-    `device.compile` asks for)."""
-    model = initial_model(model_name, shortcut, seed, width).to(placement.device)
-    if placement.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, train, placement)
-    if placement.compile != "eager":
-        # A fresh compile per model, so that several models in one process (the benchmark)
-        # do not add up to dynamo's recompile limit.
-        torch._dynamo.reset()
-    model.train()
-    return model, optimizer
-
-
-def run_data(study: Study, model_name: str, seed: int) -> tuple[data_mod.CifarArrays, dict]:
-    """The run's data on the host and its identity (`config.run_identity`), or DataError in
-    one line when the recipe cannot train on it (a batch larger than the training set, where
-    every step would see all images while run.json said otherwise)."""
-    arrays = data_mod.load_arrays(study.data)  # refuses an empty training or test set
-    too_big = batch_size_error(study.train.batch_size, len(arrays.train_y))
-    if too_big:
-        raise data_mod.DataError(too_big)
-    return arrays, run_identity(study, model_name, seed, data_mod.fingerprint(arrays))
-
-
-@dataclass
-class _Run:
-    """What a run is, fixed from its start: the study's recipe, data and net."""
-
-    study: Study
-    model_name: str
-    seed: int
-    placement: Placement
-    arrays: data_mod.CifarArrays
-    identity: dict[str, Any]
-    identity_hash: str
-    dd: data_mod.DeviceData
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    parameters: int
-    per_epoch: int
-    total: int
-
-
 @dataclass
 class _Start:
     """Where a run starts: at 0, or where its checkpoint left it."""
@@ -178,44 +118,8 @@ class _Start:
         return self.rows[-1]["status"] if self.rows else "ok"
 
 
-def _setup(
-    study: Study,
-    model_name: str,
-    seed: int,
-    placement: Placement,
-    data: tuple[data_mod.CifarArrays, dict] | None,
-) -> _Run:
-    """The run's data on its device, the seeded net and its optimizer, the schedule's length."""
-    arrays, identity = data if data is not None else run_data(study, model_name, seed)
-    dd = data_mod.to_device(arrays, placement.device, study.data.normalization)
-    model, optimizer = setup_model(
-        model_name,
-        study.study.shortcut,
-        study.train,
-        placement,
-        seed,
-        study.model_width(model_name),
-    )
-    n_train = len(dd.train_y)
-    return _Run(
-        study=study,
-        model_name=model_name,
-        seed=seed,
-        placement=placement,
-        arrays=arrays,
-        identity=identity,
-        identity_hash=identity_hash(identity),
-        dd=dd,
-        model=model,
-        optimizer=optimizer,
-        parameters=count_parameters(model),
-        per_epoch=steps_per_epoch(n_train, study.train.batch_size),
-        total=total_iterations(study.train, n_train),
-    )
-
-
 def _resume(
-    run: _Run,
+    run: RunSetup,
     checkpoint_path: Path,
     log: Callable[[str], None],
     warn: Callable[[str], None],
@@ -251,7 +155,11 @@ def _resume(
 
 
 def _train_epoch(
-    run: _Run, loop: StepLoop, epoch: int, rows: list[dict[str, Any]], log: Callable[[str], None]
+    run: RunSetup,
+    loop: StepLoop,
+    epoch: int,
+    rows: list[dict[str, Any]],
+    log: Callable[[str], None],
 ) -> str:
     """One epoch's steps (a row for each training window they close), then the evaluation on
     the test and validation sets: its row appended and logged. Returns the run's status."""
@@ -308,7 +216,7 @@ def _train_epoch(
 
 
 def _save(
-    run: _Run,
+    run: RunSetup,
     checkpoint_path: Path,
     loop: StepLoop,
     rows: list[dict[str, Any]],
@@ -346,7 +254,7 @@ def train_run(
     `data`: what `run_data` returned, when the caller has read it already."""
     warn = warn or (lambda m: warnings.warn(m, stacklevel=2))
     started = time.perf_counter()
-    run = _setup(study, model_name, seed, placement, data)
+    run = set_up_run(study, model_name, seed, placement, data)
     start = _resume(run, checkpoint_path, log, warn)
     rows, status, epoch = start.rows, start.status, start.epoch
     progress = RunProgress(

@@ -69,7 +69,7 @@ def run_landscape_from_args(
     from ...bench.landscape import format_landscape_table, grid_seconds, measure_landscape
     from ...bench.timing import machine_info
     from ...engine.evaluation import evaluate, strict_fp32
-    from ...engine.train import initial_model
+    from ...engine.run_setup import initial_model
     from ...nets import normalization
     from ...nets.modelfile import load_model_file
     from ...probes import landscape
