@@ -474,6 +474,7 @@ def test_the_trainer_variant_trains_as_the_trainer_does(tmp_path):
     and an lr milestone, the mean loss of its timed steps is the trainer's over the same
     iterations (read from one-iteration training windows)."""
     from resnet_repro import data as data_mod
+    from resnet_repro.engine import run_setup
     from resnet_repro.engine import train as T
 
     study = study_from_dict(
@@ -495,7 +496,7 @@ def test_the_trainer_variant_trains_as_the_trainer_does(tmp_path):
         fused_optimizer=False,
         name="cpu",
     )
-    arrays, identity = T.run_data(study, "resnet8", 0)
+    arrays, identity = run_setup.run_data(study, "resnet8", 0)
     dd = data_mod.to_device(arrays, cpu.device, study.data.normalization)
     # 4 steps an epoch. 5 warm-up steps and the one the operators are counted on, then
     # iterations 7 and 8 timed: in epoch 2 (the step's meter restarts at an epoch's start),

@@ -16,7 +16,7 @@ from torch import nn
 from resnet_repro.config import ConfigError, parse_model_name
 from resnet_repro.engine.devices import Placement
 from resnet_repro.engine.evaluation import loss_and_error
-from resnet_repro.engine.train import initial_model, setup_model
+from resnet_repro.engine.run_setup import initial_model, setup_model
 from resnet_repro.figures import landscape as plots
 from resnet_repro.nets.cifar_nets import make_net
 from resnet_repro.probes import label_run

@@ -14,7 +14,7 @@ from torch._dynamo.utils import counters
 from resnet_repro import data as data_mod
 from resnet_repro.basics import cuda_visible_ids
 from resnet_repro.config import study_from_dict
-from resnet_repro.engine import compile_policy, devices
+from resnet_repro.engine import compile_policy, devices, run_setup
 from resnet_repro.engine import train as T
 from resnet_repro.engine.devices import Placement, numerics
 from resnet_repro.engine.resume import restore_optimizer
@@ -48,7 +48,7 @@ def _run_steps(study, placement, steps=STEPS, lr_changes=()):
     the final weights."""
     arrays = data_mod.load_arrays(study.data)
     dd = data_mod.to_device(arrays, placement.device)
-    model, optimizer = T.setup_model("resnet8", "A", study.train, placement, 0)
+    model, optimizer = run_setup.setup_model("resnet8", "A", study.train, placement, 0)
     per_epoch = len(dd.train_y) // study.train.batch_size
     step = TrainStep(model, optimizer, dd, study.train, placement, per_epoch)
     losses = []
@@ -149,13 +149,13 @@ def test_a_killed_compiled_run_resumes_to_the_uninterrupted_numbers(tmp_path):
 
 def test_resume_puts_momentum_buffers_in_the_parameters_layout():
     study = _study()
-    model, optimizer = T.setup_model("resnet8", "A", study.train, CPU, 0)
+    model, optimizer = run_setup.setup_model("resnet8", "A", study.train, CPU, 0)
     x = torch.randn(4, 3, 32, 32)
     model(x).sum().backward()
     optimizer.step()
     saved = optimizer.state_dict()  # contiguous buffers, as a CPU run saves them
     nhwc = dataclasses.replace(CPU, channels_last=True)
-    model2, optimizer2 = T.setup_model("resnet8", "A", study.train, nhwc, 0)
+    model2, optimizer2 = run_setup.setup_model("resnet8", "A", study.train, nhwc, 0)
     restore_optimizer(optimizer2, saved, nhwc)
     convs = [p for p in model2.parameters() if p.dim() == 4]
     assert convs and not convs[0].is_contiguous()  # channels_last weights
@@ -268,7 +268,7 @@ def test_a_cpu_started_run_resumes_on_cuda_with_the_fused_optimizer(tmp_path):
     gpu = dataclasses.replace(
         CPU, device=torch.device("cuda"), channels_last=True, fused_optimizer=True
     )
-    model, optimizer = T.setup_model("resnet8", "A", study.train, gpu, 0)
+    model, optimizer = run_setup.setup_model("resnet8", "A", study.train, gpu, 0)
     model.load_state_dict(ckpt["model"])
     restore_optimizer(optimizer, ckpt["optimizer"], gpu)
     model(
@@ -286,7 +286,7 @@ def test_the_step_loop_follows_the_schedule_epochs_and_windows():
     study = _study(iterations=11, lr_milestones=[5], window_iterations=4)
     arrays = data_mod.load_arrays(study.data)
     dd = data_mod.to_device(arrays, CPU.device)
-    model, optimizer = T.setup_model("resnet8", "A", study.train, CPU, 0)
+    model, optimizer = run_setup.setup_model("resnet8", "A", study.train, CPU, 0)
     step = TrainStep(model, optimizer, dd, study.train, CPU, 8)  # 128 images in batches of 16
     set_to = []
     real_set_lr = step.set_lr

@@ -713,7 +713,7 @@ def _writers(monkeypatch):
     from resnet_repro.figures.style import save_figure
 
     rows = [
-        T._row(
+        T.metrics_row(
             {"model": "resnet8", "arch": "resnet", "depth": 8, "shortcut": "A", "seed": 0},
             epoch=1,
             iteration=1,

@@ -99,8 +99,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..engine.compile_policy import compile_for_run, cxx_compiler
     from ..engine.devices import place
     from ..engine.resume import finished_dir, keep_finished, restore_finished
+    from ..engine.run_setup import run_data
     from ..engine.schedule import total_iterations
-    from ..engine.train import run_data, train_run
+    from ..engine.train import train_run
     from ..progressbar import Bar
     from ..results import save_torch, write_json, write_metrics
     from ..runstate import checkpoint_path, progress_path

@@ -38,13 +38,7 @@ from .resume import (
     save_checkpoint,
     session_record,
 )
-from .run_setup import (  # noqa: F401 (the run's setup is part of the trainer's interface)
-    RunSetup,
-    initial_model,
-    run_data,
-    set_up_run,
-    setup_model,
-)
+from .run_setup import RunSetup, set_up_run
 from .schedule import (  # noqa: F401 (lr_at: the schedule is part of the trainer's interface)
     WarmupState,
     lr_at,
@@ -97,7 +91,8 @@ class RunResult:
     summary: dict[str, Any]  # where it ended (runstate.summarize_rows), for run.json
 
 
-def _row(identity: dict[str, Any], **values: Any) -> dict[str, Any]:
+def metrics_row(identity: dict[str, Any], **values: Any) -> dict[str, Any]:
+    """One metrics row: the run's keys from its identity, then `values`."""
     keys = ("model", "arch", "depth", "shortcut", "seed")
     return {**{k: identity[k] for k in keys}, **values}
 
@@ -169,7 +164,7 @@ def _train_epoch(
     while not loop.epoch_done:
         window = loop()
         if window is not None:  # Figure 6's training curve: one host read per window
-            rows.append(_row(run.identity, epoch=epoch, lr=loop.lr, **window))
+            rows.append(metrics_row(run.identity, epoch=epoch, lr=loop.lr, **window))
     train_loss, train_error, seen = loop.step.read_meter()  # the epoch's one host sync
     train_seconds = time.perf_counter() - t0
     status = "ok"
@@ -188,7 +183,7 @@ def _train_epoch(
     epoch_seconds = time.perf_counter() - t0
     iteration, lr = loop.iteration, loop.lr
     rows.append(
-        _row(
+        metrics_row(
             run.identity,
             epoch=epoch,
             iteration=iteration,
