@@ -8,6 +8,7 @@ import resnet_repro
 from resnet_repro.cli.common import CONFIG_ENV
 from resnet_repro.data import DataError, data_is_present, fingerprint, load_arrays
 from resnet_repro.nets.families import MODEL_PATTERN
+from resnet_repro.probes.registry import BY_NAME as PROBE
 from resnet_repro.probes.registry import FIGURE_CODE, LANDSCAPE, LAYER_STD, PROBES
 from resnet_repro.published.twins import twin_names
 from resnet_repro.config import (
@@ -136,7 +137,6 @@ def run_identity_hash(wildcards):
 # The probes of trained nets, each described once in the package's registry
 # (resnet_repro/probes/registry.py): which nets, which config values, which code files, which
 # figure. Every probe's results: one file per trained net (first seed).
-PROBE = {p.name: p for p in PROBES}
 
 
 def probe_files(p):
