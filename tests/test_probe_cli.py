@@ -174,7 +174,7 @@ def test_lesion_k_figure_starts_at_the_intact_error_and_draws_the_mean():
 
 def test_probe_figures_name_missing_models_and_survive_no_data():
     empty = {k: PROBE_SCHEMAS[k].empty_table().to_pandas() for k in KINDS}
-    for kind, fn in ((k, BY_NAME[k].figure.draw) for k in KINDS):
+    for kind, fn in ((k, BY_NAME[k].figure.make) for k in KINDS):
         fig = fn(empty[kind], ["resnet20"])
         texts = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
         assert "not in the data: ResNet-20" in texts

@@ -92,9 +92,9 @@ def test_block_probes_run_on_the_imagenet_style_family(depth, blocks):
     for name in ("lesions", "branches", "layer_std"):
         probe = R.probe(name)
         assert probe.why_not(f"imagenet-resnet{depth}") is None
-        rows, summary = probe.measure(ctx)
+        rows, summary = probe.run(ctx)
         assert len(rows) and "8 test images" in summary
-    lesions, _ = R.probe("lesions").measure(ctx)
+    lesions, _ = R.probe("lesions").run(ctx)
     assert len(lesions) == blocks and lesions["test_error_pct"].notna().all()
 
 
@@ -137,6 +137,8 @@ def test_every_probe_names_real_files_and_config_keys():
     report = SCHEMA_PATH.parents[1] / "report"
     for probe in R.PROBES:
         assert all((package / f).is_file() for f in probe.code), probe.name
+        for ref in (probe.measure, probe.passes, probe.figure and probe.figure.draw):
+            assert ref is None or callable(R.resolve(ref)), (probe.name, ref)
         if probe.figure is not None:
             assert all((package / f).is_file() for f in probe.figure.code + R.FIGURE_CODE)
             assert (report / f"{probe.name}.rst").is_file(), probe.name
@@ -162,3 +164,18 @@ def test_the_schema_yaml_is_the_one_place_of_the_defaults():
 
     for cls in (C.DataConfig, C.TrainConfig, C.AnalysisConfig, C.TrackingConfig, C.Study):
         assert all(f.default is dataclasses.MISSING for f in dataclasses.fields(cls)), cls
+
+
+def test_reading_the_registry_imports_no_probe_torch_or_matplotlib():
+    """Every resnet-repro command and every Snakemake start read it: its functions are
+    imported when first called."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import resnet_repro.probes.registry; "
+        "print(sorted(m for m in ('torch', 'matplotlib', 'resnet_repro.probes.lesions') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

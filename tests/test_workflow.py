@@ -814,7 +814,7 @@ def measure(ctx):
 TOY_ENTRY = """    Probe(
         name="toy",
         help="the mean logit on a few test images",
-        measure=toy.measure,
+        measure="probes.toy:measure",
         schema=toy.SCHEMA,
         code=("probes/toy.py",),
         settings=("analysis.probe_images",),
@@ -828,7 +828,7 @@ def test_a_probe_is_one_module_and_one_registry_entry(complete_project):
     (cwd / "resnet_repro" / "probes" / "toy.py").write_text(TOY_PROBE)
     registry = cwd / "resnet_repro" / "probes" / "registry.py"
     text = registry.read_text()
-    text = text.replace("from .context import", "from . import toy\nfrom .context import", 1)
+    text = text.replace("\nif TYPE_CHECKING:", "from . import toy\n\nif TYPE_CHECKING:", 1)
     text = text.replace(
         "PROBES: tuple[Probe, ...] = (\n", "PROBES: tuple[Probe, ...] = (\n" + TOY_ENTRY, 1
     )

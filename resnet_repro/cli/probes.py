@@ -99,7 +99,7 @@ def run_probe(kind: str, study: Study, model_file: str, out: str, cpu_threads: i
                 log=say,
                 images=StudyImages(study, placement.device, norm),
             )
-            rows, what = spec.measure(ctx)
+            rows, what = spec.run(ctx)
     finally:
         if slot is not None:
             slot.release()
@@ -131,7 +131,7 @@ def cmd_probe_figure(args: argparse.Namespace) -> int:
         from ..config import ConfigError
 
         raise ConfigError(f"the {args.kind} probe has no figure of its own")
-    fig = spec.figure.draw(spec.read_all(args.results), args.models)
+    fig = spec.figure.make(spec.read_all(args.results), args.models)
     png, pdf = save_figure(fig, args.out)
     say(f"{args.kind} figure -> {png}, {pdf}")
     return 0

@@ -12,6 +12,7 @@ al. 2015) on one axis. Colour by depth, ResNets solid, plain nets dashed, as in 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -173,10 +174,14 @@ def _curve_panel(ax, kind: str, pair: dict[str, pd.DataFrame], colors: dict) -> 
     corner_note(ax, notes, top=False)
 
 
-def figure_landscape(df: pd.DataFrame, title: str | None = None) -> Figure:
-    """The landscapes of every depth with rows in `df` (first seed of each model): plain and
-    residual surfaces side by side with shared log-scaled contour levels, then the 1-D curves
-    and the interpolations of the pair."""
+def figure_landscape(
+    df: pd.DataFrame, models: Sequence[str] | None = None, title: str | None = None
+) -> Figure:
+    """The landscapes of every depth with rows in `df` (first seed of each model; with
+    `models`, of those only): plain and residual surfaces side by side with shared
+    log-scaled contour levels, then the 1-D curves and the interpolations of the pair."""
+    if models is not None:
+        df = df[df["model"].isin(list(models))]
     models = sorted(set(df["model"])) if len(df) else []
     depths = sorted({parse_model_name(m)[1] for m in models if parse_model_name(m)[0] in ARCHS})
     colors = depth_colors(depths)

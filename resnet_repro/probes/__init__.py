@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import pyarrow as pa
-from torch import nn
-
-from ..nets.anatomy import changes_shape, is_residual, named_blocks, removable
 from ..nets.families import parse_model_name
+
+if TYPE_CHECKING:  # imported by the functions that use them: the registry imports this
+    import pandas as pd
+    import pyarrow as pa
+    from torch import nn
 
 
 @contextlib.contextmanager
@@ -46,6 +47,10 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 def block_table(model: nn.Module) -> pd.DataFrame:
     """One row per block in network order: block (1-based), name, stage (1..3), residual,
     changes_shape, removable."""
+    import pandas as pd
+
+    from ..nets.anatomy import changes_shape, is_residual, named_blocks, removable
+
     rows = []
     for i, (name, block) in enumerate(named_blocks(model)):
         stage = int(name.split(".")[0].removeprefix("stage"))

@@ -25,8 +25,7 @@ LONG_SECONDS = 600.0
 def image_passes(name: str, model: nn.Module, a: AnalysisConfig, test_images: int) -> float:
     """Whole-net passes of one image that the probe makes on `test_images` test images (0 for
     a probe that counts none)."""
-    passes = probe(name).passes
-    return passes(model, a, test_images) if passes else 0.0
+    return probe(name).image_passes(model, a, test_images)
 
 
 def estimated_cpu_seconds(

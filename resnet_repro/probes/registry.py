@@ -8,22 +8,25 @@ A probe is one module in this folder with a `measure(ctx) -> (rows, summary)` fu
 `results/analysis/{name}/{model}_seed{seed}.parquet`, one file per trained net (first seed),
 and its figure, if it has one, in `figures/{name}.png` with the report caption
 `workflow/report/{name}.rst`.
+
+The entry names its functions as "module:function" (in the package, such as
+"probes.lesions:measure_single"), imported when first called: every `resnet-repro` command and
+every Snakemake start reads the registry, and neither should pay for torch, matplotlib and
+every probe to do so (`tests/test_registries.py` resolves each name).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
-from matplotlib.figure import Figure
-from torch import nn
 
 from ..config import AnalysisConfig, ConfigError, DataConfig, Study
-from ..figures import landscape as landscape_figures
-from ..figures import probes as probe_figures
 from ..nets.families import family_of
 from ..results import (
     BRANCH_SCHEMA,
@@ -37,29 +40,36 @@ from ..results import (
     rebuild_hint,
     write_parquet,
 )
-from . import branches, landscape, layer_responses, lesions, paths
-from .context import ProbeContext
 
-Measure = Callable[[ProbeContext], tuple[pd.DataFrame, str]]
-Passes = Callable[[nn.Module, AnalysisConfig, int], float]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from torch import nn
+
+    from .context import ProbeContext
+
+# "module:function" in the package, or the function itself.
+Ref = str | Callable[..., Any]
 FIGURE_CODE = ("figures/style.py",)  # every figure's styling: an edit redraws them all
 
 
 @dataclass(frozen=True)
 class ProbeFigure:
-    draw: Callable[[pd.DataFrame, Sequence[str] | None], Figure]  # rows in, Figure out
+    draw: Ref  # (rows, models to draw or None) -> matplotlib Figure
     label: str  # its label in the Snakemake report
     code: tuple[str, ...]  # its figure module(s), relative to the package
     # Draw every net the probe ran on, not only analysis.probe_figure_models (the block
     # changes compare every ResNet depth, He et al.'s reading of Figure 7).
     every_model: bool = False
 
+    def make(self, rows: pd.DataFrame, models: Sequence[str] | None = None) -> Figure:
+        return resolve(self.draw)(rows, models)
+
 
 @dataclass(frozen=True)
 class Probe:
     name: str  # the CLI's `probe NAME`, the results folder, the figure's file name
     help: str  # one line for --help
-    measure: Measure
+    measure: Ref  # (ProbeContext) -> (rows less the run columns, one-line summary)
     schema: pa.Schema  # its result file (the run columns first: results.schemas)
     code: tuple[str, ...]  # its module(s), relative to the package: an edit reruns it
     settings: tuple[str, ...]  # the config values its numbers depend on ("analysis.x")
@@ -69,7 +79,7 @@ class Probe:
     # Which of the study's nets it runs on, where not every one (Figure 7: its models).
     select: Callable[[Study], Sequence[str]] | None = None
     # For the CPU warning of a long probe: whole-net image passes and the keys that shrink it.
-    passes: Passes | None = None
+    passes: Ref | None = None  # (model, AnalysisConfig, test images) -> image passes
     size_keys: tuple[str, ...] = ()
     figure: ProbeFigure | None = None
     # The Snakemake rule that runs it: the shared "probe" rule, or one of its own named after
@@ -78,6 +88,13 @@ class Probe:
     own_rule: bool = False
     # On the study's training device (a GPU slot where there is one), or on the CPU.
     training_device: bool = True
+
+    def run(self, ctx: ProbeContext) -> tuple[pd.DataFrame, str]:
+        return resolve(self.measure)(ctx)
+
+    def image_passes(self, model: nn.Module, a: AnalysisConfig, test_images: int) -> float:
+        """Whole-net image passes it makes on `test_images` test images (0: it counts none)."""
+        return resolve(self.passes)(model, a, test_images) if self.passes else 0.0
 
     def why_not(self, model: str) -> str | None:
         """Why this probe cannot measure `model`, in words; None where it can."""
@@ -120,6 +137,14 @@ class Probe:
         return read_all(paths, self.schema, rebuild=self.rebuild)
 
 
+def resolve(ref: Ref) -> Callable[..., Any]:
+    """The function a "module:function" reference names (in this package), imported now."""
+    if callable(ref):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(f"{__package__.rpartition('.')[0]}.{module}"), name)
+
+
 def _figure7_models(study: Study) -> Sequence[str]:
     return study.analysis.figure7_models
 
@@ -135,7 +160,7 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         name="layer_std",
         help="Figure 7: std of every layer's response after BN (He et al. 2015, sec. 4.2)",
-        measure=layer_responses.measure,
+        measure="probes.layer_responses:measure",
         schema=LAYER_STD_SCHEMA,
         code=("probes/layer_responses.py",),
         settings=("analysis.layer_std_images", "data.test_subset"),
@@ -147,15 +172,15 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         name="lesions",
         help="test error with each block deleted (Veit et al. 2016, Fig. 3)",
-        measure=lesions.measure_single,
+        measure="probes.lesions:measure_single",
         schema=LESION_SCHEMA,
         code=("probes/lesions.py",),
         settings=("analysis.probe_images", "data.test_subset"),
         rebuild=_rebuild("lesions"),
-        passes=lesions.passes_single,
+        passes="probes.lesions:passes_single",
         size_keys=("probe_images",),
         figure=ProbeFigure(
-            probe_figures.figure_lesions,
+            "figures.probes:figure_lesions",
             "Veit Fig. 3: single-block lesions",
             ("figures/probes.py",),
         ),
@@ -163,7 +188,7 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         name="lesions_k",
         help="test error with k random blocks deleted (Veit et al. 2016, Fig. 5a)",
-        measure=lesions.measure_k,
+        measure="probes.lesions:measure_k",
         schema=LESION_K_SCHEMA,
         code=("probes/lesions.py",),
         settings=(
@@ -174,10 +199,10 @@ PROBES: tuple[Probe, ...] = (
             "data.test_subset",
         ),
         rebuild=_rebuild("lesions_k"),
-        passes=lesions.passes_k,
+        passes="probes.lesions:passes_k",
         size_keys=("lesion_k_points", "lesion_draws", "probe_images"),
         figure=ProbeFigure(
-            probe_figures.figure_lesions_k,
+            "figures.probes:figure_lesions_k",
             "Veit Fig. 5a: k-block lesions",
             ("figures/probes.py",),
         ),
@@ -185,7 +210,7 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         name="paths",
         help="gradient at the input per path length (Veit et al. 2016, Fig. 6; residual nets)",
-        measure=paths.measure,
+        measure="probes.paths:measure",
         schema=PATHS_SCHEMA,
         code=("probes/paths.py",),
         settings=(
@@ -200,10 +225,10 @@ PROBES: tuple[Probe, ...] = (
             "paths", "; the older layout measured the gradient at the first block's input"
         ),
         residual_only="it has one path only",
-        passes=paths.passes,
+        passes="probes.paths:passes",
         size_keys=("path_samples", "path_batches", "path_batch_size"),
         figure=ProbeFigure(
-            probe_figures.figure_paths,
+            "figures.probes:figure_paths",
             "Veit Fig. 6: path lengths and gradients",
             ("figures/probes.py",),
         ),
@@ -211,17 +236,17 @@ PROBES: tuple[Probe, ...] = (
     Probe(
         name="branches",
         help="||y-x||/||x|| and ||F(x)||/||x|| per residual block (residual nets)",
-        measure=branches.measure,
+        measure="probes.branches:measure",
         schema=BRANCH_SCHEMA,
         code=("probes/branches.py",),
         settings=("analysis.probe_images", "data.test_subset"),
         rebuild=_rebuild("branches", "; the older layout measured ||F(x)|| / ||s(x)||"),
         residual_only="its output channels need not match its input's, so ||y - x|| / ||x|| "
         "is no distance from the identity",
-        passes=branches.passes,
+        passes="probes.branches:passes",
         size_keys=("probe_images",),
         figure=ProbeFigure(
-            probe_figures.figure_branches,
+            "figures.probes:figure_branches",
             "block changes of residual nets",
             ("figures/probes.py",),
             every_model=True,
@@ -231,7 +256,7 @@ PROBES: tuple[Probe, ...] = (
         name="landscape",
         help="training-loss landscape along two filter-normalised directions and the "
         "interpolation from the initial weights (Li et al. 2018)",
-        measure=landscape.measure,
+        measure="probes.landscape:measure",
         schema=LANDSCAPE_SCHEMA,
         code=("probes/landscape.py",),
         settings=(
@@ -242,7 +267,7 @@ PROBES: tuple[Probe, ...] = (
         ),
         rebuild=_rebuild("landscape"),
         figure=ProbeFigure(
-            lambda df, models=None: landscape_figures.figure_landscape(df),
+            "figures.landscape:figure_landscape",
             "Li Fig. 5: loss landscapes",
             ("figures/landscape.py",),
             every_model=True,
