@@ -1,6 +1,7 @@
 """What `resnet-repro status`, the progress bar and the trainer all need, written once: time as
 h:mm:ss, the GPUs a process may use (by CUDA's own reading of CUDA_VISIBLE_DEVICES, then the
-NVIDIA driver), and the length of a training schedule.
+NVIDIA driver), the length of a training schedule, and the functions the two registries
+(net families, probes) name as text, imported when first called.
 
 It imports only the standard library, so that `status` (which must answer in well under a
 second, without torch) and the engine can share it; it sits below `config` in the layers, so
@@ -9,13 +10,15 @@ the schedule's arithmetic takes plain integers, not a TrainConfig.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # ---------------------------------------------------------------- time
 
@@ -119,3 +122,17 @@ def total_iterations(
     if iterations is None:
         raise ValueError("a schedule needs train.iterations or train.epochs")
     return int(iterations)
+
+
+# ---------------------------------------------------------------- named functions
+
+
+def resolve(ref: str | Callable[..., Any]) -> Any:
+    """What a "module:name" reference in the package names (such as
+    "nets.cifar_nets:Block"), its module imported now; a callable is itself. The registries
+    name their builders, measures and figures this way, so that reading them stays cheap for
+    every command and every Snakemake start."""
+    if callable(ref):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), name)

@@ -27,6 +27,8 @@ import numpy as np
 import pytest
 import torch
 
+from resnet_repro.engine.devices import Placement
+
 # One CPU thread per process, in the tests and in every process they start (training
 # commands, Snakemake jobs): tests often run processes side by side, and OpenMP thread pools
 # that outnumber the cores spin-wait each other to a crawl (20x slower seen on 2 cores).
@@ -43,6 +45,17 @@ torch.set_num_threads(1)
 # suite on 2 cores). Local runs read an empty SLURM configuration, which scontrol refuses at
 # once; only the SLURM test's processes see the machine's own (test_workflow.env).
 NO_SLURM = {"SLURM_CONF": os.devnull}
+
+# The CPU as the trainer places a run there, eager and fp32: the tests that build a run's step
+# or train it in-process.
+CPU = Placement(
+    device=torch.device("cpu"),
+    precision="fp32",
+    channels_last=False,
+    compile="eager",
+    fused_optimizer=False,
+    name="cpu",
+)
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import CPU
 
 from resnet_repro import bench
 from resnet_repro.bench.ablation import ablated_placement, ablation_plan
@@ -488,14 +489,7 @@ def test_the_trainer_variant_trains_as_the_trainer_does(tmp_path):
             },
         }
     )
-    cpu = Placement(
-        device=torch.device("cpu"),
-        precision="fp32",
-        channels_last=False,
-        compile="eager",
-        fused_optimizer=False,
-        name="cpu",
-    )
+    cpu = CPU
     arrays, identity = run_setup.run_data(study, "resnet8", 0)
     dd = data_mod.to_device(arrays, cpu.device, study.data.normalization)
     # 4 steps an epoch. 5 warm-up steps and the one the operators are counted on, then

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 import torch
+from conftest import CPU
 
 from resnet_repro import basics
 from resnet_repro.config import ConfigError, study_from_dict
@@ -213,14 +214,7 @@ def test_a_full_length_cpu_run_is_warned_about_with_an_estimate(capsys):
     from resnet_repro.cli import train as cli
 
     study = study_from_dict({})
-    cpu = devices.Placement(
-        device=torch.device("cpu"),
-        precision="fp32",
-        channels_last=False,
-        compile="eager",
-        fused_optimizer=False,
-        name="cpu",
-    )
+    cpu = CPU
     cli.warn_if_long_on_cpu(study, "resnet110", cpu)
     err = capsys.readouterr().err
     assert "resnet110" in err and "hours" in err and "CPU" in err
@@ -272,14 +266,7 @@ def test_the_gpu_slot_is_held_until_the_outputs_are_written(tmp_path, monkeypatc
         )
     )
     lock_dir = tmp_path / "locks"
-    cpu = devices.Placement(
-        device=torch.device("cpu"),
-        precision="fp32",
-        channels_last=False,
-        compile="eager",
-        fused_optimizer=False,
-        name="cpu",
-    )
+    cpu = CPU
 
     def place(cfg, **kw):
         return cpu, gpu_slots.try_acquire_gpu_slot(["0"], 1, lock_dir)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from resnet_repro.figures import probes as plots
-from resnet_repro.probes.registry import BY_NAME, read_all_probe
+from resnet_repro.probes.registry import BY_NAME, probe
 
 TINY = {
     "data": {"source": "synthetic", "train_subset": 64, "test_subset": 40},
@@ -71,20 +71,20 @@ def probed(tmp_path_factory):
 
 def test_probe_files_hold_every_block_and_the_configured_images(probed):
     _, _, files = probed
-    lesions = read_all_probe("lesions", files["lesions"])
+    lesions = probe("lesions").read_all(files["lesions"])
     assert sorted(set(lesions["model"])) == ["plain14", "resnet14"]
     assert (lesions.groupby("model")["block"].count() == 6).all()
     assert (lesions["images"] == 24).all()
     plain = lesions[lesions["model"] == "plain14"]
     assert list(plain["removable"]) == [True, True, False, True, False, True]
-    k = read_all_probe("lesions_k", files["lesions_k"])
+    k = probe("lesions_k").read_all(files["lesions_k"])
     assert k.groupby("model")["k"].max().to_dict() == {"plain14": 4, "resnet14": 6}
-    p = read_all_probe("paths", files["paths"])
+    p = probe("paths").read_all(files["paths"])
     assert list(p["length"]) == list(range(7)) and (p["images"] == 8).all()
     assert (p["samples"] == 16).all()  # 2 paths per image x 2 batches of 4 images
     assert (p["image_split"] == "train").all()  # analysis.path_split's default
     assert (p["grad_norm_sem"] > 0).all()
-    b = read_all_probe("branches", files["branches"])
+    b = probe("branches").read_all(files["branches"])
     assert set(b["model"]) == {"resnet14"} and (b["images"] == 24).all()
     assert list(b["measurable"]) == [True, True, False, True, False, True]
     assert b.loc[b["measurable"], ["change_mean", "branch_mean"]].notna().all().all()

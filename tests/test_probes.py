@@ -24,7 +24,7 @@ from resnet_repro.nets.anatomy import (
 )
 from resnet_repro.nets.cifar_nets import make_net
 from resnet_repro.probes import block_table, branches, label_run, lesions, paths
-from resnet_repro.probes.registry import BY_NAME, read_all_probe, write_probe
+from resnet_repro.probes.registry import BY_NAME, probe
 from resnet_repro.results import ResultError
 
 
@@ -390,8 +390,8 @@ def test_every_probe_table_fits_its_result_schema(tmp_path):
     for kind, df in tables.items():
         schema = BY_NAME[kind].schema
         labelled = label_run(df, "resnet8", 2, schema)
-        write_probe(kind, labelled, tmp_path / f"{kind}.parquet")
-        back = read_all_probe(kind, [tmp_path / f"{kind}.parquet"])
+        probe(kind).write(labelled, tmp_path / f"{kind}.parquet")
+        back = probe(kind).read_all([tmp_path / f"{kind}.parquet"])
         assert list(back.columns) == schema.names
         assert (back["model"] == "resnet8").all() and (back["seed"] == 2).all()
         shared = df.columns.intersection(back.columns)
@@ -410,6 +410,6 @@ def test_probe_files_of_the_older_layout_are_refused_in_one_line(tmp_path, kind,
     old = {c: [1.0] for c in ["model", "seed", "block", "length", *old_columns]}
     pq.write_table(pa.table(old), path)
     with pytest.raises(ResultError) as e:
-        read_all_probe(kind, [path])
+        probe(kind).read_all([path])
     message = str(e.value)
     assert str(path) in message and "rebuild it" in message and "\n" not in message

@@ -5,6 +5,7 @@ import pytest
 import torch
 import yaml
 
+from resnet_repro.basics import resolve
 from resnet_repro.config import SCHEMA_PATH, ConfigError, load_schema, study_from_dict
 from resnet_repro.nets import families as F
 from resnet_repro.nets.anatomy import forward_with_modes, named_blocks, removable, run_block
@@ -138,7 +139,7 @@ def test_every_probe_names_real_files_and_config_keys():
     for probe in R.PROBES:
         assert all((package / f).is_file() for f in probe.code), probe.name
         for ref in (probe.measure, probe.passes, probe.figure and probe.figure.draw):
-            assert ref is None or callable(R.resolve(ref)), (probe.name, ref)
+            assert ref is None or callable(resolve(ref)), (probe.name, ref)
         if probe.figure is not None:
             assert all((package / f).is_file() for f in probe.figure.code + R.FIGURE_CODE)
             assert (report / f"{probe.name}.rst").is_file(), probe.name

@@ -9,6 +9,7 @@ import dataclasses
 
 import pytest
 import torch
+from conftest import CPU
 from torch._dynamo.utils import counters
 
 from resnet_repro import data as data_mod
@@ -16,18 +17,10 @@ from resnet_repro.basics import cuda_visible_ids
 from resnet_repro.config import study_from_dict
 from resnet_repro.engine import compile_policy, devices, run_setup
 from resnet_repro.engine import train as T
-from resnet_repro.engine.devices import Placement, numerics
+from resnet_repro.engine.devices import numerics
 from resnet_repro.engine.resume import restore_optimizer
 from resnet_repro.engine.step import EpochDraws, TrainStep
 
-CPU = Placement(
-    device=torch.device("cpu"),
-    precision="fp32",
-    channels_last=False,
-    compile="eager",
-    fused_optimizer=False,
-    name="cpu",
-)
 STEPS = 50
 LOSS_TOLERANCE = 0.03  # absolute, on losses near 2.3, after 50 steps (0.01 seen)
 WEIGHT_TOLERANCE = 0.05  # relative distance of each weight tensor after 50 steps (0.012 seen)

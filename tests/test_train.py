@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 import yaml
+from conftest import CPU
 
 from resnet_repro.config import run_identity, study_from_dict
 from resnet_repro.engine import schedule as S
@@ -22,14 +23,6 @@ from resnet_repro.engine.windows import TrainingWindows
 from resnet_repro.results import METRICS_SCHEMA, read_all_metrics, read_metrics, write_metrics
 
 TIMING = ["epoch_seconds", "images_per_second"]
-CPU = Placement(
-    device=torch.device("cpu"),
-    precision="fp32",
-    channels_last=False,
-    compile="eager",
-    fused_optimizer=False,
-    name="cpu",
-)
 
 
 def tiny(**overrides):

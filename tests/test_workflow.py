@@ -296,16 +296,16 @@ def test_report_holds_every_figure_and_table(study):
 
 def test_probes_write_every_result_and_figure(study):
     cwd, _, _ = study
-    from resnet_repro.probes.registry import read_all_probe
+    from resnet_repro.probes.registry import probe
 
     for kind in PROBES:
         models = ["resnet8"] if kind in ("paths", "branches") else ["plain8", "resnet8"]
         files = [cwd / f"results/analysis/{kind}/{m}_seed0.parquet" for m in models]
-        df = read_all_probe(kind, files)
+        df = probe(kind).read_all(files)
         assert sorted(set(df["model"])) == models and (df["images"] > 0).all()
         for ext in ("png", "pdf"):
             assert (cwd / f"figures/{kind}.{ext}").stat().st_size > 1000
-    lesions = read_all_probe("lesions", [cwd / "results/analysis/lesions/resnet8_seed0.parquet"])
+    lesions = probe("lesions").read_all([cwd / "results/analysis/lesions/resnet8_seed0.parquet"])
     assert list(lesions["block"]) == [1, 2, 3] and (lesions["images"] == 32).all()
 
 

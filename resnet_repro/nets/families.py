@@ -16,11 +16,11 @@ for), so that the config, the workflow and `status` can ask the families for fre
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..basics import resolve
 from ..errors import ConfigError
 
 SHORTCUTS = ("A", "B", "C")  # section 3.3: zero-padding identity, projection where needed, all
@@ -58,8 +58,8 @@ class Family:
     takes_width: bool  # study.width applies (the paper's nets keep 16/32/64 filters)
     linestyle: str  # in every figure: ResNets solid, plain nets dashed
     mmacs: Callable[[int, int | None], float]  # rough forward cost of one image, millions
-    builder: str  # "module:function" in nets/, called (depth, shortcut, num_classes, width)
-    blocks: str  # "module:class[,class]": the block types, in nets/
+    builder: str  # "module:function" (basics.resolve), called (depth, shortcut, classes, width)
+    blocks: tuple[str, ...]  # its block types, "module:class" each
     label_suffix: str = ""
     # Whether the workflow runs the probes of trained nets (lesions, paths, block changes,
     # landscapes) on this family's runs: the degradation study's nets. The ImageNet-style
@@ -84,17 +84,10 @@ class Family:
         return self.fixed_shortcut or study_shortcut
 
     def build(self, depth: int, shortcut: str, num_classes: int, width: int | None) -> Any:
-        return _attr(self.builder)(depth, shortcut, num_classes, width)
+        return resolve(self.builder)(depth, shortcut, num_classes, width)
 
     def block_types(self) -> tuple[type, ...]:
-        module, names = self.blocks.split(":")
-        mod = importlib.import_module(f"{__package__}.{module}")
-        return tuple(getattr(mod, n) for n in names.split(","))
-
-
-def _attr(ref: str) -> Any:
-    module, name = ref.split(":")
-    return getattr(importlib.import_module(f"{__package__}.{module}"), name)
+        return tuple(resolve(ref) for ref in self.blocks)
 
 
 _CIFAR_DEPTHS = "6n+2 with n >= 1 (8, 14, 20, 32, 44, 56, 110, 1202, ...)"
@@ -112,8 +105,8 @@ FAMILIES: tuple[Family, ...] = (
         takes_width=False,
         linestyle="--",
         mmacs=_cifar_mmacs,
-        builder="cifar_nets:build_plain",
-        blocks="cifar_nets:Block",
+        builder="nets.cifar_nets:build_plain",
+        blocks=("nets.cifar_nets:Block",),
     ),
     Family(
         arch="resnet",
@@ -127,8 +120,8 @@ FAMILIES: tuple[Family, ...] = (
         takes_width=False,
         linestyle="-",
         mmacs=_cifar_mmacs,
-        builder="cifar_nets:build_resnet",
-        blocks="cifar_nets:Block",
+        builder="nets.cifar_nets:build_resnet",
+        blocks=("nets.cifar_nets:Block",),
     ),
     Family(
         arch="imagenet-resnet",
@@ -143,8 +136,8 @@ FAMILIES: tuple[Family, ...] = (
         takes_width=True,
         linestyle="-.",
         mmacs=_imagenet_mmacs,
-        builder="imagenet_style:build",
-        blocks="imagenet_style:BasicBlock,Bottleneck",
+        builder="nets.imagenet_style:build",
+        blocks=("nets.imagenet_style:BasicBlock", "nets.imagenet_style:Bottleneck"),
         workflow_probes=False,
     ),
 )

@@ -12,12 +12,11 @@ and its figure, if it has one, in `figures/{name}.png` with the report caption
 The entry names its functions as "module:function" (in the package, such as
 "probes.lesions:measure_single"), imported when first called: every `resnet-repro` command and
 every Snakemake start reads the registry, and neither should pay for torch, matplotlib and
-every probe to do so (`tests/test_registries.py` resolves each name).
+every probe to do so (`basics.resolve`; `tests/test_registries.py` resolves each name).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import pyarrow as pa
 
+from ..basics import resolve
 from ..config import AnalysisConfig, ConfigError, DataConfig, Study
 from ..nets.families import family_of
 from ..results import (
@@ -35,7 +35,6 @@ from ..results import (
     LESION_K_SCHEMA,
     LESION_SCHEMA,
     PATHS_SCHEMA,
-    ResultError,
     read_all,
     rebuild_hint,
     write_parquet,
@@ -106,10 +105,11 @@ class Probe:
 
     def models(self, study: Study) -> list[str]:
         """The study's nets the workflow runs it on (first seed)."""
+        trained = study.models()
         if self.select is not None:
-            chosen = [m for m in self.select(study) if m in study.models()]
+            chosen = [m for m in self.select(study) if m in trained]
         else:
-            chosen = [m for m in study.models() if family_of(m).workflow_probes]
+            chosen = [m for m in trained if family_of(m).workflow_probes]
         return [m for m in chosen if self.why_not(m) is None]
 
     def figure_models(self, study: Study) -> list[str]:
@@ -135,14 +135,6 @@ class Probe:
 
     def read_all(self, paths: Sequence[str | Path]) -> pd.DataFrame:
         return read_all(paths, self.schema, rebuild=self.rebuild)
-
-
-def resolve(ref: Ref) -> Callable[..., Any]:
-    """The function a "module:function" reference names (in this package), imported now."""
-    if callable(ref):
-        return ref
-    module, _, name = ref.partition(":")
-    return getattr(importlib.import_module(f"{__package__.rpartition('.')[0]}.{module}"), name)
 
 
 def _figure7_models(study: Study) -> Sequence[str]:
@@ -287,22 +279,6 @@ LANDSCAPE = BY_NAME["landscape"]
 def probe(name: str) -> Probe:
     if name not in BY_NAME:
         raise ConfigError(f"probe {name!r} is not known; allowed values: {list(NAMES)}")
-    return BY_NAME[name]
-
-
-def write_probe(name: str, rows: pd.DataFrame, path: str | Path) -> None:
-    """Write one probe's rows for one (model, seed), atomically, in its schema."""
-    _known(name).write(rows, path)
-
-
-def read_all_probe(name: str, paths: Sequence[str | Path]) -> pd.DataFrame:
-    """Several files of one probe as one frame (empty, with the columns, for none)."""
-    return _known(name).read_all(paths)
-
-
-def _known(name: str) -> Probe:
-    if name not in BY_NAME:
-        raise ResultError(f"unknown probe result {name!r}; known: {sorted(BY_NAME)}")
     return BY_NAME[name]
 
 
