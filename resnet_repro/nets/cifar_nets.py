@@ -151,21 +151,7 @@ def make_net(arch: str, depth: int, shortcut: str = "A", num_classes: int = 10) 
     return CifarNet(arch, depth, shortcut, num_classes)
 
 
-def _no_width(arch: str, depth: int, width: int | None) -> None:
-    if width is not None:
-        raise ConfigError(
-            f"width {width} is not allowed for {arch}{depth}: the paper's nets keep "
-            f"16/32/64 filters; allowed: None"
-        )
-
-
-# The builders of the two families of this module (nets/families.py), called (depth, shortcut,
-# num_classes, width).
-def build_plain(depth: int, shortcut: str, num_classes: int, width: int | None) -> nn.Module:
-    _no_width("plain", depth, width)
-    return make_net("plain", depth, shortcut, num_classes)
-
-
-def build_resnet(depth: int, shortcut: str, num_classes: int, width: int | None) -> nn.Module:
-    _no_width("resnet", depth, width)
-    return make_net("resnet", depth, shortcut, num_classes)
+def build(arch: str, depth: int, shortcut: str, num_classes: int, width: int | None) -> nn.Module:
+    """The builder of this module's two families (nets/families.py). The paper's nets keep
+    their 16/32/64 filters: the family refuses a width before it gets here."""
+    return make_net(arch, depth, shortcut, num_classes)

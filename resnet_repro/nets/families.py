@@ -58,7 +58,8 @@ class Family:
     takes_width: bool  # study.width applies (the paper's nets keep 16/32/64 filters)
     linestyle: str  # in every figure: ResNets solid, plain nets dashed
     mmacs: Callable[[int, int | None], float]  # rough forward cost of one image, millions
-    builder: str  # "module:function" (basics.resolve), called (depth, shortcut, classes, width)
+    # "module:function" (basics.resolve), called (arch, depth, shortcut, num_classes, width)
+    builder: str
     blocks: tuple[str, ...]  # its block types, "module:class" each
     label_suffix: str = ""
     # Whether the workflow runs the probes of trained nets (lesions, paths, block changes,
@@ -84,7 +85,12 @@ class Family:
         return self.fixed_shortcut or study_shortcut
 
     def build(self, depth: int, shortcut: str, num_classes: int, width: int | None) -> Any:
-        return resolve(self.builder)(depth, shortcut, num_classes, width)
+        if width is not None and not self.takes_width:
+            raise ConfigError(
+                f"width {width} is not allowed for {self.model(depth)}: {self.arch} nets keep "
+                f"their own filter counts (the paper's 16/32/64); allowed: None"
+            )
+        return resolve(self.builder)(self.arch, depth, shortcut, num_classes, width)
 
     def block_types(self) -> tuple[type, ...]:
         return tuple(resolve(ref) for ref in self.blocks)
@@ -105,7 +111,7 @@ FAMILIES: tuple[Family, ...] = (
         takes_width=False,
         linestyle="--",
         mmacs=_cifar_mmacs,
-        builder="nets.cifar_nets:build_plain",
+        builder="nets.cifar_nets:build",
         blocks=("nets.cifar_nets:Block",),
     ),
     Family(
@@ -120,7 +126,7 @@ FAMILIES: tuple[Family, ...] = (
         takes_width=False,
         linestyle="-",
         mmacs=_cifar_mmacs,
-        builder="nets.cifar_nets:build_resnet",
+        builder="nets.cifar_nets:build",
         blocks=("nets.cifar_nets:Block",),
     ),
     Family(

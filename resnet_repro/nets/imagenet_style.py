@@ -138,6 +138,8 @@ def make_imagenet_style(
     return ImageNetStyleResNet(depth, num_classes, width)
 
 
-def build(depth: int, shortcut: str, num_classes: int, width: int | None) -> ImageNetStyleResNet:
+def build(
+    arch: str, depth: int, shortcut: str, num_classes: int, width: int | None
+) -> ImageNetStyleResNet:
     """This family's builder (nets/families.py): always option B, whatever `shortcut` says."""
     return ImageNetStyleResNet(depth, num_classes, width)
